@@ -1,0 +1,264 @@
+//! One memory-mapped `.safetensors` file: header parsing and per-tensor
+//! validation.
+//!
+//! The header is parsed with the `safetensors` crate. When the crate rejects
+//! it for a reason that concerns single tensors (a bad offset, a size that
+//! does not match the shape, an unknown dtype, a truncated data section),
+//! the header is parsed again tensor by tensor so that the good tensors are
+//! still analysed and each bad one gets its own message. Only a header that
+//! cannot be read at all fails the whole file.
+
+use super::dtype::DType;
+use super::error::LoadError;
+use memmap2::Mmap;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Header size limit of the safetensors format (100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor entry of a header.
+#[derive(Debug, Clone)]
+pub struct TensorHeader {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Byte range inside the file (absolute, not relative to the data section).
+    pub bytes: Range<usize>,
+    /// Why this tensor cannot be read, when it cannot.
+    pub problem: Option<LoadError>,
+}
+
+impl TensorHeader {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A mapped safetensors file and its parsed header.
+#[derive(Debug)]
+pub struct SafetensorsFile {
+    pub path: PathBuf,
+    pub len: u64,
+    mmap: Mmap,
+    pub tensors: Vec<TensorHeader>,
+    /// String metadata of the header (`__metadata__`), sorted by key.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl SafetensorsFile {
+    /// Maps `path` and parses its header. Errors only when the header itself
+    /// is unreadable; per-tensor problems are recorded on the tensors.
+    pub fn open(path: &Path) -> Result<SafetensorsFile, LoadError> {
+        let file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
+        let len = file.metadata().map_err(|e| LoadError::io(path, &e))?.len();
+        let not_st = |reason: String| LoadError::NotSafetensors { path: path.to_path_buf(), reason };
+        if len < 8 {
+            return Err(not_st(format!(
+                "the file has {len} bytes, fewer than the 8-byte header-length field"
+            )));
+        }
+        // SAFETY: the map is read-only and private to this process; a file
+        // changed by another process while mapped is outside what we promise.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| LoadError::io(path, &e))?;
+        let n = u64::from_le_bytes(mmap[..8].try_into().unwrap());
+        if n > len - 8 {
+            return Err(not_st(format!(
+                "the header-length field says {n} bytes, but only {} bytes follow it (truncated file, or not safetensors)",
+                len - 8
+            )));
+        }
+        if n > MAX_HEADER {
+            return Err(not_st(format!("header of {n} bytes exceeds the format's 100 MB limit")));
+        }
+        let header_end = 8 + n as usize;
+        let text = std::str::from_utf8(&mmap[8..header_end])
+            .map_err(|e| not_st(format!("header is not UTF-8 text: {e}")))?;
+
+        let (tensors, metadata) = match safetensors::SafeTensors::read_metadata(&mmap[..]) {
+            Ok((_, meta)) => {
+                let mut tensors: Vec<TensorHeader> = meta
+                    .tensors()
+                    .into_iter()
+                    .map(|(name, info)| TensorHeader {
+                        name,
+                        dtype: DType::from_safetensors(info.dtype),
+                        shape: info.shape.clone(),
+                        bytes: header_end + info.data_offsets.0..header_end + info.data_offsets.1,
+                        problem: None,
+                    })
+                    .collect();
+                tensors.sort_by_key(|t| t.bytes.start);
+                let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+                (tensors, metadata)
+            }
+            Err(_) => {
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| not_st(format!("header is not valid JSON: {e}")))?;
+                lenient_parse(path, &value, header_end, len as usize)?
+            }
+        };
+        let mut out = SafetensorsFile { path: path.to_path_buf(), len, mmap, tensors, metadata };
+        for t in &mut out.tensors {
+            if t.problem.is_none() && !t.dtype.is_supported() {
+                t.problem = Some(LoadError::UnsupportedDtype {
+                    path: path.to_path_buf(),
+                    tensor: t.name.clone(),
+                    dtype: t.dtype.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bytes of a tensor. Only call for tensors without a problem.
+    pub fn tensor_bytes(&self, t: &TensorHeader) -> &[u8] {
+        &self.mmap[t.bytes.clone()]
+    }
+
+    /// Tells the kernel the pages of `range` are no longer needed, so that
+    /// analysing a checkpoint far larger than memory keeps a small resident
+    /// set. The data stays readable: pages are read again from the file.
+    pub fn release(&self, range: Range<usize>) {
+        #[cfg(unix)]
+        {
+            let m = &self.mmap;
+            if range.end > range.start && range.end <= m.len() {
+                // SAFETY: the map is a read-only, file-backed mapping, so
+                // MADV_DONTNEED only drops clean pages; later reads fault them
+                // in again from the file with the same contents.
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        range.start,
+                        range.end - range.start,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// Parses a header the crate rejected, one tensor at a time.
+fn lenient_parse(
+    path: &Path,
+    value: &serde_json::Value,
+    header_end: usize,
+    file_len: usize,
+) -> Result<(Vec<TensorHeader>, BTreeMap<String, String>), LoadError> {
+    let obj = value.as_object().ok_or_else(|| LoadError::NotSafetensors {
+        path: path.to_path_buf(),
+        reason: "header is JSON but not an object".into(),
+    })?;
+    let data_len = file_len - header_end;
+    let mut metadata = BTreeMap::new();
+    let mut tensors = Vec::new();
+    for (name, entry) in obj {
+        if name == "__metadata__" {
+            if let Some(m) = entry.as_object() {
+                for (k, v) in m {
+                    if let Some(s) = v.as_str() {
+                        metadata.insert(k.clone(), s.to_string());
+                    }
+                }
+            }
+            continue;
+        }
+        let bad = |reason: String| LoadError::BadTensor {
+            path: path.to_path_buf(),
+            tensor: name.clone(),
+            reason,
+        };
+        let dtype = entry.get("dtype").and_then(|d| d.as_str()).map(DType::parse);
+        let shape: Option<Vec<usize>> = entry.get("shape").and_then(|s| s.as_array()).and_then(|a| {
+            a.iter().map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok())).collect()
+        });
+        let offsets: Option<Vec<usize>> = entry
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok())).collect());
+        let mut t = TensorHeader {
+            name: name.clone(),
+            dtype: dtype.clone().unwrap_or(DType::Other { name: "?".into(), bits: None }),
+            shape: shape.clone().unwrap_or_default(),
+            bytes: 0..0,
+            problem: None,
+        };
+        let (Some(dtype), Some(shape), Some(offsets)) = (dtype, shape, offsets) else {
+            t.problem = Some(bad(
+                "header entry lacks a valid `dtype`, `shape` (non-negative integers) or `data_offsets`".into(),
+            ));
+            tensors.push(t);
+            continue;
+        };
+        if offsets.len() != 2 || offsets[0] > offsets[1] {
+            t.problem = Some(bad(format!("data_offsets {offsets:?} are not an increasing pair")));
+            tensors.push(t);
+            continue;
+        }
+        let (s, e) = (offsets[0], offsets[1]);
+        t.bytes = header_end + s..header_end + e;
+        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let want_bytes = match (numel, dtype.bits()) {
+            (Some(n), Some(bits)) => n.checked_mul(bits).map(|b| b.div_ceil(8)),
+            _ => None,
+        };
+        if numel.is_none() {
+            t.problem = Some(bad(format!("shape {shape:?} overflows")));
+        } else if e > data_len {
+            t.problem = Some(bad(format!(
+                "data_offsets [{s}, {e}] run past the end of the data section ({data_len} bytes): the file is truncated or the header lies"
+            )));
+        } else if let Some(want) = want_bytes
+            && want != e - s
+        {
+            t.problem = Some(bad(format!(
+                "shape {shape:?} of dtype {dtype} needs {want} bytes, but data_offsets [{s}, {e}] give {} bytes",
+                e - s
+            )));
+        }
+        tensors.push(t);
+    }
+    // Overlaps among otherwise sound tensors: both sides are suspect.
+    tensors.sort_by_key(|t| (t.bytes.start, t.bytes.end));
+    let sound: Vec<usize> = (0..tensors.len()).filter(|&i| tensors[i].problem.is_none()).collect();
+    let mut overlaps = Vec::new();
+    let mut reach: Option<usize> = None; // the sound tensor reaching furthest so far
+    for &i in &sound {
+        if tensors[i].bytes.is_empty() {
+            continue;
+        }
+        if let Some(r) = reach {
+            if tensors[i].bytes.start < tensors[r].bytes.end {
+                overlaps.push((r, i));
+            }
+            if tensors[i].bytes.end > tensors[r].bytes.end {
+                reach = Some(i);
+            }
+        } else {
+            reach = Some(i);
+        }
+    }
+    for (i, j) in overlaps {
+        let (ni, nj) = (tensors[i].name.clone(), tensors[j].name.clone());
+        let (ri, rj) = (tensors[i].bytes.clone(), tensors[j].bytes.clone());
+        for (k, other, r) in [(i, &nj, &rj), (j, &ni, &ri)] {
+            let me = tensors[k].bytes.clone();
+            let tensor = tensors[k].name.clone();
+            tensors[k].problem.get_or_insert(LoadError::BadTensor {
+                path: path.to_path_buf(),
+                tensor,
+                reason: format!(
+                    "data bytes [{}, {}) overlap those of tensor `{other}` [{}, {})",
+                    me.start - header_end,
+                    me.end - header_end,
+                    r.start - header_end,
+                    r.end - header_end
+                ),
+            });
+        }
+    }
+    Ok((tensors, metadata))
+}
