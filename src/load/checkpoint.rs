@@ -39,6 +39,10 @@ pub struct Checkpoint {
     pub tensors: Vec<Tensor>,
     /// File-level problems (unreadable files, missing shards, bad index).
     pub problems: Vec<LoadError>,
+    /// For a sharded checkpoint, the index's tensor names grouped by shard
+    /// (shards in name order, names in the index's order): the order the
+    /// peer tool walks layers in.
+    pub index_order: Option<Vec<String>>,
 }
 
 impl Checkpoint {
@@ -47,7 +51,9 @@ impl Checkpoint {
     /// not a readable safetensors file.
     pub fn open(path: &Path) -> Result<Checkpoint, LoadError> {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => LoadError::NotFound { path: path.to_path_buf() },
+            std::io::ErrorKind::NotFound => LoadError::NotFound {
+                path: path.to_path_buf(),
+            },
             _ => LoadError::io(path, &e),
         })?;
         if meta.is_dir() {
@@ -70,7 +76,9 @@ impl Checkpoint {
             indexes.sort();
             shards.sort();
             match (indexes.len(), shards.len()) {
-                (0, 0) => Err(LoadError::EmptyDir { path: path.to_path_buf() }),
+                (0, 0) => Err(LoadError::EmptyDir {
+                    path: path.to_path_buf(),
+                }),
                 (0, _) => Ok(Self::from_files(path, &shards, Vec::new())),
                 (1, _) => Self::from_index(path, &indexes[0]),
                 _ => Err(LoadError::BadIndex {
@@ -78,7 +86,11 @@ impl Checkpoint {
                     reason: format!(
                         "{} index files found ({}); give the one to use",
                         indexes.len(),
-                        indexes.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                        indexes
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 }),
             }
@@ -102,7 +114,10 @@ impl Checkpoint {
     }
 
     fn from_index(root: &Path, index: &Path) -> Result<Checkpoint, LoadError> {
-        let bad = |reason: String| LoadError::BadIndex { path: index.to_path_buf(), reason };
+        let bad = |reason: String| LoadError::BadIndex {
+            path: index.to_path_buf(),
+            reason,
+        };
         let text = std::fs::read_to_string(index).map_err(|e| LoadError::io(index, &e))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
@@ -113,10 +128,15 @@ impl Checkpoint {
         let dir = index.parent().unwrap_or(Path::new("."));
         let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (tensor, shard) in map {
-            let shard = shard
-                .as_str()
-                .ok_or_else(|| bad(format!("weight_map entry for `{tensor}` is not a file name")))?;
-            by_shard.entry(shard.to_string()).or_default().push(tensor.clone());
+            let shard = shard.as_str().ok_or_else(|| {
+                bad(format!(
+                    "weight_map entry for `{tensor}` is not a file name"
+                ))
+            })?;
+            by_shard
+                .entry(shard.to_string())
+                .or_default()
+                .push(tensor.clone());
         }
         if by_shard.is_empty() {
             return Err(bad("`weight_map` is empty".into()));
@@ -154,6 +174,7 @@ impl Checkpoint {
             }
         }
         let mut ck = Self::assemble(root, files, problems, Some(&expected));
+        ck.index_order = Some(by_shard.values().flatten().cloned().collect());
         // Tensors of missing shards still appear, as failed rows: nothing the
         // index promised is silently dropped.
         for (name, shard) in missing_tensors {
@@ -165,7 +186,10 @@ impl Checkpoint {
                         reason: format!("shard `{shard}` named by the index does not exist"),
                     }),
                     name,
-                    dtype: super::DType::Other { name: "?".into(), bits: None },
+                    dtype: super::DType::Other {
+                        name: "?".into(),
+                        bits: None,
+                    },
                     shape: Vec::new(),
                     bytes: 0..0,
                 },
@@ -186,7 +210,10 @@ impl Checkpoint {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (fi, f) in files.iter().enumerate() {
             for h in &f.tensors {
-                let mut t = Tensor { header: h.clone(), file: Some(fi) };
+                let mut t = Tensor {
+                    header: h.clone(),
+                    file: Some(fi),
+                };
                 if let Some(&prev) = seen.get(&h.name) {
                     t.header.problem.get_or_insert(LoadError::BadTensor {
                         path: f.path.clone(),
@@ -203,10 +230,17 @@ impl Checkpoint {
             }
         }
         if let Some(expected) = expected {
-            let mut absent: Vec<_> = expected.iter().filter(|(t, _)| !seen.contains_key(*t)).collect();
+            let mut absent: Vec<_> = expected
+                .iter()
+                .filter(|(t, _)| !seen.contains_key(*t))
+                .collect();
             absent.sort();
             for (t, shard) in absent {
-                if files.iter().any(|f| f.path.file_name().is_some_and(|n| n.to_string_lossy() == **shard)) {
+                if files.iter().any(|f| {
+                    f.path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy() == **shard)
+                }) {
                     problems.push(LoadError::BadTensor {
                         path: root.to_path_buf(),
                         tensor: t.clone(),
@@ -216,7 +250,13 @@ impl Checkpoint {
             }
         }
         tensors.sort_by(|a, b| natural_cmp(a.name(), b.name()));
-        Checkpoint { root: root.to_path_buf(), files, tensors, problems }
+        Checkpoint {
+            root: root.to_path_buf(),
+            files,
+            tensors,
+            problems,
+            index_order: None,
+        }
     }
 
     /// The file holding a tensor.
@@ -226,7 +266,11 @@ impl Checkpoint {
 
     /// Total bytes of the tensors that can be read.
     pub fn readable_bytes(&self) -> u64 {
-        self.tensors.iter().filter(|t| t.problem().is_none()).map(|t| t.header.bytes.len() as u64).sum()
+        self.tensors
+            .iter()
+            .filter(|t| t.problem().is_none())
+            .map(|t| t.header.bytes.len() as u64)
+            .sum()
     }
 }
 
@@ -245,7 +289,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 j += 1;
             }
             let (da, db) = (trim_zeros(&a[si..i]), trim_zeros(&b[sj..j]));
-            let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db)).then_with(|| (i - si).cmp(&(j - sj)));
+            let ord = da
+                .len()
+                .cmp(&db.len())
+                .then_with(|| da.cmp(db))
+                .then_with(|| (i - si).cmp(&(j - sj)));
             if ord != Ordering::Equal {
                 return ord;
             }
@@ -271,8 +319,25 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        let mut v = vec!["layer.10.w", "layer.2.w", "layer.1.w", "layer.02.w", "emb", "layer.2"];
+        let mut v = vec![
+            "layer.10.w",
+            "layer.2.w",
+            "layer.1.w",
+            "layer.02.w",
+            "emb",
+            "layer.2",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, vec!["emb", "layer.1.w", "layer.2", "layer.2.w", "layer.02.w", "layer.10.w"]);
+        assert_eq!(
+            v,
+            vec![
+                "emb",
+                "layer.1.w",
+                "layer.2",
+                "layer.2.w",
+                "layer.02.w",
+                "layer.10.w"
+            ]
+        );
     }
 }

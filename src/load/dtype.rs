@@ -19,7 +19,10 @@ pub enum DType {
     BF16,
     /// Any other type: integers, booleans, 8/6/4-bit floats, complex, or an
     /// unknown string. `bits` is known for types the safetensors crate knows.
-    Other { name: String, bits: Option<usize> },
+    Other {
+        name: String,
+        bits: Option<usize>,
+    },
 }
 
 impl From<DType> for String {
@@ -57,7 +60,10 @@ impl DType {
                 ))
                 .ok()
                 .map(|d| d.bitsize());
-                DType::Other { name: other.to_string(), bits }
+                DType::Other {
+                    name: other.to_string(),
+                    bits,
+                }
             }
         }
     }

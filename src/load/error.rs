@@ -21,21 +21,41 @@ pub enum LoadError {
     BadIndex { path: PathBuf, reason: String },
 
     #[error("{}: index names shard `{shard}` (holding tensor `{tensor}` and {others} more), which does not exist", path.display())]
-    MissingShard { path: PathBuf, shard: String, tensor: String, others: usize },
+    MissingShard {
+        path: PathBuf,
+        shard: String,
+        tensor: String,
+        others: usize,
+    },
 
     #[error("{}: tensor `{tensor}`: {reason}", path.display())]
-    BadTensor { path: PathBuf, tensor: String, reason: String },
+    BadTensor {
+        path: PathBuf,
+        tensor: String,
+        reason: String,
+    },
 
     #[error("{}: tensor `{tensor}` has dtype {dtype}; supported: {supported}", path.display(), supported = super::dtype::SUPPORTED)]
-    UnsupportedDtype { path: PathBuf, tensor: String, dtype: String },
+    UnsupportedDtype {
+        path: PathBuf,
+        tensor: String,
+        dtype: String,
+    },
 
     #[error("{}: tensor `{tensor}` holds {count} non-finite values (NaN or Inf)", path.display())]
-    NonFinite { path: PathBuf, tensor: String, count: usize },
+    NonFinite {
+        path: PathBuf,
+        tensor: String,
+        count: usize,
+    },
 }
 
 impl LoadError {
     pub fn io(path: impl Into<PathBuf>, e: &std::io::Error) -> LoadError {
-        LoadError::Io { path: path.into(), message: e.to_string() }
+        LoadError::Io {
+            path: path.into(),
+            message: e.to_string(),
+        }
     }
 
     /// The tensor this error is about, if any.

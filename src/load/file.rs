@@ -54,7 +54,10 @@ impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<SafetensorsFile, LoadError> {
         let file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
         let len = file.metadata().map_err(|e| LoadError::io(path, &e))?.len();
-        let not_st = |reason: String| LoadError::NotSafetensors { path: path.to_path_buf(), reason };
+        let not_st = |reason: String| LoadError::NotSafetensors {
+            path: path.to_path_buf(),
+            reason,
+        };
         if len < 8 {
             return Err(not_st(format!(
                 "the file has {len} bytes, fewer than the 8-byte header-length field"
@@ -71,7 +74,9 @@ impl SafetensorsFile {
             )));
         }
         if n > MAX_HEADER {
-            return Err(not_st(format!("header of {n} bytes exceeds the format's 100 MB limit")));
+            return Err(not_st(format!(
+                "header of {n} bytes exceeds the format's 100 MB limit"
+            )));
         }
         let header_end = 8 + n as usize;
         let text = std::str::from_utf8(&mmap[8..header_end])
@@ -91,7 +96,12 @@ impl SafetensorsFile {
                     })
                     .collect();
                 tensors.sort_by_key(|t| t.bytes.start);
-                let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+                let metadata = meta
+                    .metadata()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 (tensors, metadata)
             }
             Err(_) => {
@@ -100,7 +110,13 @@ impl SafetensorsFile {
                 lenient_parse(path, &value, header_end, len as usize)?
             }
         };
-        let mut out = SafetensorsFile { path: path.to_path_buf(), len, mmap, tensors, metadata };
+        let mut out = SafetensorsFile {
+            path: path.to_path_buf(),
+            len,
+            mmap,
+            tensors,
+            metadata,
+        };
         for t in &mut out.tensors {
             if t.problem.is_none() && !t.dtype.is_supported() {
                 t.problem = Some(LoadError::UnsupportedDtype {
@@ -171,17 +187,30 @@ fn lenient_parse(
             tensor: name.clone(),
             reason,
         };
-        let dtype = entry.get("dtype").and_then(|d| d.as_str()).map(DType::parse);
-        let shape: Option<Vec<usize>> = entry.get("shape").and_then(|s| s.as_array()).and_then(|a| {
-            a.iter().map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok())).collect()
-        });
+        let dtype = entry
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .map(DType::parse);
+        let shape: Option<Vec<usize>> =
+            entry.get("shape").and_then(|s| s.as_array()).and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok()))
+                    .collect()
+            });
         let offsets: Option<Vec<usize>> = entry
             .get("data_offsets")
             .and_then(|s| s.as_array())
-            .and_then(|a| a.iter().map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok())).collect());
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok()))
+                    .collect()
+            });
         let mut t = TensorHeader {
             name: name.clone(),
-            dtype: dtype.clone().unwrap_or(DType::Other { name: "?".into(), bits: None }),
+            dtype: dtype.clone().unwrap_or(DType::Other {
+                name: "?".into(),
+                bits: None,
+            }),
             shape: shape.clone().unwrap_or_default(),
             bytes: 0..0,
             problem: None,
@@ -194,7 +223,9 @@ fn lenient_parse(
             continue;
         };
         if offsets.len() != 2 || offsets[0] > offsets[1] {
-            t.problem = Some(bad(format!("data_offsets {offsets:?} are not an increasing pair")));
+            t.problem = Some(bad(format!(
+                "data_offsets {offsets:?} are not an increasing pair"
+            )));
             tensors.push(t);
             continue;
         }
@@ -223,7 +254,9 @@ fn lenient_parse(
     }
     // Overlaps among otherwise sound tensors: both sides are suspect.
     tensors.sort_by_key(|t| (t.bytes.start, t.bytes.end));
-    let sound: Vec<usize> = (0..tensors.len()).filter(|&i| tensors[i].problem.is_none()).collect();
+    let sound: Vec<usize> = (0..tensors.len())
+        .filter(|&i| tensors[i].problem.is_none())
+        .collect();
     let mut overlaps = Vec::new();
     let mut reach: Option<usize> = None; // the sound tensor reaching furthest so far
     for &i in &sound {

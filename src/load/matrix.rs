@@ -65,7 +65,13 @@ pub struct View {
 
 impl View {
     pub fn dense(offset: usize, rows: usize, cols: usize) -> View {
-        View { offset, rows, cols, row_stride: cols, col_stride: 1 }
+        View {
+            offset,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 }
 
@@ -79,6 +85,9 @@ pub struct MatrixSpec {
     /// Rows and columns of each view.
     pub rows: usize,
     pub cols: usize,
+    /// Factor applied to every eigenvalue: 0.5 for pooled convolutions
+    /// (the peer scales each slice by √(1/2), `conv2d_norm`), else 1.
+    pub eval_scale: f64,
 }
 
 impl MatrixSpec {
@@ -112,10 +121,23 @@ pub fn is_conv1d(name: &str, shape: &[usize]) -> bool {
     shape.len() == 3 && (lower.contains("conv") || (shape[2] < 16 && !lower.contains("expert")))
 }
 
+/// The scale the peer applies to pooled convolution eigenvalues.
+pub const CONV_POOLED_SCALE: f64 = 0.5;
+
 /// Applies the rules to a tensor of the given name, dtype and shape.
-pub fn plan_tensor(name: &str, dtype: &DType, shape: &[usize], conv: ConvMode) -> TensorPlan {
+/// Matrices are named after `base` (the tensor name without `.weight`).
+pub fn plan_tensor(
+    name: &str,
+    base: &str,
+    dtype: &DType,
+    shape: &[usize],
+    conv: ConvMode,
+) -> TensorPlan {
     if !dtype.is_supported() {
-        return TensorPlan::Skip(format!("dtype {dtype} is not decoded; supported: {}", dtype::SUPPORTED));
+        return TensorPlan::Skip(format!(
+            "dtype {dtype} is not decoded; supported: {}",
+            dtype::SUPPORTED
+        ));
     }
     if shape.len() < 2 {
         return TensorPlan::Skip(format!("{}-D tensor (bias, norm or scalar)", shape.len()));
@@ -123,10 +145,24 @@ pub fn plan_tensor(name: &str, dtype: &DType, shape: &[usize], conv: ConvMode) -
     if shape.contains(&0) {
         return TensorPlan::Skip(format!("empty tensor {shape:?}"));
     }
-    let spec = |name: String, rule, views: Vec<View>, rows, cols| MatrixSpec { name, rule, views, rows, cols };
+    let spec = |name: String, rule, views: Vec<View>, rows, cols| {
+        let eval_scale = if rule == RuleKind::ConvPooled {
+            CONV_POOLED_SCALE
+        } else {
+            1.0
+        };
+        MatrixSpec {
+            name,
+            rule,
+            views,
+            rows,
+            cols,
+            eval_scale,
+        }
+    };
     match shape.len() {
         2 => TensorPlan::Matrices(vec![spec(
-            name.to_string(),
+            base.to_string(),
             RuleKind::Matrix,
             vec![View::dense(0, shape[0], shape[1])],
             shape[0],
@@ -138,7 +174,7 @@ pub fn plan_tensor(name: &str, dtype: &DType, shape: &[usize], conv: ConvMode) -
                 (0..e)
                     .map(|i| {
                         spec(
-                            format!("{name}[{i}]"),
+                            format!("{base}[{i}]"),
                             RuleKind::Expert,
                             vec![View::dense(i * out * inp, out, inp)],
                             out,
@@ -153,17 +189,23 @@ pub fn plan_tensor(name: &str, dtype: &DType, shape: &[usize], conv: ConvMode) -
             let k: usize = shape[2..].iter().product();
             match conv {
                 ConvMode::Unfold => TensorPlan::Matrices(vec![spec(
-                    name.to_string(),
+                    base.to_string(),
                     RuleKind::ConvUnfold,
                     vec![View::dense(0, out, inp * k)],
                     out,
                     inp * k,
                 )]),
                 ConvMode::Pooled => TensorPlan::Matrices(vec![spec(
-                    name.to_string(),
+                    base.to_string(),
                     RuleKind::ConvPooled,
                     (0..k)
-                        .map(|p| View { offset: p, rows: out, cols: inp, row_stride: inp * k, col_stride: k })
+                        .map(|p| View {
+                            offset: p,
+                            rows: out,
+                            cols: inp,
+                            row_stride: inp * k,
+                            col_stride: k,
+                        })
                         .collect(),
                     out,
                     inp,
@@ -188,7 +230,13 @@ impl MatrixData<'_> {
         let mut bad = 0;
         for (k, r) in (r0..r1).enumerate() {
             let dst = &mut out[k * v.cols..(k + 1) * v.cols];
-            bad += dtype::decode(self.bytes, self.dtype, v.offset + r * v.row_stride, v.col_stride, dst);
+            bad += dtype::decode(
+                self.bytes,
+                self.dtype,
+                v.offset + r * v.row_stride,
+                v.col_stride,
+                dst,
+            );
         }
         bad
     }
@@ -232,19 +280,45 @@ mod tests {
     #[test]
     fn rules_by_rank() {
         let f = DType::F32;
-        assert!(matches!(plan_tensor("b", &f, &[8], ConvMode::Pooled), TensorPlan::Skip(_)));
-        assert!(matches!(plan_tensor("x", &DType::parse("I64"), &[1, 8], ConvMode::Pooled), TensorPlan::Skip(_)));
-        let TensorPlan::Matrices(m) = plan_tensor("moe.experts.w1", &f, &[4, 64, 32], ConvMode::Pooled) else {
+        assert!(matches!(
+            plan_tensor("b", "b", &f, &[8], ConvMode::Pooled),
+            TensorPlan::Skip(_)
+        ));
+        assert!(matches!(
+            plan_tensor("x", "x", &DType::parse("I64"), &[1, 8], ConvMode::Pooled),
+            TensorPlan::Skip(_)
+        ));
+        let TensorPlan::Matrices(m) = plan_tensor(
+            "moe.experts.w1",
+            "moe.experts.w1",
+            &f,
+            &[4, 64, 32],
+            ConvMode::Pooled,
+        ) else {
             panic!()
         };
         assert_eq!(m.len(), 4);
         assert_eq!(m[3].name, "moe.experts.w1[3]");
         assert_eq!(m[3].views[0].offset, 3 * 64 * 32);
-        let TensorPlan::Matrices(m) = plan_tensor("conv", &f, &[16, 8, 3, 3], ConvMode::Pooled) else { panic!() };
-        assert_eq!((m[0].views.len(), m[0].rows, m[0].cols, m[0].num_evals()), (9, 16, 8, 72));
-        let TensorPlan::Matrices(m) = plan_tensor("conv", &f, &[16, 8, 3, 3], ConvMode::Unfold) else { panic!() };
+        let TensorPlan::Matrices(m) =
+            plan_tensor("conv", "conv", &f, &[16, 8, 3, 3], ConvMode::Pooled)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (m[0].views.len(), m[0].rows, m[0].cols, m[0].num_evals()),
+            (9, 16, 8, 72)
+        );
+        let TensorPlan::Matrices(m) =
+            plan_tensor("conv", "conv", &f, &[16, 8, 3, 3], ConvMode::Unfold)
+        else {
+            panic!()
+        };
         assert_eq!((m[0].views.len(), m[0].rows, m[0].cols), (1, 16, 72));
-        let TensorPlan::Matrices(m) = plan_tensor("c1", &f, &[16, 8, 5], ConvMode::Pooled) else { panic!() };
+        let TensorPlan::Matrices(m) = plan_tensor("c1", "c1", &f, &[16, 8, 5], ConvMode::Pooled)
+        else {
+            panic!()
+        };
         assert_eq!(m[0].rule, RuleKind::ConvPooled);
     }
 
@@ -260,8 +334,16 @@ mod tests {
             }
         }
         let bytes = f32_bytes(&v);
-        let TensorPlan::Matrices(m) = plan_tensor("c", &DType::F32, &[2, 3, 4], ConvMode::Pooled) else { panic!() };
-        let d = MatrixData { bytes: &bytes, dtype: &DType::F32, view: m[0].views[2] };
+        let TensorPlan::Matrices(m) =
+            plan_tensor("c", "c", &DType::F32, &[2, 3, 4], ConvMode::Pooled)
+        else {
+            panic!()
+        };
+        let d = MatrixData {
+            bytes: &bytes,
+            dtype: &DType::F32,
+            view: m[0].views[2],
+        };
         let mut rows = vec![0.0; 6];
         d.read_rows(0, 2, &mut rows);
         assert_eq!(rows, vec![2.0, 12.0, 22.0, 102.0, 112.0, 122.0]);

@@ -6,9 +6,14 @@ mod dtype;
 mod error;
 mod file;
 mod matrix;
+mod write;
 
-pub use checkpoint::{natural_cmp, Checkpoint, Tensor};
-pub use dtype::{decode, DType, SUPPORTED};
+pub use checkpoint::{Checkpoint, Tensor, natural_cmp};
+pub use dtype::{DType, SUPPORTED, decode};
 pub use error::LoadError;
 pub use file::{SafetensorsFile, TensorHeader};
-pub use matrix::{is_conv1d, plan_tensor, ConvMode, MatrixData, MatrixSpec, RuleKind, TensorPlan, View};
+pub use matrix::{
+    CONV_POOLED_SCALE, ConvMode, MatrixData, MatrixSpec, RuleKind, TensorPlan, View, is_conv1d,
+    plan_tensor,
+};
+pub use write::{TensorOut, write_safetensors};

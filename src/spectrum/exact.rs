@@ -20,7 +20,9 @@ pub enum SpectrumError {
     NonFinite { count: usize },
     #[error("the eigen-solver did not converge")]
     NoConvergence,
-    #[error("eigenvalues sum to {sum:e} but the squared Frobenius norm is {frob2:e} (relative gap {gap:.1e})")]
+    #[error(
+        "eigenvalues sum to {sum:e} but the squared Frobenius norm is {frob2:e} (relative gap {gap:.1e})"
+    )]
     TraceMismatch { sum: f64, frob2: f64, gap: f64 },
 }
 
@@ -34,7 +36,11 @@ pub fn gram_lower(
 ) -> Result<Mat<f64>, SpectrumError> {
     let v = data.view;
     let tall = v.rows >= v.cols;
-    let (long, m) = if tall { (v.rows, v.cols) } else { (v.cols, v.rows) };
+    let (long, m) = if tall {
+        (v.rows, v.cols)
+    } else {
+        (v.cols, v.rows)
+    };
     let mut g = Mat::<f64>::zeros(m, m);
     let b = (BLOCK_ELEMS / m.max(1)).clamp(1, long.max(1));
     let mut buf = vec![0.0f64; b * m];
@@ -90,7 +96,12 @@ pub fn eigenvalues_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, Spectr
         return Ok(Vec::new());
     }
     let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let scratch = evd::self_adjoint_evd_scratch::<f64>(n, evd::ComputeEigenvectors::No, par, Default::default());
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        evd::ComputeEigenvectors::No,
+        par,
+        Default::default(),
+    );
     evd::self_adjoint_evd(
         g,
         s.as_mut(),
@@ -151,17 +162,35 @@ mod tests {
             state ^= state << 17;
             (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        for (r, c) in [(1, 1), (2, 5), (5, 2), (63, 64), (65, 65), (200, 37), (37, 200)] {
+        for (r, c) in [
+            (1, 1),
+            (2, 5),
+            (5, 2),
+            (63, 64),
+            (65, 65),
+            (200, 37),
+            (37, 200),
+        ] {
             let w: Vec<f64> = (0..r * c).map(|_| next()).collect();
             let bytes = bytes_f64(&w);
-            let data = MatrixData { bytes: &bytes, dtype: &DType::F64, view: View::dense(0, r, c) };
+            let data = MatrixData {
+                bytes: &bytes,
+                dtype: &DType::F64,
+                view: View::dense(0, r, c),
+            };
             let evals = exact_spectrum(&data, Par::Seq, |_| {}).unwrap();
-            let sv = MatRef::from_row_major_slice(&w, r, c).singular_values().unwrap();
+            let sv = MatRef::from_row_major_slice(&w, r, c)
+                .singular_values()
+                .unwrap();
             assert_eq!(evals.len(), r.min(c));
             let top = sv[0] * sv[0];
             for (e, s) in evals.iter().zip(&sv) {
                 // Both are backward stable: errors of a few ε·‖W‖².
-                assert!((e - s * s).abs() <= 1e-12 * top, "{r}x{c}: {e} vs {}", s * s);
+                assert!(
+                    (e - s * s).abs() <= 1e-12 * top,
+                    "{r}x{c}: {e} vs {}",
+                    s * s
+                );
             }
         }
     }
@@ -170,7 +199,14 @@ mod tests {
     fn nan_is_an_error() {
         let w = [1.0, f64::NAN, 2.0, 3.0];
         let bytes = bytes_f64(&w);
-        let data = MatrixData { bytes: &bytes, dtype: &DType::F64, view: View::dense(0, 2, 2) };
-        assert_eq!(exact_spectrum(&data, Par::Seq, |_| {}), Err(SpectrumError::NonFinite { count: 1 }));
+        let data = MatrixData {
+            bytes: &bytes,
+            dtype: &DType::F64,
+            view: View::dense(0, 2, 2),
+        };
+        assert_eq!(
+            exact_spectrum(&data, Par::Seq, |_| {}),
+            Err(SpectrumError::NonFinite { count: 1 })
+        );
     }
 }

@@ -5,96 +5,16 @@
 //! Owns scheduling and page release; the numerics live in `spectrum`, the
 //! metrics in `fit`, and the presentation in `report`.
 
-use crate::load::{Checkpoint, ConvMode, LoadError, MatrixData, MatrixSpec, RuleKind, TensorPlan, plan_tensor};
+mod plan;
+
+pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
+
+use crate::load::{Checkpoint, MatrixData, MatrixSpec, RuleKind};
 use crate::spectrum::{self, SpectrumError};
 use faer::Par;
-use regex::Regex;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-
-/// Which tensors become matrices.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub include: Option<Regex>,
-    pub exclude: Option<Regex>,
-    pub conv: ConvMode,
-}
-
-impl Selection {
-    fn wants(&self, name: &str) -> bool {
-        self.include.as_ref().is_none_or(|r| r.is_match(name)) && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
-    }
-}
-
-/// One matrix to analyse, with where it comes from.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub spec: MatrixSpec,
-    /// Index into `Checkpoint::tensors`.
-    pub tensor: usize,
-}
-
-/// A tensor that yields no matrix, and why.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub tensor: String,
-    pub dtype: String,
-    pub shape: Vec<usize>,
-    pub reason: String,
-    /// A failure (the tensor was meant to be analysed and could not be)
-    /// rather than a tensor that is not a weight matrix.
-    pub failed: bool,
-}
-
-/// The plan: matrices to analyse and tensors left out, both in the
-/// checkpoint's natural name order.
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    pub jobs: Vec<Job>,
-    pub skipped: Vec<Skipped>,
-}
-
-impl Plan {
-    pub fn total_bytes(&self, ck: &Checkpoint) -> u64 {
-        let mut seen = std::collections::BTreeSet::new();
-        self.jobs
-            .iter()
-            .filter(|j| seen.insert(j.tensor))
-            .map(|j| ck.tensors[j.tensor].header.bytes.len() as u64)
-            .sum()
-    }
-}
-
-/// Applies the selection and the rules to every tensor.
-pub fn plan(ck: &Checkpoint, sel: &Selection) -> Plan {
-    let mut plan = Plan::default();
-    for (i, t) in ck.tensors.iter().enumerate() {
-        let h = &t.header;
-        if !sel.wants(&h.name) {
-            continue;
-        }
-        let skip = |reason: String, failed: bool| Skipped {
-            tensor: h.name.clone(),
-            dtype: h.dtype.to_string(),
-            shape: h.shape.clone(),
-            reason,
-            failed,
-        };
-        if let Some(p) = t.problem() {
-            // Integer tensors are skipped quietly; everything else that
-            // cannot be read is a failure.
-            let failed = !(matches!(p, LoadError::UnsupportedDtype { .. }) && h.dtype.is_non_float());
-            plan.skipped.push(skip(p.to_string(), failed));
-            continue;
-        }
-        match plan_tensor(&h.name, &h.dtype, &h.shape, sel.conv) {
-            TensorPlan::Matrices(specs) => plan.jobs.extend(specs.into_iter().map(|spec| Job { spec, tensor: i })),
-            TensorPlan::Skip(reason) => plan.skipped.push(skip(reason, false)),
-        }
-    }
-    plan
-}
 
 /// The result of one matrix.
 #[derive(Debug, Clone)]
@@ -109,6 +29,9 @@ pub struct Outcome {
     pub cols: usize,
     /// Eigenvalues μ_k = σ_k², descending, or why there are none.
     pub evals: Result<Vec<f64>, String>,
+    /// The smallest singular value; for pooled slices the largest of the
+    /// per-slice minima (the peer's `sv_min`).
+    pub sv_min: f64,
 }
 
 /// Progress events, for a progress bar.
@@ -133,7 +56,9 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             memory_budget: 384 << 20,
         }
     }
@@ -169,12 +94,25 @@ impl Budget {
 }
 
 /// Computes the exact spectrum of every job on the CPU.
-pub fn run(ck: &Checkpoint, plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Vec<Outcome> {
+pub fn run(
+    ck: &Checkpoint,
+    plan: &Plan,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Vec<Outcome> {
     let n = plan.jobs.len();
     let workers = opts.threads.max(1).min(n.max(1));
     // With one worker, let the solver use every thread instead.
-    let par = if workers == 1 && opts.threads > 1 { Par::rayon(opts.threads) } else { Par::Seq };
-    let budget = Budget { used: Mutex::new(0), freed: Condvar::new(), total: opts.memory_budget };
+    let par = if workers == 1 && opts.threads > 1 {
+        Par::rayon(opts.threads)
+    } else {
+        Par::Seq
+    };
+    let budget = Budget {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+        total: opts.memory_budget,
+    };
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Outcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
     // How many jobs still need each tensor, so its pages are released when
@@ -201,13 +139,19 @@ pub fn run(ck: &Checkpoint, plan: &Plan, opts: &RunOptions, progress: &dyn Progr
                     if last && let Some(f) = ck.file_of(t) {
                         f.release(t.header.bytes.clone());
                     }
-                    progress.matrix_done(&job.spec.name, if last { t.header.bytes.len() as u64 } else { 0 });
+                    progress.matrix_done(
+                        &job.spec.name,
+                        if last { t.header.bytes.len() as u64 } else { 0 },
+                    );
                     *results[i].lock().unwrap() = Some(out);
                 }
             });
         }
     });
-    results.into_iter().map(|m| m.into_inner().unwrap().expect("every job ran")).collect()
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap().expect("every job ran"))
+        .collect()
 }
 
 fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
@@ -218,10 +162,19 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
     let base = h.bytes.start;
     let mut evals = Vec::with_capacity(job.spec.num_evals());
     let mut err: Option<SpectrumError> = None;
+    let mut sv_min = 0.0f64;
+    let scale = job.spec.eval_scale;
     for view in &job.spec.views {
-        let data = MatrixData { bytes, dtype: &h.dtype, view: *view };
+        let data = MatrixData {
+            bytes,
+            dtype: &h.dtype,
+            view: *view,
+        };
         match spectrum::exact_spectrum(&data, par, |r| file.release(base + r.start..base + r.end)) {
-            Ok(e) => evals.extend(e),
+            Ok(e) => {
+                sv_min = sv_min.max((e.last().copied().unwrap_or(0.0) * scale).sqrt());
+                evals.extend(e.into_iter().map(|v| v * scale));
+            }
             Err(e) => {
                 err = Some(e);
                 break;
@@ -244,5 +197,6 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
             None => Ok(evals),
             Some(e) => Err(format!("{}: tensor `{}`: {e}", file.path.display(), h.name)),
         },
+        sv_min,
     }
 }

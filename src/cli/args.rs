@@ -1,0 +1,88 @@
+//! Raw command-line arguments (clap derive). Validation and defaults that
+//! depend on more than one flag live in `cli::plan`, not here.
+
+use crate::load::ConvMode;
+use crate::pipeline::Preset;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  check: a rule was violated
+  2  error: nothing could be analysed (bad arguments, missing path, no readable tensor)
+  3  partial: the report was written, but some tensors or matrices failed";
+
+#[derive(Debug, Parser)]
+#[command(name = "specscope", version, about = "Eigen-spectra of neural-network weights, and what they predict", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the tensors of a checkpoint from its headers alone: name, dtype,
+    /// shape, matrix rule, parameter count.
+    Inspect(InspectArgs),
+    /// Compute every weight matrix's spectrum and its layer metrics.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    /// Only tensors whose name matches this regex.
+    #[arg(long, value_name = "RE")]
+    pub include: Option<String>,
+    /// Leave out tensors whose name matches this regex.
+    #[arg(long, value_name = "RE")]
+    pub exclude: Option<String>,
+    /// How convolution kernels become matrices.
+    #[arg(long, value_enum, default_value_t = ConvMode::Pooled)]
+    pub conv: ConvMode,
+    /// Layer selection and ordering.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// A .safetensors file, a directory of them, or a *.safetensors.index.json.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// A .safetensors file, a directory of them, or a *.safetensors.index.json.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Save each matrix's eigenvalues as .npy files (float64, descending) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub save_eigs: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,261 @@
+//! Command-line glue: turns raw arguments into a validated plan, runs it,
+//! writes the report, and decides the exit code. No numerics here.
+
+pub mod args;
+mod progress;
+
+use crate::load::{Checkpoint, TensorPlan, plan_tensor};
+use crate::pipeline::{self, RunOptions, Selection, base_name};
+use crate::report::{
+    self, AnalyzeReport, Backend, Conventions, InspectReport, InspectRow, LayerRow, Summary, Tool,
+};
+use anyhow::{Context, Result};
+use args::{AnalyzeArgs, Cli, Command, Format, InspectArgs};
+use regex::Regex;
+use std::io::Write;
+use std::path::Path;
+
+/// Exit codes (documented in `--help` and the README).
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    pub const VIOLATION: u8 = 1;
+    pub const ERROR: u8 = 2;
+    pub const PARTIAL: u8 = 3;
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Inspect(a) => inspect(a),
+        Command::Analyze(a) => analyze(a),
+    }
+}
+
+fn selection(s: &args::Selection) -> Result<Selection> {
+    let re = |flag: &str, v: &Option<String>| -> Result<Option<Regex>> {
+        v.as_deref()
+            .map(|p| Regex::new(p).with_context(|| format!("--{flag} `{p}` is not a valid regex")))
+            .transpose()
+    };
+    Ok(Selection {
+        include: re("include", &s.include)?,
+        exclude: re("exclude", &s.exclude)?,
+        conv: s.conv,
+        preset: s.preset,
+    })
+}
+
+fn open(path: &Path) -> Result<Checkpoint> {
+    Ok(Checkpoint::open(path)?)
+}
+
+fn input(ck: &Checkpoint) -> report::Input {
+    report::Input {
+        path: ck.root.display().to_string(),
+        files: ck
+            .files
+            .iter()
+            .map(|f| report::InputFile {
+                path: f.path.display().to_string(),
+                bytes: f.len,
+                tensors: f.tensors.len(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes to `-o FILE` or standard output.
+fn emit(
+    output: &Option<std::path::PathBuf>,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match output {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create", p.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            w.flush()
+                .with_context(|| format!("{}: cannot write", p.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = stdout.lock();
+            write(&mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn warn(msg: &str) {
+    eprintln!("specscope: {msg}");
+}
+
+fn inspect(a: InspectArgs) -> Result<u8> {
+    let sel = selection(&a.selection)?;
+    let ck = open(&a.path)?;
+    let plan = pipeline::plan(&ck, &sel);
+    let mut tensors = Vec::new();
+    for t in &ck.tensors {
+        let h = &t.header;
+        if !(sel.include.as_ref().is_none_or(|r| r.is_match(&h.name))
+            && !sel.exclude.as_ref().is_some_and(|r| r.is_match(&h.name)))
+        {
+            continue;
+        }
+        let (rule, matrices, note) = match (
+            t.problem(),
+            plan_tensor(&h.name, base_name(&h.name), &h.dtype, &h.shape, sel.conv),
+        ) {
+            (Some(p), _) => (
+                if h.dtype.is_non_float() {
+                    "skipped"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                0,
+                p.to_string(),
+            ),
+            (None, TensorPlan::Skip(r)) => ("skipped".to_string(), 0, r),
+            (None, TensorPlan::Matrices(m)) => {
+                let n = m.len();
+                let note = match m[0].rule {
+                    crate::load::RuleKind::ConvPooled => format!(
+                        "{} slices of {}×{} pooled, eigenvalues ×{}",
+                        m[0].views.len(),
+                        m[0].rows,
+                        m[0].cols,
+                        m[0].eval_scale
+                    ),
+                    crate::load::RuleKind::Expert => {
+                        format!("{n} experts of {}×{}", m[0].rows, m[0].cols)
+                    }
+                    _ => String::new(),
+                };
+                (m[0].rule.as_str().to_string(), n, note)
+            }
+        };
+        tensors.push(InspectRow {
+            name: h.name.clone(),
+            dtype: h.dtype.to_string(),
+            shape: format!("{:?}", h.shape),
+            rule,
+            matrices,
+            params: h.numel() as u64,
+            bytes: h.bytes.len() as u64,
+            file: ck
+                .file_of(t)
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_default(),
+            note,
+        });
+    }
+    let problems: Vec<String> = ck.problems.iter().map(|p| p.to_string()).collect();
+    for p in &problems {
+        warn(p);
+    }
+    let rep = InspectReport {
+        schema_version: report::SCHEMA_VERSION,
+        tool: Tool::this(),
+        command: "inspect",
+        input: input(&ck),
+        total_params: tensors.iter().map(|t| t.params).sum(),
+        matrices: plan.jobs.len(),
+        tensors,
+        problems,
+    };
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(report::write_inspect_table(&rep, w)?),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *w, &rep)?;
+            writeln!(w)?;
+            Ok(())
+        }
+        Format::Csv => report::write_csv_rows(&rep.tensors, w),
+    })?;
+    let failed = !rep.problems.is_empty() || rep.tensors.iter().any(|t| t.rule == "failed");
+    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+}
+
+fn analyze(a: AnalyzeArgs) -> Result<u8> {
+    let sel = selection(&a.selection)?;
+    let threads = a
+        .threads
+        .map_or_else(|| RunOptions::default().threads, usize::from);
+    let ck = open(&a.path)?;
+    let plan = pipeline::plan(&ck, &sel);
+    let problems: Vec<String> = ck.problems.iter().map(|p| p.to_string()).collect();
+    for p in &problems {
+        warn(p);
+    }
+    for s in plan.skipped.iter().filter(|s| s.failed) {
+        warn(&s.reason);
+    }
+    if plan.jobs.is_empty() {
+        let why = if plan.skipped.iter().any(|s| s.failed) || !problems.is_empty() {
+            "no weight matrix could be read"
+        } else {
+            "no weight matrix found (every tensor was skipped or filtered out)"
+        };
+        anyhow::bail!("{}: {why}", a.path.display());
+    }
+    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
+    let opts = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    let outcomes = pipeline::run(&ck, &plan, &opts, &bar);
+    bar.finish();
+    let rows: Vec<LayerRow> = plan
+        .jobs
+        .iter()
+        .zip(&outcomes)
+        .map(|(j, o)| LayerRow::new(j, o))
+        .collect();
+    for r in rows.iter().filter(|r| !r.analysed()) {
+        warn(r.error.as_deref().unwrap_or("failed"));
+    }
+    if let Some(dir) = &a.save_eigs {
+        report::save_eigs(dir, &rows, &outcomes)?;
+    }
+    let summary = Summary::new(&rows, &plan.skipped, problems.len());
+    let rep = AnalyzeReport {
+        schema_version: report::SCHEMA_VERSION,
+        tool: Tool::this(),
+        command: "analyze",
+        input: input(&ck),
+        backend: Backend {
+            name: "cpu".into(),
+            method: "exact".into(),
+            precision: "f64".into(),
+            threads,
+            adapter: None,
+            driver: None,
+            api: None,
+        },
+        conventions: Conventions {
+            eigenvalues: "sigma_squared",
+            conv: sel.conv,
+            conv_pooled_scale: crate::load::CONV_POOLED_SCALE,
+            preset: sel.preset,
+        },
+        layers: rows,
+        summary,
+        skipped: plan.skipped,
+        problems,
+    };
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Json => rep.write_json(w),
+        Format::Csv => rep.write_csv(w),
+    })?;
+    Ok(if rep.summary.analysed == 0 {
+        exit::ERROR
+    } else if rep.has_failures() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
