@@ -1,0 +1,91 @@
+//! Shared helpers for the integration tests: running the binary, finding
+//! the fetched real checkpoints, and writing small (valid or deliberately
+//! broken) safetensors files.
+#![allow(dead_code)]
+
+use specscope::load::{DType, TensorOut, write_safetensors};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `specscope` binary with `args`.
+pub fn specscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_specscope"))
+        .args(args)
+        .output()
+        .expect("the specscope binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fetched real checkpoint (`scripts/fetch-checkpoints.sh`), looked up
+/// under `$SPECSCOPE_CHECKPOINTS` or `<crate>/.cache/checkpoints`. When it
+/// is missing the test is skipped with a printed reason, unless
+/// `SPECSCOPE_REQUIRE_CHECKPOINTS=1` (CI), where it fails.
+pub fn checkpoint(rel: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("SPECSCOPE_CHECKPOINTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/checkpoints"));
+    let path = root.join(rel);
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "{} is missing: run scripts/fetch-checkpoints.sh",
+        path.display()
+    );
+    if std::env::var("SPECSCOPE_REQUIRE_CHECKPOINTS").is_ok_and(|v| v == "1") {
+        panic!("SPECSCOPE_REQUIRE_CHECKPOINTS=1 but {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// A file in the crate's `fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// Writes a valid safetensors file of f64-valued tensors stored as `dtype`.
+pub fn write(path: &Path, tensors: &[(&str, DType, &[usize], Vec<f64>)]) {
+    let t: Vec<TensorOut> = tensors
+        .iter()
+        .map(|(n, d, s, v)| TensorOut::from_f64(n, d.clone(), s, v))
+        .collect();
+    write_safetensors(path, &t, &[]).expect("fixture written");
+}
+
+/// Writes a safetensors file by hand: a JSON header (any text, valid or
+/// not) and a data section, for malformed-input tests.
+pub fn write_raw(path: &Path, header: &str, data: &[u8]) {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).expect("fixture written");
+}
+
+/// Deterministic pseudo-random values in [-0.5, 0.5).
+pub fn values(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect()
+}
+
+/// Parses a JSON report from stdout.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+}
