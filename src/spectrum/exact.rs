@@ -86,33 +86,36 @@ fn syrk_add(g: &mut Mat<f64>, x: MatRef<'_, f64>, par: Par) {
 }
 
 /// All eigenvalues of a symmetric matrix given by its lower triangle,
-/// descending. Values below zero (round-off on a rank-deficient Gram,
-/// |μ| ≲ ε·M·μ_max) are clamped to zero: μ = σ² cannot be negative.
+/// descending: Householder tridiagonalization (faer), then the root-free
+/// QL/QR of `tridiagonal`. Values below zero (round-off on a rank-deficient
+/// Gram, |μ| ≲ ε·M·μ_max) are clamped to zero: μ = σ² cannot be negative.
 pub fn eigenvalues_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
     use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd;
+    use faer::linalg::evd::tridiag;
     let n = g.nrows();
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let scratch = evd::self_adjoint_evd_scratch::<f64>(
-        n,
-        evd::ComputeEigenvectors::No,
-        par,
-        Default::default(),
-    );
-    evd::self_adjoint_evd(
-        g,
-        s.as_mut(),
-        None,
-        par,
-        MemStack::new(&mut MemBuffer::new(scratch)),
-        Default::default(),
-    )
-    .map_err(|_| SpectrumError::NoConvergence)?;
-    let mut out: Vec<f64> = s.column_vector().iter().map(|&x| x.max(0.0)).collect();
-    out.sort_by(|a, b| b.total_cmp(a));
+    let mut t = Mat::<f64>::zeros(n, n);
+    t.copy_from_triangular_lower(g);
+    if n > 1 {
+        let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
+        let mut householder = Mat::<f64>::zeros(bs, n - 1);
+        let scratch = tridiag::tridiag_in_place_scratch::<f64>(n, par, Default::default());
+        tridiag::tridiag_in_place(
+            t.as_mut(),
+            householder.as_mut(),
+            par,
+            MemStack::new(&mut MemBuffer::new(scratch)),
+            Default::default(),
+        );
+    }
+    let mut d: Vec<f64> = (0..n).map(|i| t[(i, i)]).collect();
+    let mut e: Vec<f64> = (0..n.saturating_sub(1)).map(|i| t[(i + 1, i)]).collect();
+    drop(t);
+    super::tridiagonal::eigenvalues(&mut d, &mut e).map_err(|_| SpectrumError::NoConvergence)?;
+    let mut out: Vec<f64> = d.into_iter().map(|x| x.max(0.0)).collect();
+    out.reverse();
     Ok(out)
 }
 

@@ -1,0 +1,59 @@
+//! End-to-end `specscope analyze` on the real MiniLM checkpoint: the whole
+//! process (start, mapping, decoding, spectra, fits, report), median of 5
+//! after one warm-up, per thread count. The peer baseline (WeightWatcher's
+//! `analyze()` alone) runs side by side in scripts/bench-vs-peers.sh.
+//!
+//!   scripts/fetch-checkpoints.sh && cargo bench --bench e2e
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn main() {
+    let root = std::env::var_os("SPECSCOPE_CHECKPOINTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/checkpoints"));
+    let ckpt = root.join("minilm/model.safetensors");
+    if !ckpt.is_file() {
+        println!(
+            "SKIPPED: {} is missing (run scripts/fetch-checkpoints.sh)",
+            ckpt.display()
+        );
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_specscope");
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    for t in [1, threads] {
+        let run = || {
+            let t0 = Instant::now();
+            let s = Command::new(bin)
+                .args([
+                    "analyze",
+                    ckpt.to_str().unwrap(),
+                    "--format",
+                    "json",
+                    "-o",
+                    "/dev/null",
+                    "--quiet",
+                ])
+                .args(["--threads", &t.to_string()])
+                .status()
+                .unwrap();
+            assert!(s.success());
+            t0.elapsed().as_secs_f64()
+        };
+        run();
+        let mut times: Vec<f64> = (0..5).map(|_| run()).collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "e2e analyze MiniLM (40 matrices, 91 MB F32), {t} thread(s): median {:.3} s  (runs {:?})",
+            times[2],
+            times
+                .iter()
+                .map(|x| (x * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>()
+        );
+    }
+}
