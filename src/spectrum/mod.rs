@@ -2,5 +2,6 @@
 
 pub mod exact;
 pub mod tridiagonal;
+pub mod twostage;
 
 pub use exact::{SpectrumError, check_trace, eigenvalues_desc, exact_spectrum, gram_lower};
