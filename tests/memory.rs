@@ -57,6 +57,7 @@ fn write_big(path: &std::path::Path, tensors: &[(String, usize, usize)]) {
 
 /// Runs the binary and returns (exit code, peak RSS in bytes) of that
 /// child alone (wait4's rusage).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields its rusage
 fn run_measured(args: &[&str]) -> (i32, u64) {
     let child = Command::new(env!("CARGO_BIN_EXE_specscope"))
         .args(args)

@@ -99,9 +99,7 @@ fn inspect(a: InspectArgs) -> Result<u8> {
     let mut tensors = Vec::new();
     for t in &ck.tensors {
         let h = &t.header;
-        if !(sel.include.as_ref().is_none_or(|r| r.is_match(&h.name))
-            && !sel.exclude.as_ref().is_some_and(|r| r.is_match(&h.name)))
-        {
+        if !sel.wants(&h.name) {
             continue;
         }
         let (rule, matrices, note) = match (

@@ -25,7 +25,8 @@ pub enum Preset {
 }
 
 impl Selection {
-    fn wants(&self, name: &str) -> bool {
+    /// The tensor name passes `--include` / `--exclude`.
+    pub fn wants(&self, name: &str) -> bool {
         self.include.as_ref().is_none_or(|r| r.is_match(name))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
     }

@@ -14,6 +14,8 @@
 //! large n; this replaces it above a size threshold. Only the eigenvalues
 //! are wanted, so no reflector is kept.
 
+#![allow(clippy::needless_range_loop)] // index-heavy kernels read best as loops
+
 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
