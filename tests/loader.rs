@@ -271,3 +271,83 @@ fn inspect_lists_every_tensor_with_its_rule() {
         "{table}"
     );
 }
+
+/// The peer's walk on a synthetic three-file checkpoint, rule by rule as
+/// documented in docs/weightwatcher-compat.md (checked there against
+/// WeightWatcher 0.7.7 itself): `.weight` keys only, ids from 0 counting
+/// dropped layers, byte-wise order, the id skip-ahead of a third unindexed
+/// file, the size filter, 3-D tensors ignored, and the conv N/M swap.
+#[test]
+fn weightwatcher_preset_follows_the_peers_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = |n: usize, seed: u64| values(n, seed);
+    write(
+        &dir.path().join("model-a.safetensors"),
+        &[
+            ("layer.2.dense.weight", DType::F32, &[16, 12], v(192, 1)),
+            ("layer.10.dense.weight", DType::F32, &[16, 12], v(192, 2)),
+            ("layer.10.dense.bias", DType::F32, &[16], v(16, 3)),
+        ],
+    );
+    write(
+        &dir.path().join("model-b.safetensors"),
+        &[
+            ("norm.weight", DType::F32, &[12], v(12, 4)),
+            ("narrow.weight", DType::F32, &[40, 7], v(280, 5)),
+        ],
+    );
+    write(
+        &dir.path().join("model-c.safetensors"),
+        &[
+            ("conv.weight", DType::F32, &[4, 8, 2, 2], v(128, 6)),
+            ("experts.weight", DType::F32, &[2, 16, 12], v(384, 7)),
+        ],
+    );
+    let o = specscope(&[
+        "analyze",
+        dir.path().to_str().unwrap(),
+        "--preset",
+        "weightwatcher",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rep = json(&o);
+    let rows: Vec<(u64, String, u64, u64, u64)> = rep["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["layer_id"].as_u64().unwrap(),
+                r["name"].as_str().unwrap().to_string(),
+                r["N"].as_u64().unwrap(),
+                r["M"].as_u64().unwrap(),
+                r["rf"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // File a: ids 0 (layer.10, byte order) and 1 (layer.2).
+    // File b: ids 2 (narrow, M = 7 < 8: dropped) and 3 (norm, 1-D: dropped).
+    // File c: offset 2 + (2 + 2) = 6: ids 6 (conv: out 4 < in 8 with an even
+    // kernel of 4 positions, so the peer leaves N = 4, M = 8) and 7
+    // (experts, 3-D: ignored by the peer).
+    assert_eq!(
+        rows,
+        vec![
+            (0, "layer.10.dense".into(), 16, 12, 1),
+            (1, "layer.2.dense".into(), 16, 12, 1),
+            (6, "conv".into(), 4, 8, 4),
+        ]
+    );
+    let skipped: Vec<&str> = rep["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tensor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec!["narrow.weight", "norm.weight", "experts.weight"]
+    );
+}
