@@ -106,15 +106,19 @@ pub fn run(args: SimulateArgs) -> Result<u8> {
     let t = &summary.truth;
     let m = &t.measured;
     let mut out = std::io::stdout().lock();
+    let hidden = if cfg.model == ModelKind::Linear {
+        String::new()
+    } else {
+        format!(", H = {}", cfg.hidden)
+    };
     writeln!(
         out,
-        "{} run: a = {}, b = {}, D = {}, K = {}, H = {}, T = {}, η = {}, seed = {}",
+        "{} run: a = {}, b = {}, D = {}, K = {}{hidden}, T = {}, η = {}, seed = {}",
         cfg.model.as_str(),
         cfg.a,
         cfg.b,
         cfg.dim,
         cfg.outputs,
-        cfg.hidden,
         cfg.steps,
         cfg.lr,
         cfg.seed

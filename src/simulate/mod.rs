@@ -14,6 +14,36 @@
 //! (log-spaced), `losses.csv`, `modes.csv`, `compression.csv` and
 //! `truth.json`; docs/simulate.md describes each file and derives the
 //! analytic laws.
+//!
+//! ```
+//! use specscope::simulate::{ModelKind, Run, SimConfig, simulate};
+//! # fn main() -> Result<(), specscope::simulate::SimError> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let dir = &tmp.path().join("run");
+//! let cfg = SimConfig {
+//!     dim: 64,
+//!     outputs: 48,
+//!     steps: 200,
+//!     snapshots: 5,
+//!     ..SimConfig::defaults(ModelKind::Linear, 2.5, 1.5)
+//! };
+//! simulate(&cfg, dir, &mut |_step, _total| {})?;
+//!
+//! let run = Run::open(dir)?; // checks the headers against truth.json
+//! for s in &run.snapshots {
+//!     // step order: index, path, step, tokens, lr_sum
+//!     let net = run.weights(s)?; // f64 matrices, named as in the file
+//!     let w_eff = net.effective(); // W, W₂W₁, or ½·W₂W₁
+//!     assert_eq!(w_eff.shape(), (48, 64));
+//!     assert!(run.compression_of(s.index.unwrap()).count() > 14);
+//! }
+//! let rho = run.truth.analytic.as_ref().unwrap().rho; // 1 for the linear model
+//! let modes = run.modes()?; // true trajectories s_k(t), t_½, k_*(t)
+//! assert_eq!(rho, 1.0);
+//! assert_eq!(modes.frontier(modes.steps.len() - 1), run.truth.snapshots[4].k_star);
+//! # Ok(())
+//! # }
+//! ```
 
 mod compress;
 mod model;
