@@ -451,6 +451,8 @@ fn reader_round_trips_a_run() {
     assert_eq!(r.compression.len(), per * cfg.snapshots);
     assert_eq!(per, r.compression_of(0).count());
     assert_eq!(r.compression_of(0).filter(|c| c.kind != "rank").count(), 14);
+    assert_eq!(modes.steps.len(), r.losses.len());
+    assert!((modes.lr_sum[7] - cfg.lr * modes.steps[7] as f64).abs() < 1e-9);
     let t_half = modes.half_learning_times();
     assert_eq!(t_half, r.truth.measured.half_learning_steps);
 }

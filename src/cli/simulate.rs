@@ -24,7 +24,7 @@ pub struct SimulateArgs {
     /// Output dimension K; the teacher has rank min(D, K) [default: = D].
     #[arg(long, value_name = "K")]
     pub outputs: Option<usize>,
-    /// Hidden width of the two-layer models [default: deep-linear 256, mlp 128].
+    /// Hidden width of the two-layer models [default: deep-linear D, mlp 2·D].
     #[arg(long, value_name = "H")]
     pub hidden: Option<usize>,
     /// Gradient steps [default: linear 2000, deep-linear 5000, mlp 3000].
@@ -69,7 +69,12 @@ impl SimulateArgs {
             outputs: self
                 .outputs
                 .unwrap_or(if self.dim.is_some() { dim } else { d.outputs }),
-            hidden: self.hidden.unwrap_or(d.hidden),
+            hidden: self.hidden.unwrap_or(match (self.model, self.dim) {
+                (_, None) => d.hidden,
+                (ModelKind::Linear, Some(_)) => 0,
+                (ModelKind::DeepLinear, Some(dim)) => dim,
+                (ModelKind::Mlp, Some(dim)) => 2 * dim,
+            }),
             steps: self.steps.unwrap_or(d.steps),
             lr: self.lr.unwrap_or(d.lr),
             snapshots: self.snapshots.unwrap_or(d.snapshots),

@@ -41,6 +41,9 @@ pub struct LossRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModeTrajectories {
     pub steps: Vec<u64>,
+    /// Tokens and Σ η at each recorded step (from losses.csv, same grid).
+    pub tokens: Vec<u64>,
+    pub lr_sum: Vec<f64>,
     pub lambda: Vec<f64>,
     pub target: Vec<f64>,
     pub strength: Vec<Vec<f64>>,
@@ -282,14 +285,25 @@ impl Run {
             }
             strength[row.k - 1].push(row.strength);
         }
-        if rows.len() % r != 0 {
+        if !rows.len().is_multiple_of(r) {
             return Err(format_err(
                 &path,
                 format!("{} rows is not a multiple of {r} modes", rows.len()),
             ));
         }
+        let mut tokens = Vec::with_capacity(steps.len());
+        let mut lr_sum = Vec::with_capacity(steps.len());
+        for &st in &steps {
+            let row = self.losses.iter().find(|l| l.step == st).ok_or_else(|| {
+                format_err(&path, format!("step {st} is not a row of losses.csv"))
+            })?;
+            tokens.push(row.tokens);
+            lr_sum.push(row.lr_sum);
+        }
         Ok(ModeTrajectories {
             steps,
+            tokens,
+            lr_sum,
             lambda: self.truth.lambda.clone(),
             target: self.truth.target.clone(),
             strength,
