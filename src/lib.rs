@@ -4,12 +4,14 @@
 //! into matrices; `spectrum` computes their eigenvalues; `pipeline` plans
 //! and schedules that work; `fit` estimates power laws and the
 //! peer-compatible layer metrics; `report` writes JSON, CSV and tables;
-//! `cli` is the thin command-line glue.
+//! `simulate` trains the ground-truth models; `cli` is the thin
+//! command-line glue.
 
 pub mod cli;
 pub mod fit;
 pub mod load;
 pub mod pipeline;
 pub mod report;
+pub mod simulate;
 pub mod spectrum;
 pub mod synth;

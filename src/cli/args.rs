@@ -27,6 +27,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compute every weight matrix's spectrum and its layer metrics.
     Analyze(AnalyzeArgs),
+    /// Train a ground-truth model on the teacher task and write its run directory.
+    Simulate(super::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod progress;
+pub mod simulate;
 
 use crate::load::{Checkpoint, TensorPlan, plan_tensor};
 use crate::pipeline::{self, RunOptions, Selection, base_name};
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Inspect(a) => inspect(a),
         Command::Analyze(a) => analyze(a),
+        Command::Simulate(a) => simulate::run(a),
     }
 }
 

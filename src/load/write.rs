@@ -77,6 +77,9 @@ impl safetensors::View for &TensorOut {
 }
 
 /// Writes `tensors` (and string metadata) to `path` in safetensors format.
+/// The bytes depend only on the arguments: the metadata keys are written
+/// sorted (the safetensors crate emits them in `HashMap` order, which
+/// differs from one process to the next).
 pub fn write_safetensors(
     path: &Path,
     tensors: &[TensorOut],
@@ -87,5 +90,64 @@ pub fn write_safetensors(
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let meta = if meta.is_empty() { None } else { Some(meta) };
-    safetensors::serialize_to_file(tensors.iter().map(|t| (t.name.as_str(), t)), meta, path)
+    let mut bytes = safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), meta)?;
+    sort_metadata_keys(&mut bytes)?;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+/// Rewrites the header's `__metadata__` object with its keys sorted. Same
+/// keys and values in compact JSON, so the header keeps its length and
+/// padding and the data offsets stay valid.
+fn sort_metadata_keys(bytes: &mut [u8]) -> Result<(), safetensors::SafeTensorError> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header = &bytes[8..8 + n];
+    let text = std::str::from_utf8(header).expect("the crate writes UTF-8 JSON");
+    let trimmed = text.trim_end_matches(' ');
+    let mut value: serde_json::Value = serde_json::from_str(trimmed)?;
+    let Some(serde_json::Value::Object(meta)) = value.get_mut("__metadata__") else {
+        return Ok(());
+    };
+    meta.sort_keys();
+    let sorted = serde_json::to_string(&value)?;
+    assert_eq!(
+        sorted.len(),
+        trimmed.len(),
+        "reordering keeps the header length"
+    );
+    bytes[8..8 + sorted.len()].copy_from_slice(sorted.as_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two writes in one process use two `HashMap`s with different random
+    /// states; with eight keys an unsorted header differs between them
+    /// with probability 1 − 1/8! per pair. The files must be identical and
+    /// read back with every key.
+    #[test]
+    fn metadata_order_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TensorOut::from_f64("w", DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let meta: Vec<(&str, String)> = [
+            "step", "tokens", "lr_sum", "a", "b", "seed", "model", "format",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, format!("value-{i}")))
+        .collect();
+        let mut files = Vec::new();
+        for i in 0..4 {
+            let p = dir.path().join(format!("{i}.safetensors"));
+            write_safetensors(&p, std::slice::from_ref(&t), &meta).unwrap();
+            files.push(std::fs::read(&p).unwrap());
+        }
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+        let f = crate::load::SafetensorsFile::open(&dir.path().join("0.safetensors")).unwrap();
+        assert_eq!(f.metadata.len(), 8);
+        assert_eq!(f.metadata["lr_sum"], "value-2");
+        assert_eq!(f.tensors[0].shape, vec![2, 3]);
+    }
 }
