@@ -3,7 +3,9 @@
 //! The pipeline, in module order: `load` reads checkpoints and turns tensors
 //! into matrices; `spectrum` computes their eigenvalues; `pipeline` plans
 //! and schedules that work; `fit` estimates power laws and the
-//! peer-compatible layer metrics; `report` writes JSON, CSV and tables;
+//! peer-compatible layer metrics and the spectral-framework estimators;
+//! `theory` turns those into pruning and quantization predictions;
+//! `report` writes JSON, CSV and tables;
 //! `cli` is the thin command-line glue.
 
 pub mod cli;
@@ -13,3 +15,4 @@ pub mod pipeline;
 pub mod report;
 pub mod spectrum;
 pub mod synth;
+pub mod theory;
