@@ -57,7 +57,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub verify: bool,
     /// An init snapshot (same tensor names): the noise σ of each matrix is
-    /// the RMS entry of its init, instead of the median-eigenvalue estimate.
+    /// the RMS entry of its init, instead of the estimate from the bulk.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = super::args::Format::Table)]
@@ -181,7 +181,7 @@ fn init_sigmas(init: Option<&Path>, ck: &Checkpoint, plan: &Plan) -> Result<Vec<
             Ok(s) => Some(s),
             Err(e) => {
                 warn(&format!(
-                    "{e}; using the median estimate for `{}`",
+                    "{e}; using the bulk estimate for `{}`",
                     j.spec.name
                 ));
                 None
@@ -222,7 +222,7 @@ pub(super) fn enrich_analyze(
             };
             let ranges = job_ranges(ck, job, &q);
             if sigma.is_none() {
-                // The row's own fit used the median σ already: only k_q needs
+                // The row's own fit used the bulk σ already: only k_q needs
                 // the weights.
                 let d = Dims::of(job.spec.rows, job.spec.cols);
                 let kq = |bits| {
@@ -525,6 +525,7 @@ fn summary(done: &[Done]) -> PredictSummary {
         density,
         s_c: density.map(|d| 1.0 - d),
         err_pred: ratio(ok.iter().map(|r| r.err_pred * r.frob2).sum(), frob),
+        err_pred_verified: ratio(ver.iter().map(|r| r.err_pred * r.frob2).sum(), frob_v),
         err_meas: ratio(
             ver.iter()
                 .filter_map(|r| r.err_meas.map(|e| e * r.frob2))
@@ -652,7 +653,7 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
         noise: a
             .init
             .as_ref()
-            .map_or("median".into(), |p| format!("init {}", p.display())),
+            .map_or("bulk".into(), |p| format!("init {}", p.display())),
         rows,
         summary,
         curves,

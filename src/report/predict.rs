@@ -108,8 +108,10 @@ pub struct PredictSummary {
     /// Parameter-weighted D and s_c = 1 − D.
     pub density: Option<f64>,
     pub s_c: Option<f64>,
-    /// Σ‖W − W'‖² / Σ‖W‖² over the predicted (and measured) matrices.
+    /// Σ‖W − W'‖² / Σ‖W‖² predicted over all predicted matrices, predicted
+    /// over the verified ones, and measured over the verified ones.
     pub err_pred: Option<f64>,
+    pub err_pred_verified: Option<f64>,
     pub err_meas: Option<f64>,
     /// Σ kept / Σ M (predicted), and measured with the edge count
     /// (quantization) or the overlap count.
@@ -132,7 +134,7 @@ pub struct PredictReport {
     pub engine: String,
     /// `rank 192`, `4-bit sym per channel`, … as requested.
     pub compression: String,
-    /// Where σ came from: `init` (path) or `median`.
+    /// Where σ came from: `init` (path) or `bulk`.
     pub noise: String,
     pub rows: Vec<PredictRow>,
     pub summary: PredictSummary,
@@ -234,7 +236,9 @@ impl PredictReport {
             "model: density D {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} matrices with a)",
             num(s.density, 3),
             num(s.s_c, 3),
-            s.err_pred.map_or("-".into(), |e| format!("{e:.3e}")),
+            s.err_pred_verified
+                .or(s.err_pred)
+                .map_or("-".into(), |e| format!("{e:.3e}")),
             s.err_meas.map_or("-".into(), |e| format!("{e:.3e}")),
             num(s.kept_frac_pred, 3),
             num(s.kept_frac_meas, 3),

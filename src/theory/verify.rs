@@ -205,7 +205,12 @@ pub fn measure(
     let compared = compare.min(m);
     let mut k_overlap = 0;
     if let (Some(v), Some(vh)) = (&before.vectors, &after.vectors) {
-        let against = (2 * compared).min(m);
+        // Only modes W' really has: eigenvectors of (numerically) zero
+        // eigenvalues are an arbitrary basis of its null space and would
+        // "match" truncated modes by chance.
+        let tol = after.values.first().copied().unwrap_or(0.0) * m as f64 * f64::EPSILON;
+        let live = after.values.iter().take_while(|&&x| x > tol).count();
+        let against = (2 * compared).min(live);
         let mut o = Mat::<f64>::zeros(compared, against);
         matmul(
             o.as_mut(),
