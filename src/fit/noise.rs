@@ -259,7 +259,14 @@ impl MpTable {
 
 /// The median of the unit-variance MP law with ratio β ∈ (0, 1].
 pub fn mp_median(beta: f64) -> f64 {
-    MpTable::new(beta.clamp(1e-9, 1.0)).quantile(0.5)
+    mp_quantiles(beta, &[0.5])[0]
+}
+
+/// Quantiles of the unit-variance MP law with ratio β ∈ (0, 1] (one table
+/// for all of them).
+pub fn mp_quantiles(beta: f64, p: &[f64]) -> Vec<f64> {
+    let t = MpTable::new(beta.clamp(1e-9, 1.0));
+    p.iter().map(|&p| t.quantile(p.clamp(0.0, 1.0))).collect()
 }
 
 /// The unit-variance MP density at t.
