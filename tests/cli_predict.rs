@@ -156,7 +156,7 @@ fn analyze_has_the_theory_columns() {
         assert!(!embed[key].is_null(), "{key}: {embed}");
     }
     assert!((f(embed, "density") + f(embed, "s_c") - 1.0).abs() < 1e-12);
-    assert_eq!(embed["noise_source"], "bulk");
+    assert_eq!(embed["noise_source"], "median");
     // The peer's D is still the KS distance, first; the theory's is `density`.
     assert!(f(embed, "D") < 1.0);
     assert!(rep["summary"]["density"].as_f64().is_some());

@@ -86,7 +86,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR")]
     pub save_eigs: Option<PathBuf>,
     /// An init snapshot: the noise σ of each matrix is the RMS entry of its
-    /// init (docs/theory.md), instead of the estimate from the bulk.
+    /// init (docs/theory.md), instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
     /// No progress bar.

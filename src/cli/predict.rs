@@ -57,7 +57,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub verify: bool,
     /// An init snapshot (same tensor names): the noise σ of each matrix is
-    /// the RMS entry of its init, instead of the estimate from the bulk.
+    /// the RMS entry of its init, instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = super::args::Format::Table)]
@@ -181,7 +181,7 @@ fn init_sigmas(init: Option<&Path>, ck: &Checkpoint, plan: &Plan) -> Result<Vec<
             Ok(s) => Some(s),
             Err(e) => {
                 warn(&format!(
-                    "{e}; using the bulk estimate for `{}`",
+                    "{e}; using the median estimate for `{}`",
                     j.spec.name
                 ));
                 None
@@ -222,7 +222,7 @@ pub(super) fn enrich_analyze(
             };
             let ranges = job_ranges(ck, job, &q);
             if sigma.is_none() {
-                // The row's own fit used the bulk σ already: only k_q needs
+                // The row's own fit used the median σ already: only k_q needs
                 // the weights.
                 let d = Dims::of(job.spec.rows, job.spec.cols);
                 let kq = |bits| {
@@ -653,7 +653,7 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
         noise: a
             .init
             .as_ref()
-            .map_or("bulk".into(), |p| format!("init {}", p.display())),
+            .map_or("median".into(), |p| format!("init {}", p.display())),
         rows,
         summary,
         curves,

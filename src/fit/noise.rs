@@ -50,15 +50,15 @@ impl Dims {
 pub enum NoiseSource {
     /// The RMS entry of the same matrix in an init snapshot.
     Init,
-    /// The lower half of the bulk matched to the Marchenko–Pastur law.
-    Bulk,
+    /// The median eigenvalue matched to the Marchenko–Pastur median.
+    Median,
 }
 
 impl NoiseSource {
     pub fn as_str(self) -> &'static str {
         match self {
             NoiseSource::Init => "init",
-            NoiseSource::Bulk => "bulk",
+            NoiseSource::Median => "median",
         }
     }
 }
@@ -69,8 +69,6 @@ pub struct NoiseFloor {
     pub sigma: f64,
     pub sigma_se: f64,
     pub source: NoiseSource,
-    /// Gavish–Donoho's plain median estimate, for comparison.
-    pub sigma_median: f64,
     /// Marchenko–Pastur bulk edge σ²(√N+√M)².
     pub mp_edge: f64,
     /// The edge plus the Tracy–Widom 95% margin: a bulk eigenvalue exceeds
@@ -169,8 +167,8 @@ pub fn bbp_overlap2(theta: f64, sigma2: f64, d: Dims) -> (f64, f64) {
 struct MpTable {
     lo: f64,
     hi: f64,
-    /// Cumulative ∫ t^j dF for j = 0, 1, 2 at φ_i = π·i/STEPS.
-    cum: [Vec<f64>; 3],
+    /// Cumulative distribution at φ_i = π·i/STEPS.
+    cdf: Vec<f64>,
 }
 
 const MP_STEPS: usize = 2048;
@@ -181,69 +179,33 @@ impl MpTable {
         let (lo, hi) = ((1.0 - sb).powi(2), (1.0 + sb).powi(2));
         let w = hi - lo;
         let h = std::f64::consts::PI / MP_STEPS as f64;
-        // (density integrand in φ, t) at φ.
         let g = |phi: f64| {
             let t = lo + w * (1.0 - phi.cos()) / 2.0;
             let s = phi.sin();
             if t <= 0.0 {
                 // β = 1, φ = 0: t ≈ wφ²/4 and sin²φ ≈ φ², so sin²φ/t → 4/w.
-                return (
-                    w * w / 4.0 * (4.0 / w) / (2.0 * std::f64::consts::PI * beta),
-                    t,
-                );
+                return w * w / 4.0 * (4.0 / w) / (2.0 * std::f64::consts::PI * beta);
             }
-            (
-                w * w / 4.0 * s * s / (2.0 * std::f64::consts::PI * beta * t),
-                t,
-            )
+            w * w / 4.0 * s * s / (2.0 * std::f64::consts::PI * beta * t)
         };
         // Simpson on each pair of steps, cumulated at even nodes; odd nodes
-        // get the one-sided Simpson half (h/12)(5a + 8m − b).
-        let mut cum = [
-            vec![0.0; MP_STEPS + 1],
-            vec![0.0; MP_STEPS + 1],
-            vec![0.0; MP_STEPS + 1],
-        ];
-        let mut acc = [0.0f64; 3];
+        // get the trapezoid-corrected half (interpolated linearly below).
+        let mut cdf = vec![0.0; MP_STEPS + 1];
+        let mut acc = 0.0;
         let mut i = 0;
         while i < MP_STEPS {
-            let pts = [
+            let (a, m, b) = (
                 g(i as f64 * h),
                 g((i + 1) as f64 * h),
                 g((i + 2) as f64 * h),
-            ];
-            for (j, c) in cum.iter_mut().enumerate() {
-                let [a, m, b] = pts.map(|(f, t)| f * t.powi(j as i32));
-                c[i + 1] = acc[j] + h / 12.0 * (5.0 * a + 8.0 * m - b);
-                acc[j] += h / 3.0 * (a + 4.0 * m + b);
-                c[i + 2] = acc[j];
-            }
+            );
+            let half = h / 12.0 * (5.0 * a + 8.0 * m - b);
+            cdf[i + 1] = acc + half;
+            acc += h / 3.0 * (a + 4.0 * m + b);
+            cdf[i + 2] = acc;
             i += 2;
         }
-        MpTable { lo, hi, cum }
-    }
-
-    /// The fractional node index where the CDF reaches p.
-    fn node(&self, p: f64) -> f64 {
-        let cdf = &self.cum[0];
-        let target = p * cdf[MP_STEPS]; // normalise away the quadrature error
-        let i = cdf.partition_point(|&c| c < target).clamp(1, MP_STEPS);
-        let (c0, c1) = (cdf[i - 1], cdf[i]);
-        let frac = if c1 > c0 {
-            (target - c0) / (c1 - c0)
-        } else {
-            0.0
-        };
-        (i - 1) as f64 + frac
-    }
-
-    /// ∫_{λ₋}^{Q(p)} t^j dF, interpolated between nodes.
-    fn partial(&self, p: f64, j: usize) -> f64 {
-        let x = self.node(p);
-        let i = (x.floor() as usize).min(MP_STEPS - 1);
-        let f = x - i as f64;
-        let c = &self.cum[j];
-        (c[i] + f * (c[i + 1] - c[i])) / self.cum[0][MP_STEPS]
+        MpTable { lo, hi, cdf }
     }
 
     fn t_of(&self, phi: f64) -> f64 {
@@ -252,8 +214,17 @@ impl MpTable {
 
     /// The quantile: t with CDF(t) = p.
     fn quantile(&self, p: f64) -> f64 {
+        let total = *self.cdf.last().unwrap();
+        let target = p * total; // normalise away the (tiny) quadrature error
+        let i = self.cdf.partition_point(|&c| c < target).clamp(1, MP_STEPS);
+        let (c0, c1) = (self.cdf[i - 1], self.cdf[i]);
         let h = std::f64::consts::PI / MP_STEPS as f64;
-        self.t_of(self.node(p) * h)
+        let frac = if c1 > c0 {
+            (target - c0) / (c1 - c0)
+        } else {
+            0.0
+        };
+        self.t_of(((i - 1) as f64 + frac) * h)
     }
 }
 
@@ -279,15 +250,6 @@ pub fn mp_density(beta: f64, t: f64) -> f64 {
     ((hi - t) * (t - lo)).sqrt() / (2.0 * std::f64::consts::PI * beta * t)
 }
 
-/// Gavish & Donoho's plain median estimate σ² = median(μ)/(N·m_β),
-/// reported beside the bulk estimate that is used (docs/theory.md §3.3).
-pub fn median_sigma(mu: &[f64], d: Dims) -> f64 {
-    if mu.is_empty() {
-        return 0.0;
-    }
-    (median_desc(mu).max(0.0) / (d.nf() * mp_median(d.beta()))).sqrt()
-}
-
 /// The median of a descending slice.
 fn median_desc(mu: &[f64]) -> f64 {
     let n = mu.len();
@@ -300,9 +262,8 @@ fn median_desc(mu: &[f64]) -> f64 {
 
 /// The noise floor of a descending spectrum of `views` pooled N×M views
 /// (one for an ordinary matrix). With `sigma_init` (the RMS entry of the
-/// init snapshot) σ is that; otherwise σ comes from the lower half of the
-/// bulk ([`bulk_sigma2`]), which like Gavish–Donoho's median assumes most
-/// modes are noise.
+/// init snapshot) σ is that; otherwise σ² = median(μ)/(N·m_β), the
+/// Gavish–Donoho median estimator, which assumes most modes are noise.
 pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
     let count = mu.len().max(1) as f64;
     let (sigma, sigma_se, source) = match sigma_init {
@@ -312,15 +273,15 @@ pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
             (s, s / (2.0 * entries).sqrt(), NoiseSource::Init)
         }
         None => {
-            let (sigma2, se2, _) = bulk_sigma2(mu, d);
-            let sigma = sigma2.sqrt();
-            // se(σ)/σ = se(σ²)/(2σ²).
-            let se = if sigma2 > 0.0 {
-                sigma * se2 / (2.0 * sigma2)
-            } else {
-                0.0
-            };
-            (sigma, se, NoiseSource::Bulk)
+            let (sigma2, bulk) = median_sigma2(mu, d);
+            // Sample median of `bulk` i.i.d. draws: se = 1/(2f(m)√bulk)
+            // in MP units. Eigenvalues repel, so the real spread is smaller:
+            // this errs on the wide side. se(σ)/σ = se(σ²)/(2σ²).
+            let beta = d.beta();
+            let med = mp_median(beta);
+            let f = mp_density(beta, med).max(1e-12);
+            let rel = 1.0 / (4.0 * f * med * (bulk.max(1) as f64).sqrt());
+            (sigma2.sqrt(), sigma2.sqrt() * rel, NoiseSource::Median)
         }
     };
     let s2 = sigma * sigma;
@@ -331,7 +292,6 @@ pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
         sigma,
         sigma_se,
         source,
-        sigma_median: median_sigma(mu, d),
         mp_edge: mp_edge(s2, d),
         noise_edge: edge,
         gd_threshold: gd,
@@ -343,32 +303,25 @@ pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
     }
 }
 
-/// σ² from the bulk left after the outliers: the mean of its lower half
-/// matched to the mean of the lower half of Nσ²·MP(β),
-/// σ² = mean(lowest ⌊M'/2⌋ of μ_{k+1..}) / (N·E_MP[t | t ≤ m_β]),
-/// where k is the count of outliers above the noise edge that σ² itself
-/// implies, iterated from k = 0 to a fixed point. Like the median it
-/// ignores anything above the median (so up to half the modes may be
-/// signal), but it averages M'/2 eigenvalues instead of reading one, which
-/// cuts its error several-fold (docs/theory.md §3.3). By interlacing, the
-/// bulk left after r outliers sits where the noise spectrum's would.
-/// Returns σ², its standard error (i.i.d. influence function of the
-/// one-sided trimmed mean: conservative, since eigenvalues repel), and the
-/// bulk size used.
-fn bulk_sigma2(mu: &[f64], d: Dims) -> (f64, f64, usize) {
-    let t = MpTable::new(d.beta().clamp(1e-9, 1.0));
-    let p = 0.5;
-    let (m1, m2, q) = (t.partial(p, 1), t.partial(p, 2), t.quantile(p));
-    let mean_lower = m1 / p;
-    let sigma2_of = |k: usize| {
-        let bulk = &mu[k..];
-        let h = (bulk.len() / 2).max(1);
-        let low = &bulk[bulk.len() - h..];
-        (low.iter().sum::<f64>() / h as f64).max(0.0) / (d.nf() * mean_lower)
-    };
+/// Most iterations of the outlier-excluding median; it converges in 2–4
+/// on every spectrum seen (the count of outliers only shrinks or grows
+/// monotonically), and the cap only guards against a 2-cycle.
+const MEDIAN_ITERATIONS: usize = 20;
+
+/// σ² from the median of the bulk: σ² = median(μ_{k+1..})/(N·m_β), where k
+/// is the count of outliers above the noise edge that σ² itself implies,
+/// iterated from k = 0 (plain Gavish–Donoho) to a fixed point. A rank-r
+/// signal shifts the median of the whole spectrum up by ≈ r/2 ranks of the
+/// bulk; by interlacing, the median of the M − r eigenvalues left after
+/// the outliers sits at the noise median again. Outliers are never allowed
+/// to exceed half the spectrum (the estimator assumes most modes are
+/// noise). Returns σ² and the bulk size used.
+fn median_sigma2(mu: &[f64], d: Dims) -> (f64, usize) {
+    let m_beta = mp_median(d.beta());
+    let sigma2_of = |k: usize| median_desc(&mu[k..]).max(0.0) / (d.nf() * m_beta);
     let mut k = 0;
     let mut sigma2 = sigma2_of(0);
-    for _ in 0..BULK_ITERATIONS {
+    for _ in 0..MEDIAN_ITERATIONS {
         let next = count_above(mu, noise_edge(sigma2, d)).min(mu.len() / 2);
         if next == k {
             break;
@@ -376,17 +329,8 @@ fn bulk_sigma2(mu: &[f64], d: Dims) -> (f64, f64, usize) {
         k = next;
         sigma2 = sigma2_of(k);
     }
-    let bulk = (mu.len() - k).max(1) as f64;
-    // Var of the lower-p trimmed mean T per draw:
-    // (M2 − 2qM1 + q²p)/p² − (q − T)².
-    let var = ((m2 - 2.0 * q * m1 + q * q * p) / (p * p) - (q - mean_lower).powi(2)).max(0.0);
-    let rel = (var / bulk).sqrt() / mean_lower;
-    (sigma2, sigma2 * rel, mu.len() - k)
+    (sigma2, mu.len() - k)
 }
-
-/// Most iterations of the outlier exclusion; it converges in 2–4 on every
-/// spectrum seen, and the cap only guards against a 2-cycle.
-const BULK_ITERATIONS: usize = 20;
 
 /// #{k : μ_k > t} for a descending spectrum.
 pub fn count_above(mu: &[f64], t: f64) -> usize {
@@ -404,7 +348,7 @@ mod tests {
             let t = MpTable::new(beta);
             // Simpson with 2048 steps on a smooth periodic-like integrand:
             // the total is 1 to ~1e-9 (far tighter than the 1e-6 asked).
-            let total = t.cum[0][MP_STEPS];
+            let total = *t.cdf.last().unwrap();
             assert!((total - 1.0).abs() < 1e-6, "β={beta}: {total}");
             let med = t.quantile(0.5);
             assert!(med > t.lo && med < t.hi);
@@ -424,22 +368,16 @@ mod tests {
     }
 
     #[test]
-    fn bulk_estimator_recovers_sigma_of_pure_noise() {
-        // 900×300 Gaussian with σ = 0.02: the lower-half mean of MP
-        // eigenvalues fluctuates by well under 1% (rigidity), so 2% is
+    fn median_estimator_recovers_sigma_of_pure_noise() {
+        // 900×300 Gaussian with σ = 0.02: the sample median of MP
+        // eigenvalues fluctuates by ~1/M relative (rigidity), so 2% is
         // generous; the reported se (i.i.d. formula) must cover the error.
-        // The plain median estimate must agree to 2% as well.
         let w = synth::gaussian(900, 300, 0.02, &mut synth::rng(11));
         let mut mu: Vec<f64> = w.singular_values().unwrap().iter().map(|s| s * s).collect();
         mu.sort_by(|a, b| b.total_cmp(a));
         let nf = noise_floor(&mu, Dims::of(900, 300), None);
         assert!((nf.sigma / 0.02 - 1.0).abs() < 0.02, "σ̂ = {}", nf.sigma);
         assert!((nf.sigma - 0.02).abs() < 3.0 * nf.sigma_se);
-        assert!(
-            (nf.sigma_median / 0.02 - 1.0).abs() < 0.02,
-            "{}",
-            nf.sigma_median
-        );
         // Pure noise: nothing (or at most the 5% TW excursion) above the edge.
         assert!(nf.k_noise <= 1, "{}", nf.k_noise);
         assert_eq!(nf.k_gd, 0);

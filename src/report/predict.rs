@@ -134,7 +134,7 @@ pub struct PredictReport {
     pub engine: String,
     /// `rank 192`, `4-bit sym per channel`, … as requested.
     pub compression: String,
-    /// Where σ came from: `init` (path) or `bulk`.
+    /// Where σ came from: `init` (path) or `median`.
     pub noise: String,
     pub rows: Vec<PredictRow>,
     pub summary: PredictSummary,

@@ -244,7 +244,7 @@ pub struct TheoryColumns {
     pub b_alpha: Option<f64>,
     pub b_alpha_ratio: Option<f64>,
     pub noise_sigma: Option<f64>,
-    /// `init` or `bulk` (docs/theory.md §3.3).
+    /// `init` or `median` (docs/theory.md §3.3).
     pub noise_source: String,
     pub k_noise: Option<usize>,
     pub k_star: Option<usize>,

@@ -20,7 +20,7 @@ pub fn truncation_energy(mu: &[f64], r: usize) -> f64 {
     if total <= 0.0 {
         return 0.0;
     }
-    let tail: f64 = mu.iter().skip(r).rev().sum();
+    let tail: f64 = mu.iter().skip(r).rev().sum::<f64>() + 0.0; // not −0.0 when r = M
     tail / total
 }
 
@@ -61,7 +61,8 @@ impl LossModel {
     /// sum is exact where the integral form C/(a−1)·[lo^(1−a) − hi^(1−a)]
     /// is only asymptotic, and it stays finite at a = 1.
     pub fn lost(&self, lo: usize, hi: usize) -> f64 {
-        (lo + 1..=hi).map(|k| (k as f64).powf(-self.a)).sum()
+        // + 0.0: an empty float sum is −0.0, which reports print as "-0".
+        (lo + 1..=hi).map(|k| (k as f64).powf(-self.a)).sum::<f64>() + 0.0
     }
 
     /// ΔL_prune(r)/C = Σ_{r<k≤k_*} k^(−a).
