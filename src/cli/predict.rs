@@ -204,6 +204,8 @@ fn job_ranges(ck: &Checkpoint, job: &Job, q: &QuantSpec) -> RangeStats {
 
 /// For `analyze`: refills each row's theory columns with the init σ (when
 /// given) and k_q at 4 and 8 bits from the weights' per-channel ranges.
+/// Rows are independent: they run on rayon's pool (one pass over each
+/// tensor's bytes for its ranges).
 pub(super) fn enrich_analyze(
     ck: &Checkpoint,
     plan: &Plan,
@@ -214,8 +216,8 @@ pub(super) fn enrich_analyze(
     let sigmas = init_sigmas(init, ck, plan)?;
     let q = theory::analyze_quantizer(4);
     Ok(rows
-        .into_iter()
-        .zip(plan.jobs.iter().zip(outcomes).zip(sigmas))
+        .into_par_iter()
+        .zip(plan.jobs.par_iter().zip(outcomes).zip(sigmas))
         .map(|(mut row, ((job, out), sigma))| {
             let Ok(evals) = &out.evals else {
                 return row;
