@@ -263,7 +263,8 @@ fn median_desc(mu: &[f64]) -> f64 {
 /// The noise floor of a descending spectrum of `views` pooled N×M views
 /// (one for an ordinary matrix). With `sigma_init` (the RMS entry of the
 /// init snapshot) σ is that; otherwise σ² = median(μ)/(N·m_β), the
-/// Gavish–Donoho median estimator, which assumes most modes are noise.
+/// Gavish–Donoho median estimator with the outliers excluded iteratively
+/// ([`median_sigma2`]), which assumes most modes are noise.
 pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
     let count = mu.len().max(1) as f64;
     let (sigma, sigma_se, source) = match sigma_init {
@@ -303,9 +304,8 @@ pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
     }
 }
 
-/// Most iterations of the outlier-excluding median; it converges in 2–4
-/// on every spectrum seen (the count of outliers only shrinks or grows
-/// monotonically), and the cap only guards against a 2-cycle.
+/// Most iterations of the outlier-excluding median; it converged in 2–4 on
+/// the spectra tried, and the cap only guards against a cycle.
 const MEDIAN_ITERATIONS: usize = 20;
 
 /// σ² from the median of the bulk: σ² = median(μ_{k+1..})/(N·m_β), where k
