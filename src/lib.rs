@@ -3,9 +3,10 @@
 //! The pipeline, in module order: `load` reads checkpoints and turns tensors
 //! into matrices; `spectrum` computes their eigenvalues; `pipeline` plans
 //! and schedules that work; `fit` estimates power laws and the
-//! peer-compatible layer metrics; `report` writes JSON, CSV and tables;
-//! `simulate` trains the ground-truth models; `cli` is the thin
-//! command-line glue.
+//! peer-compatible layer metrics and the spectral-framework estimators;
+//! `theory` turns those into pruning and quantization predictions;
+//! `report` writes JSON, CSV and tables; `simulate` trains the
+//! ground-truth models; `cli` is the thin command-line glue.
 
 pub mod cli;
 pub mod fit;
@@ -15,3 +16,4 @@ pub mod report;
 pub mod simulate;
 pub mod spectrum;
 pub mod synth;
+pub mod theory;

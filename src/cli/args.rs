@@ -29,6 +29,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Train a ground-truth model on the teacher task and write its run directory.
     Simulate(super::simulate::SimulateArgs),
+    /// Predict what pruning (--rank/--sparsity) or quantization (--bits)
+    /// does to every matrix; --verify does it for real and compares.
+    Predict(super::predict::PredictArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +87,10 @@ pub struct AnalyzeArgs {
     /// Save each matrix's eigenvalues as .npy files (float64, descending) in DIR.
     #[arg(long, value_name = "DIR")]
     pub save_eigs: Option<PathBuf>,
+    /// An init snapshot: the noise σ of each matrix is the RMS entry of its
+    /// init (docs/theory.md), instead of the median-eigenvalue estimate.
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,

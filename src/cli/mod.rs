@@ -2,6 +2,7 @@
 //! writes the report, and decides the exit code. No numerics here.
 
 pub mod args;
+pub mod predict;
 mod progress;
 pub mod simulate;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Inspect(a) => inspect(a),
         Command::Analyze(a) => analyze(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Predict(a) => predict::predict(a),
     }
 }
 
@@ -217,6 +219,7 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
     for r in rows.iter().filter(|r| !r.analysed()) {
         warn(r.error.as_deref().unwrap_or("failed"));
     }
+    let rows = predict::enrich_analyze(&ck, &plan, &outcomes, rows, a.init.as_deref())?;
     if let Some(dir) = &a.save_eigs {
         report::save_eigs(dir, &rows, &outcomes)?;
     }

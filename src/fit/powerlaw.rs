@@ -12,9 +12,15 @@
 //! - fewer than two data points: the fit fails.
 //!
 //! Cost: the α's come from suffix sums of ln x (linear). Each D is a scan
-//! of its tail, but a scan stops as soon as its running maximum reaches the
-//! best D so far: such a candidate cannot win (ties go to the first), so the
-//! chosen xmin is exactly the exhaustive one at a fraction of the work.
+//! of its tail, but a scan stops as soon as its running maximum shows the
+//! candidate cannot beat the best so far (a larger D, or an equal D at a
+//! later index): the chosen xmin is exactly the exhaustive one at a
+//! fraction of the work. To learn a small D early wherever the winner is,
+//! 48 candidates spread in log tail length go first, then all of them from
+//! the shortest tail up; and each scan first probes the point where the
+//! previous one peaked or stopped (neighbouring candidates peak at nearly
+//! the same eigenvalue), which rejects most losers in one evaluation. The
+//! values compared are the same in any order, so the result is too.
 
 /// Eigenvalues at or below this are left out of the fit (WeightWatcher's
 /// `EVALS_THRESH`).
@@ -23,6 +29,9 @@ pub const EVALS_THRESH: f64 = 1e-5;
 pub const SMALL_N_CUTOFF: usize = 20;
 /// Smallest tail the small-sample variant considers.
 pub const SMALL_N_KMIN: usize = 8;
+/// Candidates scanned first to learn a small D early (spread evenly in log
+/// tail length); any number gives the same answer, only faster or slower.
+const SEEDS: usize = 48;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerLawFit {
@@ -82,7 +91,7 @@ pub fn fit(evals: &[f64]) -> Result<PowerLawFit, FitFailure> {
     let small = n_fit < SMALL_N_CUTOFF;
     let candidates = n_fit - 1;
     let mut alphas = vec![0.0; candidates];
-    let mut best: Option<(usize, f64)> = None; // first candidate with the smallest D so far
+    let mut scored = vec![false; candidates];
     let mut first_unscored: Option<usize> = None; // keeps the initial D = 1
     for i in 0..candidates {
         let n_int = n_fit - i;
@@ -99,12 +108,38 @@ pub fn fit(evals: &[f64]) -> Result<PowerLawFit, FitFailure> {
         };
         alphas[i] = alpha;
         if alpha > 1.0 {
-            let bound = best.map_or(f64::INFINITY, |b| b.1);
-            if let Some(d) = ks_distance(&x[i..], alpha, bound) {
-                best = Some((i, d));
-            }
+            scored[i] = true;
         } else {
             first_unscored.get_or_insert(i);
+        }
+    }
+    // `best` is the smallest index holding the smallest D among the
+    // candidates scanned so far. A candidate's scan stops as soon as it
+    // provably cannot beat it (see `ks_distance`); the global winner never
+    // stops early, so scanning in any order gives the exhaustive answer.
+    // First a few candidates spread evenly in log tail length, so a small
+    // D is known early wherever the winner is; then all of them, from the
+    // shortest tail to the longest.
+    let mut best: Option<(usize, f64)> = None;
+    let mut hint = n_fit - 1; // index into x where the last scan peaked or stopped
+    let mut done = vec![false; candidates];
+    let seeds = (0..SEEDS).map(|j| {
+        let len = (2.0 * (n_fit as f64 / 2.0).powf(j as f64 / (SEEDS - 1) as f64)).round() as usize;
+        n_fit - len.clamp(2, n_fit)
+    });
+    let order: Vec<usize> = seeds.chain((0..candidates).rev()).collect();
+    for i in order {
+        if i >= candidates || done[i] || !scored[i] {
+            continue;
+        }
+        done[i] = true;
+        let (bound, later) = best.map_or((f64::INFINITY, false), |(b, d)| (d, i > b));
+        match ks_distance(&x[i..], alphas[i], bound, later, hint.saturating_sub(i)) {
+            Ok((d, at)) => {
+                best = Some((i, d));
+                hint = i + at;
+            }
+            Err(at) => hint = i + at,
         }
     }
     let sigma_of = |i: usize, alpha: f64| (alpha - 1.0) / ((n_fit - i) as f64).sqrt();
@@ -125,7 +160,9 @@ pub fn fit(evals: &[f64]) -> Result<PowerLawFit, FitFailure> {
         let s = suffix[0] - n * logs[0];
         if s > 1e-12 {
             alpha = 1.0 + (n - 1.0) / s;
-            d = ks_distance(&x, alpha, f64::INFINITY).expect("an unbounded scan always finishes");
+            d = ks_distance(&x, alpha, f64::INFINITY, false, 0)
+                .expect("an unbounded scan always finishes")
+                .0;
         }
     }
     Ok(PowerLawFit {
@@ -140,23 +177,38 @@ pub fn fit(evals: &[f64]) -> Result<PowerLawFit, FitFailure> {
     })
 }
 
-/// KS distance max_k |1 − (t_k/t_0)^(1−α) − k/n| over the tail `t`, or
-/// `None` once the running maximum reaches `bound` (the candidate loses).
-fn ks_distance(tail: &[f64], alpha: f64, bound: f64) -> Option<f64> {
+/// KS distance max_k |1 − (t_k/t_0)^(1−α) − k/n| over the tail `t` and
+/// where it peaks, or `Err(k)` once gap k shows the candidate cannot beat
+/// the best so far, whose D is `bound`: the gap exceeds it, or equals it
+/// and this candidate has the `later` index (ties go to the first). The
+/// gap at `probe` is looked at first.
+fn ks_distance(
+    tail: &[f64],
+    alpha: f64,
+    bound: f64,
+    later: bool,
+    probe: usize,
+) -> Result<(f64, usize), usize> {
     let n = tail.len() as f64;
     let xmin = tail[0];
     let e = 1.0 - alpha;
-    let mut d = 0.0f64;
-    for (k, &t) in tail.iter().enumerate() {
-        let gap = (1.0 - (t / xmin).powf(e) - k as f64 / n).abs();
-        if gap > d {
-            d = gap;
-            if d >= bound {
-                return None;
+    let gap = |k: usize| (1.0 - (tail[k] / xmin).powf(e) - k as f64 / n).abs();
+    let loses = |g: f64| g > bound || (later && g >= bound);
+    if probe < tail.len() && loses(gap(probe)) {
+        return Err(probe);
+    }
+    let (mut d, mut at) = (0.0f64, 0);
+    for k in 0..tail.len() {
+        let g = gap(k);
+        if g > d {
+            d = g;
+            at = k;
+            if loses(d) {
+                return Err(k);
             }
         }
     }
-    Some(d)
+    Ok((d, at))
 }
 
 #[cfg(test)]
@@ -211,8 +263,30 @@ mod tests {
 
     #[test]
     fn pruned_scan_equals_exhaustive_scan() {
-        for (n, a, seed) in [(50, 2.5, 1), (384, 3.0, 2), (1000, 1.8, 3), (64, 6.0, 4)] {
-            let ev = pareto(n, a, seed);
+        let mut cases: Vec<Vec<f64>> = [(50, 2.5, 1), (384, 3.0, 2), (1000, 1.8, 3), (64, 6.0, 4)]
+            .into_iter()
+            .map(|(n, a, seed)| pareto(n, a, seed))
+            .collect();
+        // Ties: values rounded to two significant digits (many equal D's and
+        // equal xmin candidates, where the first index must win).
+        cases.push(
+            pareto(600, 2.2, 5)
+                .into_iter()
+                .map(|v| {
+                    let e = 10f64.powf(v.log10().floor() - 1.0);
+                    (v / e).round() * e
+                })
+                .collect(),
+        );
+        // A bulk with a separate tail (the shape of a trained layer), where
+        // the best candidate is far from both ends.
+        let mut shaped: Vec<f64> = (0..700)
+            .map(|i| 1.0 + 3.0 * (i as f64 / 700.0).powi(2))
+            .collect();
+        shaped.extend((1..=60).map(|k| 5.0 * (60.0 / k as f64).powf(0.8)));
+        cases.push(shaped);
+        for ev in cases {
+            let n = ev.len();
             let f = fit(&ev).unwrap();
             let (alpha, xmin, d, sigma) = exhaustive(&ev);
             // Same xmin exactly; α, D and σ to summation-order round-off

@@ -4,9 +4,13 @@
 //! these structs.
 
 mod npy;
+mod predict;
 mod table;
 
 pub use npy::{save_eigs, write_npy_f64};
+pub use predict::{
+    CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow,
+};
 pub use table::{write_inspect_table, write_table};
 
 use crate::fit::LayerMetrics;
@@ -125,6 +129,29 @@ pub struct LayerRow {
     pub n_tail: Option<i64>,
     /// Why the matrix, or its fit, failed.
     pub error: Option<String>,
+    // --- spectral framework (docs/theory.md); `density` is the theory's D ---
+    pub params: u64,
+    pub b: Option<f64>,
+    pub b_err: Option<f64>,
+    pub b_kmin: Option<usize>,
+    pub b_kmax: Option<usize>,
+    pub b_clean: Option<bool>,
+    pub b_hill: Option<f64>,
+    pub b_alpha: Option<f64>,
+    pub b_alpha_ratio: Option<f64>,
+    pub noise_sigma: Option<f64>,
+    pub noise_source: String,
+    pub k_noise: Option<usize>,
+    pub k_star: Option<usize>,
+    pub k_star_err: Option<f64>,
+    pub k_star_source: String,
+    pub density: Option<f64>,
+    pub s_c: Option<f64>,
+    pub a: Option<f64>,
+    pub b_reading_b: Option<f64>,
+    pub k_q4: Option<usize>,
+    pub k_q8: Option<usize>,
+    pub theory_status: String,
 }
 
 impl LayerRow {
@@ -136,6 +163,17 @@ impl LayerRow {
                 (Some(m), err)
             }
             Err(e) => (None, Some(e.clone())),
+        };
+        let theory = match (&out.evals, &metrics) {
+            (Ok(evals), Some(m)) => {
+                let alpha = crate::theory::alpha_of(m);
+                crate::theory::analyze_columns(job, evals, None, None, Some(&alpha))
+            }
+            _ => crate::theory::TheoryColumns {
+                params: crate::theory::params_of(job),
+                theory_status: error.clone().unwrap_or_default(),
+                ..Default::default()
+            },
         };
         let g = |f: fn(&LayerMetrics) -> f64| metrics.as_ref().map(f);
         let gi = |f: fn(&LayerMetrics) -> i64| metrics.as_ref().map(f);
@@ -189,7 +227,57 @@ impl LayerRow {
             n_fit: gi(|m| m.n_fit),
             n_tail: gi(|m| m.n_tail),
             error,
+            params: 0,
+            b: None,
+            b_err: None,
+            b_kmin: None,
+            b_kmax: None,
+            b_clean: None,
+            b_hill: None,
+            b_alpha: None,
+            b_alpha_ratio: None,
+            noise_sigma: None,
+            noise_source: String::new(),
+            k_noise: None,
+            k_star: None,
+            k_star_err: None,
+            k_star_source: String::new(),
+            density: None,
+            s_c: None,
+            a: None,
+            b_reading_b: None,
+            k_q4: None,
+            k_q8: None,
+            theory_status: String::new(),
         }
+        .with_theory(theory)
+    }
+
+    /// Replaces the spectral-framework columns.
+    pub fn with_theory(mut self, t: crate::theory::TheoryColumns) -> LayerRow {
+        self.params = t.params;
+        self.b = t.b;
+        self.b_err = t.b_err;
+        self.b_kmin = t.b_kmin;
+        self.b_kmax = t.b_kmax;
+        self.b_clean = t.b_clean;
+        self.b_hill = t.b_hill;
+        self.b_alpha = t.b_alpha;
+        self.b_alpha_ratio = t.b_alpha_ratio;
+        self.noise_sigma = t.noise_sigma;
+        self.noise_source = t.noise_source;
+        self.k_noise = t.k_noise;
+        self.k_star = t.k_star;
+        self.k_star_err = t.k_star_err;
+        self.k_star_source = t.k_star_source;
+        self.density = t.density;
+        self.s_c = t.s_c;
+        self.a = t.a;
+        self.b_reading_b = t.b_reading_b;
+        self.k_q4 = t.k_q4;
+        self.k_q8 = t.k_q8;
+        self.theory_status = t.theory_status;
+        self
     }
 
     /// The matrix itself was analysed (its fit may still have failed).
@@ -219,6 +307,9 @@ pub struct Summary {
     pub tensors_skipped: usize,
     /// Tensors (or files) that should have been analysed and could not be.
     pub tensors_failed: usize,
+    /// The theory's density D = k_*/M, weighted by parameters over the
+    /// matrices that have a frontier (docs/theory.md).
+    pub density: Option<f64>,
 }
 
 impl Summary {
@@ -241,6 +332,7 @@ impl Summary {
             fits_failed: ok.iter().filter(|r| r.status == "failed").count(),
             tensors_skipped: skipped.iter().filter(|s| !s.failed).count(),
             tensors_failed: skipped.iter().filter(|s| s.failed).count() + problems,
+            density: crate::fit::model_density(ok.iter().map(|r| (r.density, r.params))),
         }
     }
 }

@@ -1,0 +1,266 @@
+//! The `predict` report: one flat row per matrix (JSON and CSV from the
+//! same struct), the loss curve over bit widths and the local-slope
+//! profiles as extra JSON lists, and model-level totals. Numbers are
+//! `None` when unavailable, never NaN; `status` and `note` say why.
+
+use super::{Input, Tool};
+use serde::Serialize;
+use std::io::Write;
+
+/// One matrix: its fit, the prediction, and (with `--verify`) what was
+/// measured after compressing it for real.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PredictRow {
+    pub layer_id: usize,
+    pub name: String,
+    #[serde(rename = "N")]
+    pub n: usize,
+    #[serde(rename = "M")]
+    pub m: usize,
+    pub params: u64,
+    /// ‖W‖²_F = Σμ.
+    pub frob2: f64,
+    // the fit
+    pub b: Option<f64>,
+    pub b_err: Option<f64>,
+    pub alpha: Option<f64>,
+    pub b_alpha_ratio: Option<f64>,
+    pub k_star: Option<usize>,
+    pub k_star_source: String,
+    /// The theory's D = k_*/M.
+    pub density: Option<f64>,
+    pub s_c: Option<f64>,
+    pub a: Option<f64>,
+    /// `ok`, or why ΔL/C cannot be predicted (no a under reading B).
+    pub model_status: String,
+    // truncation
+    pub rank: Option<usize>,
+    pub trunc_energy: Option<f64>,
+    pub phase: String,
+    // quantization
+    pub quantizer: String,
+    pub sigma_q: Option<f64>,
+    pub rms_step: Option<f64>,
+    pub k_q_bbp: Option<usize>,
+    pub k_q_weyl: Option<usize>,
+    pub k_q_overlap: Option<usize>,
+    // the whole compression, predicted
+    pub kept: usize,
+    pub err_pred: f64,
+    pub dl: Option<f64>,
+    pub dl_frac: Option<f64>,
+    pub shift_top_pred: f64,
+    pub shift_kept_pred: Option<f64>,
+    // measured (--verify)
+    pub verified: bool,
+    pub err_meas: Option<f64>,
+    /// Measured quantization noise per entry over the predicted Δ²/12.
+    pub noise_ratio: Option<f64>,
+    pub k_edge_meas: Option<usize>,
+    pub k_overlap_meas: Option<usize>,
+    pub overlap_compared: Option<usize>,
+    pub shift_top_meas: Option<f64>,
+    pub shift_kept_meas: Option<f64>,
+    /// b refitted on the compressed spectrum.
+    pub b_after: Option<f64>,
+    /// `ok`, or `failed` with the reason in `note`.
+    pub status: String,
+    pub note: String,
+}
+
+/// One point of a matrix's loss curve over bit widths.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurveRow {
+    pub name: String,
+    pub bits: u32,
+    pub sigma_q: f64,
+    pub k_q_bbp: usize,
+    pub k_q_weyl: usize,
+    pub err_pred: f64,
+    pub dl: Option<f64>,
+    pub dl_frac: Option<f64>,
+}
+
+/// One point of a matrix's local-slope profile s(k) = −d ln μ/d ln k.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileRow {
+    pub name: String,
+    pub k: usize,
+    pub slope: f64,
+}
+
+/// Model-level loss curve point: weight error relative to the whole
+/// model's ‖W‖², surviving-mode fraction, parameter-weighted ΔL/ΔL_max.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCurvePoint {
+    pub bits: u32,
+    pub err_pred: f64,
+    pub kept_frac: f64,
+    pub dl_frac: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PredictSummary {
+    pub matrices: usize,
+    pub predicted: usize,
+    pub verified: usize,
+    pub failed: usize,
+    /// Parameter-weighted D and s_c = 1 − D.
+    pub density: Option<f64>,
+    pub s_c: Option<f64>,
+    /// Σ‖W − W'‖² / Σ‖W‖² predicted over all predicted matrices, predicted
+    /// over the verified ones, and measured over the verified ones.
+    pub err_pred: Option<f64>,
+    pub err_pred_verified: Option<f64>,
+    pub err_meas: Option<f64>,
+    /// Σ kept / Σ M (predicted), and measured with the edge count
+    /// (quantization) or the overlap count.
+    pub kept_frac_pred: Option<f64>,
+    pub kept_frac_meas: Option<f64>,
+    /// Parameter-weighted ΔL/ΔL_max over matrices with a loss model, and
+    /// how many have one.
+    pub dl_frac: Option<f64>,
+    pub with_model: usize,
+    pub curve: Vec<ModelCurvePoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub command: &'static str,
+    pub input: Input,
+    /// Engine of the spectra (`cpu-exact-f64`, …).
+    pub engine: String,
+    /// `rank 192`, `4-bit sym per channel`, … as requested.
+    pub compression: String,
+    /// Where σ came from: `init` (path) or `median`.
+    pub noise: String,
+    pub rows: Vec<PredictRow>,
+    pub summary: PredictSummary,
+    pub curves: Vec<CurveRow>,
+    pub profiles: Vec<ProfileRow>,
+    pub problems: Vec<String>,
+}
+
+fn num(v: Option<f64>, prec: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.prec$}"),
+        Some(x) => format!("{x}"),
+        None => "-".into(),
+    }
+}
+
+fn int(v: Option<usize>) -> String {
+    v.map_or("-".into(), |x| x.to_string())
+}
+
+impl PredictReport {
+    pub fn write_json(&self, mut w: impl Write) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut w, self)?;
+        writeln!(w)?;
+        Ok(())
+    }
+
+    pub fn write_csv(&self, w: impl Write) -> anyhow::Result<()> {
+        super::write_csv_rows(&self.rows, w)
+    }
+
+    pub fn write_table(&self, mut w: impl Write) -> std::io::Result<()> {
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 50);
+        writeln!(
+            w,
+            "compression: {}   spectra: {}   noise σ: {}",
+            self.compression, self.engine, self.noise
+        )?;
+        writeln!(
+            w,
+            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}  status",
+            "name",
+            "b",
+            "k*",
+            "D",
+            "r",
+            "E_trunc",
+            "σ_q",
+            "k_q bbp/wyl",
+            "err pred",
+            "err meas",
+            "kept p/m",
+            "ΔL/max",
+            "phase"
+        )?;
+        for r in &self.rows {
+            let kept_meas = r.k_edge_meas.or(r.k_overlap_meas);
+            let status = if r.note.is_empty() {
+                r.status.clone()
+            } else {
+                format!("{}: {}", r.status, r.note)
+            };
+            writeln!(
+                w,
+                "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}  {status}",
+                r.name,
+                num(r.b, 3),
+                int(r.k_star),
+                num(r.density, 3),
+                int(r.rank),
+                r.trunc_energy.map_or("-".into(), |e| format!("{e:.3e}")),
+                r.sigma_q.map_or("-".into(), |s| format!("{s:.1e}")),
+                match (r.k_q_bbp, r.k_q_weyl) {
+                    (Some(a), Some(b)) => format!("{a}/{b}"),
+                    _ => "-".into(),
+                },
+                format!("{:.3e}", r.err_pred),
+                r.err_meas.map_or("-".into(), |e| format!("{e:.3e}")),
+                format!("{}/{}", r.kept, int(kept_meas)),
+                num(r.dl_frac, 3),
+                if r.phase.is_empty() { "-" } else { &r.phase },
+            )?;
+        }
+        let s = &self.summary;
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{} matrices: {} predicted, {} verified, {} failed",
+            s.matrices, s.predicted, s.verified, s.failed
+        )?;
+        writeln!(
+            w,
+            "model: density D {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} matrices with a)",
+            num(s.density, 3),
+            num(s.s_c, 3),
+            s.err_pred_verified
+                .or(s.err_pred)
+                .map_or("-".into(), |e| format!("{e:.3e}")),
+            s.err_meas.map_or("-".into(), |e| format!("{e:.3e}")),
+            num(s.kept_frac_pred, 3),
+            num(s.kept_frac_meas, 3),
+            num(s.dl_frac, 3),
+            s.with_model,
+        )?;
+        if !s.curve.is_empty() {
+            writeln!(
+                w,
+                "loss curve (model):  bits  err_pred   kept_frac  ΔL/ΔL_max"
+            )?;
+            for p in &s.curve {
+                writeln!(
+                    w,
+                    "                     {:>4}  {:.3e}  {:>9.3}  {:>9}",
+                    p.bits,
+                    p.err_pred,
+                    p.kept_frac,
+                    num(p.dl_frac, 3)
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! The mode model's predictions for one matrix: pruning (spectral
+//! truncation), quantization (spectral perturbation), both combined, and
+//! the per-matrix theory columns `analyze` reports (b, k_*, density, s_c,
+//! k_q at 4 and 8 bits). Everything here is computed from a spectrum, the
+//! fitted estimates (`fit::framework`) and, for quantization, the ranges of
+//! the weights; `verify` checks the predictions against real compression.
+//!
+//! Definitions and the reasoning behind them: docs/theory.md.
+
+pub mod prune;
+pub mod quant;
+pub mod verify;
+
+use crate::fit::noise::{Dims, bbp_outlier, bbp_threshold};
+use crate::fit::{Estimated, SpectralFit, Unavailable};
+use prune::{LossModel, Phase, truncation_energy};
+use quant::{CURVE_BITS, QuantSpec, RangeStats, k_bbp, k_overlap, k_weyl};
+use serde::Serialize;
+
+/// How many modes to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    Rank(usize),
+    /// r = ⌊(1 − s)·M⌋.
+    Sparsity(f64),
+}
+
+/// A compression to predict: a rank, a quantizer, or both (truncate, then
+/// quantize).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Request {
+    pub keep: Option<Keep>,
+    pub quant: Option<QuantSpec>,
+}
+
+/// The quantization part of a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QuantPrediction {
+    pub bits: u32,
+    /// σ_q² = mean Δ²/12 and the RMS step.
+    pub sigma_q2: f64,
+    pub rms_step: f64,
+    /// Survivors: BBP, Weyl, and singular-vector overlap > 0.5.
+    pub k_bbp: usize,
+    pub k_weyl: usize,
+    pub k_overlap: usize,
+    /// Predicted ‖W − Q(W)‖²/‖W‖² = N·M·σ_q²/Σμ.
+    pub err_rel: f64,
+}
+
+/// One point of the predicted loss curve over bit widths.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub bits: u32,
+    pub sigma_q2: f64,
+    pub k_bbp: usize,
+    pub k_weyl: usize,
+    pub err_rel: f64,
+    /// ΔL/C and ΔL/ΔL_max when the loss model is available.
+    pub dl: Option<f64>,
+    pub dl_frac: Option<f64>,
+}
+
+/// Everything predicted for one matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Modes kept by truncation (before quantization).
+    pub rank: Option<usize>,
+    /// Σ_{k>r} μ_k/Σμ, exact.
+    pub trunc_energy: Option<f64>,
+    pub quant: Option<QuantPrediction>,
+    /// Modes that survive the whole compression: r, k_q(BBP), or
+    /// min(r, k_q) when combined.
+    pub kept: usize,
+    /// Predicted ‖W − W'‖²/‖W‖² (truncation energy plus quantization noise,
+    /// which is independent of it to first order).
+    pub err_rel: f64,
+    /// The loss model (a from reading B, k_*), or why there is none.
+    pub model: Estimated<LossModel>,
+    /// ΔL/C and its fraction of the largest damage ΔL(0)/C.
+    pub dl: Option<f64>,
+    pub dl_frac: Option<f64>,
+    /// Pruning phase at `rank` (truncation requests only).
+    pub phase: Option<Phase>,
+    /// Predicted μ'_1/μ_1 − 1 and the median of μ'_k/μ_k − 1 over k ≤ kept
+    /// (BBP outlier map for quantization; 0 for pure truncation).
+    pub shift_top: f64,
+    pub shift_kept: Option<f64>,
+    /// The loss curve for B = 2…8 with the requested scheme and
+    /// granularity (quantization requests only).
+    pub curve: Vec<CurvePoint>,
+}
+
+/// The framework's loss model from a fit: a under reading (B) and k_*.
+pub fn loss_model(fit: &SpectralFit) -> Estimated<LossModel> {
+    let a = fit.reading_b.as_ref().map_err(|e| Unavailable::Needs {
+        what: "a (reading B)",
+        why: e.to_string(),
+    })?;
+    let k_star = fit.k_star().ok_or_else(|| Unavailable::Needs {
+        what: "k_*",
+        why: fit
+            .frontier
+            .as_ref()
+            .err()
+            .map_or_else(String::new, |e| e.to_string()),
+    })?;
+    Ok(LossModel {
+        a: a.a.value,
+        k_star,
+    })
+}
+
+/// Predicts one compression of a matrix with descending spectrum `mu`
+/// (views of size `d`), its fit, and (for quantization) its weight ranges
+/// under the requested scheme and granularity.
+pub fn predict(
+    mu: &[f64],
+    d: Dims,
+    fit: &SpectralFit,
+    req: &Request,
+    ranges: Option<&RangeStats>,
+) -> Prediction {
+    let modes = mu.len();
+    let total: f64 = mu.iter().sum();
+    let model = loss_model(fit);
+    let rank = req.keep.map(|k| match k {
+        Keep::Rank(r) => r.min(modes),
+        Keep::Sparsity(s) => prune::rank_for_sparsity(modes, s),
+    });
+    let trunc_energy = rank.map(|r| truncation_energy(mu, r));
+    let entries = (d.n * d.m) as f64 * (modes / d.m.max(1)).max(1) as f64;
+    let quant_at = |spec: &QuantSpec, st: &RangeStats| {
+        let s2 = st.noise_variance(spec);
+        QuantPrediction {
+            bits: spec.bits,
+            sigma_q2: s2,
+            rms_step: st.rms_step(spec),
+            k_bbp: k_bbp(mu, s2, d),
+            k_weyl: k_weyl(mu, s2, d),
+            k_overlap: k_overlap(mu, s2, d),
+            err_rel: if total > 0.0 {
+                entries * s2 / total
+            } else {
+                0.0
+            },
+        }
+    };
+    let quant = match (&req.quant, ranges) {
+        (Some(q), Some(st)) => Some(quant_at(q, st)),
+        _ => None,
+    };
+    let kept = match (rank, &quant) {
+        (Some(r), Some(q)) => r.min(q.k_bbp),
+        (Some(r), None) => r,
+        (None, Some(q)) => q.k_bbp,
+        (None, None) => modes,
+    };
+    let s2 = quant.map_or(0.0, |q| q.sigma_q2);
+    let err_rel = trunc_energy.unwrap_or(0.0) + quant.map_or(0.0, |q| q.err_rel);
+    let (dl, dl_frac) = match &model {
+        Ok(m) => {
+            let dl = quant::loss(m, mu, kept, s2, d);
+            let max = m.max_damage();
+            (Some(dl), (max > 0.0).then(|| dl / max))
+        }
+        Err(_) => (None, None),
+    };
+    let phase = match (&model, rank) {
+        (Ok(m), Some(r)) => Some(m.phase(r)),
+        _ => None,
+    };
+    let shift = |k: usize| {
+        if s2 > 0.0 && mu[k] > bbp_threshold(s2, d) {
+            bbp_outlier(mu[k], s2, d) / mu[k] - 1.0
+        } else {
+            0.0
+        }
+    };
+    let shift_top = if modes > 0 { shift(0) } else { 0.0 };
+    let shift_kept = (kept > 0).then(|| {
+        let mut v: Vec<f64> = (0..kept.min(modes)).map(shift).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    let curve = match (&req.quant, ranges) {
+        (Some(q), Some(st)) => CURVE_BITS
+            .map(|b| {
+                let p = quant_at(&q.with_bits(b), st);
+                let kept_b = rank.map_or(p.k_bbp, |r| r.min(p.k_bbp));
+                let (dl, dl_frac) = match &model {
+                    Ok(m) => {
+                        let dl = quant::loss(m, mu, kept_b, p.sigma_q2, d);
+                        let max = m.max_damage();
+                        (Some(dl), (max > 0.0).then(|| dl / max))
+                    }
+                    Err(_) => (None, None),
+                };
+                CurvePoint {
+                    bits: b,
+                    sigma_q2: p.sigma_q2,
+                    k_bbp: p.k_bbp,
+                    k_weyl: p.k_weyl,
+                    err_rel: trunc_energy.unwrap_or(0.0) + p.err_rel,
+                    dl,
+                    dl_frac,
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Prediction {
+        rank,
+        trunc_energy,
+        quant,
+        kept,
+        err_rel,
+        model,
+        dl,
+        dl_frac,
+        phase,
+        shift_top,
+        shift_kept,
+        curve,
+    }
+}
+
+/// The theory columns of an `analyze` row. Numbers are `None` (empty in
+/// CSV, null in JSON) when unavailable, never NaN; `theory_status` says
+/// why.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TheoryColumns {
+    /// Weights in the matrix (all pooled views).
+    pub params: u64,
+    pub b: Option<f64>,
+    pub b_err: Option<f64>,
+    pub b_kmin: Option<usize>,
+    pub b_kmax: Option<usize>,
+    /// The b window lies in the clean range (noise inflation ≤ 10%).
+    pub b_clean: Option<bool>,
+    pub b_hill: Option<f64>,
+    /// 1/(α−1) and b·(α−1).
+    pub b_alpha: Option<f64>,
+    pub b_alpha_ratio: Option<f64>,
+    pub noise_sigma: Option<f64>,
+    /// `init` or `median` (docs/theory.md §3.3).
+    pub noise_source: String,
+    pub k_noise: Option<usize>,
+    pub k_star: Option<usize>,
+    pub k_star_err: Option<f64>,
+    /// `break` or `noise_floor`.
+    pub k_star_source: String,
+    /// The theory's D = k_*/M (the peer's column `D` is the KS distance).
+    pub density: Option<f64>,
+    pub s_c: Option<f64>,
+    /// Reading (B): a and b from the broken power law.
+    pub a: Option<f64>,
+    pub b_reading_b: Option<f64>,
+    /// Surviving modes (BBP) at 4 and 8 bits, symmetric per channel.
+    pub k_q4: Option<usize>,
+    pub k_q8: Option<usize>,
+    /// `ok`, or the first reason an estimate is missing.
+    pub theory_status: String,
+}
+
+/// The quantizer `analyze` reports k_q for: symmetric, per output channel.
+pub fn analyze_quantizer(bits: u32) -> QuantSpec {
+    QuantSpec {
+        bits,
+        scheme: quant::Scheme::Sym,
+        granularity: quant::Granularity::Channel,
+        group: quant::DEFAULT_GROUP,
+    }
+}
+
+impl TheoryColumns {
+    /// From a descending spectrum and its fit; `ranges` are the symmetric
+    /// per-channel ranges of the weights (for k_q).
+    pub fn new(
+        mu: &[f64],
+        fit: &SpectralFit,
+        params: u64,
+        ranges: Option<&RangeStats>,
+    ) -> TheoryColumns {
+        let mu_kq = |bits: u32| {
+            ranges.map(|st| k_bbp(mu, st.noise_variance(&analyze_quantizer(bits)), fit.dims))
+        };
+        let rd = fit.rank_decay.as_ref().ok();
+        let nf = fit.noise.as_ref().ok();
+        let fr = fit.frontier.as_ref().ok();
+        let rb = fit.reading_b.as_ref().ok();
+        let status = [
+            fit.rank_decay.as_ref().err(),
+            fit.frontier.as_ref().err(),
+            fit.noise.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map_or_else(|| "ok".to_string(), |e| e.to_string());
+        TheoryColumns {
+            params,
+            b: rd.map(|r| r.b.value),
+            b_err: rd.map(|r| r.b.stderr),
+            b_kmin: rd.map(|r| r.b.window.k_min),
+            b_kmax: rd.map(|r| r.b.window.k_max),
+            b_clean: rd.map(|_| fit.fit_cap_clean),
+            b_hill: fit.b_hill.as_ref().ok().map(|e| e.value),
+            b_alpha: fit.b_alpha.as_ref().ok().map(|e| e.value),
+            b_alpha_ratio: fit.b_alpha_ratio,
+            noise_sigma: nf.map(|n| n.sigma),
+            noise_source: nf.map_or("", |n| n.source.as_str()).to_string(),
+            k_noise: nf.map(|n| n.k_noise),
+            k_star: fit.k_star(),
+            k_star_err: fr.map(|f| f.k_star.stderr),
+            k_star_source: fr.map_or("", |f| f.source.as_str()).to_string(),
+            density: fr.map(|f| f.density),
+            s_c: fr.map(|f| f.s_c),
+            a: rb.map(|r| r.a.value),
+            b_reading_b: rb.map(|r| r.b.value),
+            k_q4: mu_kq(4),
+            k_q8: mu_kq(8),
+            theory_status: status,
+        }
+    }
+}
+
+/// Weights in a planned matrix (every pooled view).
+pub fn params_of(job: &crate::pipeline::Job) -> u64 {
+    (job.spec.rows * job.spec.cols * job.spec.views.len()) as u64
+}
+
+/// The peer-compatible fit as the layer metrics already hold it, so the
+/// theory columns need not fit α a second time.
+pub fn alpha_of(
+    m: &crate::fit::LayerMetrics,
+) -> Result<crate::fit::PowerLawFit, crate::fit::FitFailure> {
+    if m.status != "success" {
+        return Err(crate::fit::FitFailure::TooFewEigenvalues {
+            n_fit: m.n_fit.max(0) as usize,
+        });
+    }
+    Ok(crate::fit::PowerLawFit {
+        alpha: m.alpha,
+        xmin: m.xmin,
+        xmax: m.xmax.unwrap_or(m.lambda_max),
+        d: m.d,
+        sigma: m.sigma,
+        n_tail: m.n_tail.max(0) as usize,
+        n_fit: m.n_fit.max(0) as usize,
+        small_n: (m.n_fit as usize) < crate::fit::powerlaw::SMALL_N_CUTOFF,
+    })
+}
+
+/// The theory columns of one planned matrix from its descending spectrum;
+/// `sigma_init` from an init snapshot, `ranges` the symmetric per-channel
+/// ranges of its weights (for k_q), `alpha` the power-law fit if known.
+pub fn analyze_columns(
+    job: &crate::pipeline::Job,
+    evals: &[f64],
+    sigma_init: Option<f64>,
+    ranges: Option<&RangeStats>,
+    alpha: Option<&Result<crate::fit::PowerLawFit, crate::fit::FitFailure>>,
+) -> TheoryColumns {
+    let d = Dims::of(job.spec.rows, job.spec.cols);
+    let fit = crate::fit::spectral_fit(evals, d, sigma_init, alpha);
+    TheoryColumns::new(evals, &fit, params_of(job), ranges)
+}
