@@ -4,18 +4,18 @@
 pub mod args;
 mod progress;
 
+use crate::backend::{GpuContext, GpuOptions};
 use crate::load::{Checkpoint, TensorPlan, plan_tensor};
 use crate::pipeline::{self, RunOptions, Selection, base_name};
 use crate::report::{
     self, AnalyzeReport, Backend, Conventions, InspectReport, InspectRow, LayerRow, Summary, Tool,
 };
 use anyhow::{Context, Result};
-use crate::backend::{GpuContext, GpuOptions};
 use args::{AnalyzeArgs, BackendChoice, Cli, Command, Format, InspectArgs};
-use std::sync::Arc;
 use regex::Regex;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Exit codes (documented in `--help` and the README).
 pub mod exit {
@@ -119,7 +119,11 @@ fn open_backend(a: &AnalyzeArgs) -> Result<Option<Arc<GpuContext>>> {
 }
 
 /// The report's account of what ran.
-fn backend_report(gpu: Option<&GpuContext>, outcomes: &[pipeline::Outcome], threads: usize) -> Backend {
+fn backend_report(
+    gpu: Option<&GpuContext>,
+    outcomes: &[pipeline::Outcome],
+    threads: usize,
+) -> Backend {
     let mut methods: Vec<&str> = outcomes.iter().map(|o| o.method.as_str()).collect();
     methods.sort();
     methods.dedup();

@@ -118,7 +118,14 @@ pub(super) fn run(
         for (i, job) in plan.jobs.iter().enumerate() {
             let method = opts.method.resolve(&job.spec, Some(ctx));
             if method != super::Method::Exact {
-                let r = krylov(&job.spec, views(ck, job), method, &opts.krylov, Some(ctx), par);
+                let r = krylov(
+                    &job.spec,
+                    views(ck, job),
+                    method,
+                    &opts.krylov,
+                    Some(ctx),
+                    par,
+                );
                 let bytes = uploaded(job);
                 finish(i, krylov_outcome(ck, job, method, r), bytes);
                 continue;

@@ -132,7 +132,12 @@ pub fn krylov<'a>(
         let top = vals.first().copied().unwrap_or(0.0);
         if top > f * (1.0 + 1e-4) + f64::MIN_POSITIVE || vals.iter().any(|v| !v.is_finite()) {
             return Err(crate::backend::BackendError::Inconsistent {
-                op: format!("{} of a {}×{} matrix", method.as_str(), spec.rows, spec.cols),
+                op: format!(
+                    "{} of a {}×{} matrix",
+                    method.as_str(),
+                    spec.rows,
+                    spec.cols
+                ),
                 detail: format!("λ_max {top:e} exceeds ‖W‖²_F {f:e}"),
             }
             .into());
@@ -147,7 +152,11 @@ pub fn krylov<'a>(
     all.sort_by(|a, b| b.0.total_cmp(&a.0));
     if method != Method::Slq {
         // pooled views: the top K of the union
-        let k = if method == Method::Power { 1 } else { opts.top_k };
+        let k = if method == Method::Power {
+            1
+        } else {
+            opts.top_k
+        };
         all.truncate(k);
     }
     let (evals, mut converged): (Vec<f64>, Vec<bool>) = all.into_iter().unzip();
