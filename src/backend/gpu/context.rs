@@ -369,6 +369,17 @@ impl GpuContext {
         }
     }
 
+    /// Waits until the GPU has finished everything submitted.
+    pub(super) fn wait(&self, op: &str) -> Result<(), BackendError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| BackendError::Map {
+                op: op.into(),
+                message: e.to_string(),
+            })?;
+        self.check_lost()
+    }
+
     /// Waits for the queue and reads `count` f32 values from the start of a
     /// MAP_READ buffer.
     pub(super) fn read_mapped(

@@ -36,6 +36,16 @@ pub struct GpuGram {
     /// Blocks the weights were uploaded in (more than one: the matrix
     /// exceeded one storage binding).
     pub blocks: usize,
+    /// Wall-clock seconds: host ‖W‖²_F and uploads; GPU work after the
+    /// last upload (tiles and pairwise sums); read-back and widening.
+    pub seconds: GramSeconds,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GramSeconds {
+    pub upload: f64,
+    pub kernel: f64,
+    pub readback: f64,
 }
 
 #[repr(C)]
@@ -93,6 +103,7 @@ impl GpuContext {
         data: &MatrixData,
         mut done: impl FnMut(Range<usize>),
     ) -> Result<GpuGram, SpectrumError> {
+        let t0 = std::time::Instant::now();
         let (frob2, bad) = upload::host_frob2(data);
         if bad > 0 {
             return Err(SpectrumError::NonFinite { count: bad });
@@ -135,11 +146,20 @@ impl GpuContext {
             self.pipeline(Program::Gram, "gram_tiles", plan.dtype, plan.layout())
         })?;
         let mut next = 0;
+        let mut t_upload = 0.0;
         for (bi, b) in plan.blocks.iter().enumerate() {
             let (bytes, range) = upload::block_bytes(data, &plan, b);
             self.scoped("gram: upload", || {
                 self.queue.write_buffer(&weights, 0, &bytes);
+                if plan.blocks.len() == 1 {
+                    // flush the staged write so the upload is timed alone
+                    self.queue.submit([]);
+                }
             })?;
+            if plan.blocks.len() == 1 {
+                self.wait("gram: upload")?;
+                t_upload = t0.elapsed().as_secs_f64();
+            }
             drop(bytes);
             let mut batch = Batch::new(self, "gram: tiles");
             for &(_, k0, k1) in slices.iter().filter(|s| s.0 == bi) {
@@ -204,6 +224,10 @@ impl GpuContext {
             }
             s *= 2;
         }
+        batch.submit()?;
+        self.wait("gram: tiles")?;
+        let t_kernel = t0.elapsed().as_secs_f64();
+        let mut batch = Batch::new(self, "gram: read back");
         batch.copy(&parts[0], 0, &readback, 0, gram_bytes);
         batch.submit()?;
         let g32 = self.read_mapped("gram", &readback, m * m)?;
@@ -244,12 +268,18 @@ impl GpuContext {
             }
             .into());
         }
+        let t_all = t0.elapsed().as_secs_f64();
         Ok(GpuGram {
             lower,
             frob2,
             trace,
             slices: slices.len(),
             blocks: plan.blocks.len(),
+            seconds: GramSeconds {
+                upload: t_upload,
+                kernel: t_kernel - t_upload,
+                readback: t_all - t_kernel,
+            },
         })
     }
 }

@@ -17,5 +17,5 @@ pub mod shaders;
 mod upload;
 
 pub use context::{AdapterSummary, GpuContext, GpuOptions, list_adapters};
-pub use gram::GpuGram;
+pub use gram::{GpuGram, GramSeconds};
 pub use operator::GpuOperator;
