@@ -11,8 +11,8 @@
 // Workgroup size: 16×16 = 256 invocations per tile; one workgroup per tile
 //   of the lower triangle, the tile index flattened over a 2-D grid. Each
 //   invocation accumulates an 8×8 register block (rows ty + 16r, columns
-//   tx + 16c); the long side is staged BK = 8 rows at a time in workgroup
-//   memory (2 × BK × TILE f32 = 8 KiB, inside WebGPU's 16 KiB minimum).
+//   tx + 16c) in 16 named vec4 accumulators (constant indices only); the
+//   long side is staged BK = 8 rows at a time in workgroup memory (2 × BK × TILE f32 = 8 KiB, inside WebGPU's 16 KiB minimum).
 // Precision: f32 products, f32 fused multiply-add accumulation over the
 //   ≤ k1 − k0 rows of one slice; slices are summed pairwise (sum.wgsl).
 // LAYOUT (pipeline-overridable): 0 = A[k][i] at k·ld + i (a tall matrix as
@@ -49,6 +49,29 @@ fn a_index(k: u32, i: u32) -> u32 {
     return i * gp.ld + k;
 }
 
+fn store_one(i: u32, j: u32, v: f32) {
+    if (i < gp.m && j < gp.m) {
+        let idx = i * gp.m + j;
+        if (gp.accumulate != 0u) {
+            gram[idx] = gram[idx] + v;
+        } else {
+            gram[idx] = v;
+        }
+    }
+}
+
+// Row i of the block: columns j0 + 16c, c = 0..7 (lo = c 0..3, hi = 4..7).
+fn store_row(i: u32, j0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    store_one(i, j0, lo.x);
+    store_one(i, j0 + 16u, lo.y);
+    store_one(i, j0 + 32u, lo.z);
+    store_one(i, j0 + 48u, lo.w);
+    store_one(i, j0 + 64u, hi.x);
+    store_one(i, j0 + 80u, hi.y);
+    store_one(i, j0 + 96u, hi.z);
+    store_one(i, j0 + 112u, hi.w);
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn gram_tiles(
     @builtin(local_invocation_id) lid3: vec3<u32>,
@@ -77,9 +100,22 @@ fn gram_tiles(
     let col0 = tj * TILE;
     let m = gp.m;
 
-    var acc: array<array<f32, 8>, 8>;
-    var a: array<f32, 8>;
-    var b: array<f32, 8>;
+    var c0l = vec4<f32>(0.0);
+    var c0h = vec4<f32>(0.0);
+    var c1l = vec4<f32>(0.0);
+    var c1h = vec4<f32>(0.0);
+    var c2l = vec4<f32>(0.0);
+    var c2h = vec4<f32>(0.0);
+    var c3l = vec4<f32>(0.0);
+    var c3h = vec4<f32>(0.0);
+    var c4l = vec4<f32>(0.0);
+    var c4h = vec4<f32>(0.0);
+    var c5l = vec4<f32>(0.0);
+    var c5h = vec4<f32>(0.0);
+    var c6l = vec4<f32>(0.0);
+    var c6h = vec4<f32>(0.0);
+    var c7l = vec4<f32>(0.0);
+    var c7h = vec4<f32>(0.0);
     for (var k = gp.k0; k < gp.k1; k = k + BK) {
         for (var q = 0u; q < 4u; q = q + 1u) {
             let e = lid + q * 256u;
@@ -108,30 +144,45 @@ fn gram_tiles(
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            for (var r = 0u; r < 8u; r = r + 1u) {
-                a[r] = sa[kk * TILE + ty + 16u * r];
-                b[r] = sb[kk * TILE + tx + 16u * r];
-            }
-            for (var r = 0u; r < 8u; r = r + 1u) {
-                for (var c = 0u; c < 8u; c = c + 1u) {
-                    acc[r][c] = fma(a[r], b[c], acc[r][c]);
-                }
-            }
+            let ka = kk * TILE + ty;
+            let kb = kk * TILE + tx;
+            let bl = vec4<f32>(sb[kb], sb[kb + 16u], sb[kb + 32u], sb[kb + 48u]);
+            let bh = vec4<f32>(sb[kb + 64u], sb[kb + 80u], sb[kb + 96u], sb[kb + 112u]);
+            let a0 = vec4<f32>(sa[ka + 0u]);
+            c0l = fma(a0, bl, c0l);
+            c0h = fma(a0, bh, c0h);
+            let a1 = vec4<f32>(sa[ka + 16u]);
+            c1l = fma(a1, bl, c1l);
+            c1h = fma(a1, bh, c1h);
+            let a2 = vec4<f32>(sa[ka + 32u]);
+            c2l = fma(a2, bl, c2l);
+            c2h = fma(a2, bh, c2h);
+            let a3 = vec4<f32>(sa[ka + 48u]);
+            c3l = fma(a3, bl, c3l);
+            c3h = fma(a3, bh, c3h);
+            let a4 = vec4<f32>(sa[ka + 64u]);
+            c4l = fma(a4, bl, c4l);
+            c4h = fma(a4, bh, c4h);
+            let a5 = vec4<f32>(sa[ka + 80u]);
+            c5l = fma(a5, bl, c5l);
+            c5h = fma(a5, bh, c5h);
+            let a6 = vec4<f32>(sa[ka + 96u]);
+            c6l = fma(a6, bl, c6l);
+            c6h = fma(a6, bh, c6h);
+            let a7 = vec4<f32>(sa[ka + 112u]);
+            c7l = fma(a7, bl, c7l);
+            c7h = fma(a7, bh, c7h);
         }
         workgroupBarrier();
     }
-    for (var r = 0u; r < 8u; r = r + 1u) {
-        let i = row0 + ty + 16u * r;
-        for (var c = 0u; c < 8u; c = c + 1u) {
-            let j = col0 + tx + 16u * c;
-            if (i < m && j < m) {
-                let idx = i * m + j;
-                if (gp.accumulate != 0u) {
-                    gram[idx] = gram[idx] + acc[r][c];
-                } else {
-                    gram[idx] = acc[r][c];
-                }
-            }
-        }
-    }
+    // Named accumulators (no private arrays), so every index is a
+    // compile-time constant and the block stays in registers.
+    store_row(row0 + ty + 0u, col0 + tx, c0l, c0h);
+    store_row(row0 + ty + 16u, col0 + tx, c1l, c1h);
+    store_row(row0 + ty + 32u, col0 + tx, c2l, c2h);
+    store_row(row0 + ty + 48u, col0 + tx, c3l, c3h);
+    store_row(row0 + ty + 64u, col0 + tx, c4l, c4h);
+    store_row(row0 + ty + 80u, col0 + tx, c5l, c5h);
+    store_row(row0 + ty + 96u, col0 + tx, c6l, c6h);
+    store_row(row0 + ty + 112u, col0 + tx, c7l, c7h);
 }
