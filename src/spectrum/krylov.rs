@@ -238,13 +238,6 @@ pub fn lanczos(
         }
         let (theta, s) = ritz(&t, size)?;
         let res: Vec<f64> = (0..size).map(|i| (beta * s[(size - 1, i)]).abs()).collect();
-        if std::env::var_os("SPECSCOPE_DEBUG_KRYLOV").is_some() {
-            eprintln!(
-                "restart {restarts} size {size} beta {beta:e} theta {:?} res {:?}",
-                &theta[..k.min(size)],
-                &res[..k.min(size)]
-            );
-        }
         // A Ritz value at the arithmetic's floor (a zero eigenvalue of a
         // rank-deficient Gram) converges when its residual is at the floor
         // too; every other one by the relative test.
