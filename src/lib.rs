@@ -1,13 +1,15 @@
 //! specscope: eigen-spectra of neural-network weights, and what they predict.
 //!
 //! The pipeline, in module order: `load` reads checkpoints and turns tensors
-//! into matrices; `spectrum` computes their eigenvalues; `pipeline` plans
+//! into matrices; `spectrum` computes their eigenvalues on a `backend`
+//! (CPU, or GPU through wgpu); `pipeline` plans
 //! and schedules that work; `fit` estimates power laws and the
 //! peer-compatible layer metrics and the spectral-framework estimators;
 //! `theory` turns those into pruning and quantization predictions;
 //! `report` writes JSON, CSV and tables; `simulate` trains the
 //! ground-truth models; `cli` is the thin command-line glue.
 
+pub mod backend;
 pub mod cli;
 pub mod fit;
 pub mod load;

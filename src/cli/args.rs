@@ -2,7 +2,7 @@
 //! depend on more than one flag live in `cli::plan`, not here.
 
 use crate::load::ConvMode;
-use crate::pipeline::Preset;
+use crate::pipeline::{Method, Preset};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -39,6 +39,18 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+/// Where spectra are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// A hardware GPU when one exists, else the CPU (one line on stderr
+    /// says why).
+    Auto,
+    /// The GPU, a software adapter (llvmpipe) included; an error if none.
+    Gpu,
+    /// The CPU, in f64.
+    Cpu,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,4 +106,25 @@ pub struct AnalyzeArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Where spectra are computed.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Only GPU adapters whose name contains this (case-insensitive).
+    #[arg(long, value_name = "SUBSTRING")]
+    pub adapter: Option<String>,
+    /// Eigen-method: auto is exact up to M = 8192, slq above.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
+    /// Top eigenvalues for lanczos, and exact top of slq.
+    #[arg(long, value_name = "K", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top_k: u32,
+    /// Relative residual bound at which a Ritz value counts as converged.
+    #[arg(long, value_name = "TOL", default_value_t = 1e-6)]
+    pub tol: f64,
+    /// SLQ random probes.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slq_probes: u32,
+    /// SLQ Lanczos steps per probe.
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slq_steps: u32,
 }

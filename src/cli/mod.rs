@@ -6,16 +6,18 @@ pub mod predict;
 mod progress;
 pub mod simulate;
 
+use crate::backend::{GpuContext, GpuOptions};
 use crate::load::{Checkpoint, TensorPlan, plan_tensor};
 use crate::pipeline::{self, RunOptions, Selection, base_name};
 use crate::report::{
     self, AnalyzeReport, Backend, Conventions, InspectReport, InspectRow, LayerRow, Summary, Tool,
 };
 use anyhow::{Context, Result};
-use args::{AnalyzeArgs, Cli, Command, Format, InspectArgs};
+use args::{AnalyzeArgs, BackendChoice, Cli, Command, Format, InspectArgs};
 use regex::Regex;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Exit codes (documented in `--help` and the README).
 pub mod exit {
@@ -94,6 +96,61 @@ fn emit(
 
 fn warn(msg: &str) {
     eprintln!("specscope: {msg}");
+}
+
+/// Opens the GPU the arguments ask for; None: run on the CPU.
+fn open_backend(a: &AnalyzeArgs) -> Result<Option<Arc<GpuContext>>> {
+    let opts = |allow_software| GpuOptions {
+        adapter: a.adapter.clone(),
+        allow_software,
+        ..Default::default()
+    };
+    match a.backend {
+        BackendChoice::Cpu => Ok(None),
+        BackendChoice::Gpu => Ok(Some(Arc::new(
+            GpuContext::open(&opts(true)).context("--backend gpu")?,
+        ))),
+        BackendChoice::Auto => match GpuContext::open(&opts(false)) {
+            Ok(c) => Ok(Some(Arc::new(c))),
+            Err(e) => {
+                warn(&format!(
+                    "{e}; using the CPU backend (--backend gpu accepts a software adapter)"
+                ));
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// The report's account of what ran.
+fn backend_report(
+    gpu: Option<&GpuContext>,
+    outcomes: &[pipeline::Outcome],
+    threads: usize,
+) -> Backend {
+    let mut methods: Vec<&str> = outcomes.iter().map(|o| o.method.as_str()).collect();
+    methods.sort();
+    methods.dedup();
+    let precision = |m: &str| match (gpu.is_some(), m) {
+        (false, _) => "f64",
+        (true, "exact") => "f32 Gram on the GPU, f64 eigenvalues on the CPU",
+        (true, _) => "f32 on the GPU, f64 projected problem on the CPU",
+    };
+    let mut prec: Vec<&str> = methods.iter().map(|m| precision(m)).collect();
+    prec.dedup();
+    Backend {
+        name: if gpu.is_some() { "gpu" } else { "cpu" }.into(),
+        method: methods.join("+"),
+        precision: prec.join("; "),
+        threads,
+        adapter: gpu.map(|g| g.adapter.name.clone()),
+        driver: gpu.map(|g| g.adapter.driver.clone()),
+        api: gpu.map(|g| g.adapter.api.clone()),
+        partial_spectra: methods
+            .iter()
+            .any(|m| *m != "exact")
+            .then_some(report::PARTIAL_SPECTRA_NOTE),
+    }
 }
 
 fn inspect(a: InspectArgs) -> Result<u8> {
@@ -203,9 +260,19 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         };
         anyhow::bail!("{}: {why}", a.path.display());
     }
+    let gpu = open_backend(&a)?;
     let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
     let opts = RunOptions {
         threads,
+        method: a.method,
+        krylov: crate::spectrum::KrylovOptions {
+            top_k: a.top_k as usize,
+            tol: a.tol,
+            probes: a.slq_probes as usize,
+            steps: a.slq_steps as usize,
+            ..Default::default()
+        },
+        gpu: gpu.clone(),
         ..RunOptions::default()
     };
     let outcomes = pipeline::run(&ck, &plan, &opts, &bar);
@@ -229,15 +296,7 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         tool: Tool::this(),
         command: "analyze",
         input: input(&ck),
-        backend: Backend {
-            name: "cpu".into(),
-            method: "exact".into(),
-            precision: "f64".into(),
-            threads,
-            adapter: None,
-            driver: None,
-            api: None,
-        },
+        backend: backend_report(gpu.as_deref(), &outcomes, threads),
         conventions: Conventions {
             eigenvalues: "sigma_squared",
             conv: sel.conv,

@@ -5,14 +5,19 @@
 //! Owns scheduling and page release; the numerics live in `spectrum`, the
 //! metrics in `fit`, and the presentation in `report`.
 
+mod gpu;
+mod method;
 mod plan;
 
+pub use method::{AUTO_EXACT_MAX_M, KrylovOutcome, Method, krylov};
 pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
 
+use crate::backend::GpuContext;
 use crate::load::{Checkpoint, MatrixData, MatrixSpec, RuleKind};
-use crate::spectrum::{self, SpectrumError};
+use crate::spectrum::{self, KrylovOptions, SpectrumError};
 use faer::Par;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
@@ -30,8 +35,16 @@ pub struct Outcome {
     /// Eigenvalues μ_k = σ_k², descending, or why there are none.
     pub evals: Result<Vec<f64>, String>,
     /// The smallest singular value; for pooled slices the largest of the
-    /// per-slice minima (the peer's `sv_min`).
+    /// per-slice minima (the peer's `sv_min`). Zero when not computed.
     pub sv_min: f64,
+    /// The method that ran (never `Auto`); `method.spectrum()` says what
+    /// `evals` holds: every eigenvalue, the top K, or density quantiles.
+    pub method: Method,
+    /// ‖W‖²_F from the weights (scaled like the eigenvalues).
+    pub frob2: Option<f64>,
+    /// Krylov methods: convergence of each top eigenvalue, aligned with
+    /// `evals`.
+    pub converged: Option<Vec<bool>>,
 }
 
 /// Progress events, for a progress bar.
@@ -51,6 +64,11 @@ pub struct RunOptions {
     /// Bytes of Gram and solver workspace allowed in flight at once; a
     /// matrix needing more than this runs alone.
     pub memory_budget: u64,
+    /// `auto` picks per matrix by size.
+    pub method: Method,
+    pub krylov: KrylovOptions,
+    /// Run on this GPU; None: the CPU.
+    pub gpu: Option<Arc<GpuContext>>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +78,9 @@ impl Default for RunOptions {
                 .map(|n| n.get())
                 .unwrap_or(1),
             memory_budget: 384 << 20,
+            method: Method::Auto,
+            krylov: KrylovOptions::default(),
+            gpu: None,
         }
     }
 }
@@ -93,13 +114,16 @@ impl Budget {
     }
 }
 
-/// Computes the exact spectrum of every job on the CPU.
+/// Computes the spectrum of every job, on the GPU when one is given.
 pub fn run(
     ck: &Checkpoint,
     plan: &Plan,
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Vec<Outcome> {
+    if let Some(ctx) = &opts.gpu {
+        return gpu::run(ck, plan, opts, ctx, progress);
+    }
     let n = plan.jobs.len();
     let workers = opts.threads.max(1).min(n.max(1));
     // With one worker, let the solver use every thread instead.
@@ -132,7 +156,7 @@ pub fn run(
                     let job = &plan.jobs[i];
                     let want = working_bytes(&job.spec);
                     budget.acquire(want);
-                    let out = run_one(ck, job, par);
+                    let out = run_one(ck, job, par, opts);
                     budget.release(want);
                     let t = &ck.tensors[job.tensor];
                     let last = remaining[job.tensor].fetch_sub(1, Ordering::AcqRel) == 1;
@@ -154,7 +178,12 @@ pub fn run(
         .collect()
 }
 
-fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
+fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
+    let method = opts.method.resolve(&job.spec, None);
+    if method != Method::Exact {
+        let r = krylov(&job.spec, views(ck, job), method, &opts.krylov, None, par);
+        return krylov_outcome(ck, job, method, r);
+    }
     let t = &ck.tensors[job.tensor];
     let h = &t.header;
     let file = ck.file_of(t).expect("planned tensors have a file");
@@ -181,9 +210,27 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
             }
         }
     }
-    if job.spec.views.len() > 1 {
-        evals.sort_by(|a, b| b.total_cmp(a));
-    }
+    exact_outcome(ck, job, evals, sv_min, err)
+}
+
+/// The views of a job as matrix data.
+fn views<'a>(ck: &'a Checkpoint, job: &'a Job) -> impl Iterator<Item = MatrixData<'a>> + 'a {
+    let t = &ck.tensors[job.tensor];
+    let bytes = ck
+        .file_of(t)
+        .expect("planned tensors have a file")
+        .tensor_bytes(&t.header);
+    job.spec.views.iter().map(move |v| MatrixData {
+        bytes,
+        dtype: &t.header.dtype,
+        view: *v,
+    })
+}
+
+fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
+    let t = &ck.tensors[job.tensor];
+    let h = &t.header;
+    let file = ck.file_of(t).expect("planned tensors have a file");
     Outcome {
         name: job.spec.name.clone(),
         tensor: h.name.clone(),
@@ -193,10 +240,55 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par) -> Outcome {
         rule: job.spec.rule,
         rows: job.spec.rows,
         cols: job.spec.cols,
-        evals: match err {
-            None => Ok(evals),
-            Some(e) => Err(format!("{}: tensor `{}`: {e}", file.path.display(), h.name)),
-        },
-        sv_min,
+        evals: Ok(Vec::new()),
+        sv_min: 0.0,
+        method,
+        frob2: None,
+        converged: None,
     }
+}
+
+fn failure(ck: &Checkpoint, job: &Job, e: &SpectrumError) -> String {
+    let t = &ck.tensors[job.tensor];
+    let file = ck.file_of(t).expect("planned tensors have a file");
+    format!("{}: tensor `{}`: {e}", file.path.display(), t.header.name)
+}
+
+/// The outcome of the exact method from pooled eigenvalues.
+fn exact_outcome(
+    ck: &Checkpoint,
+    job: &Job,
+    mut evals: Vec<f64>,
+    sv_min: f64,
+    err: Option<SpectrumError>,
+) -> Outcome {
+    if job.spec.views.len() > 1 {
+        evals.sort_by(|a, b| b.total_cmp(a));
+    }
+    let mut o = outcome(ck, job, Method::Exact);
+    o.frob2 = Some(evals.iter().sum());
+    o.evals = match err {
+        None => Ok(evals),
+        Some(e) => Err(failure(ck, job, &e)),
+    };
+    o.sv_min = sv_min;
+    o
+}
+
+fn krylov_outcome(
+    ck: &Checkpoint,
+    job: &Job,
+    method: Method,
+    r: Result<KrylovOutcome, SpectrumError>,
+) -> Outcome {
+    let mut o = outcome(ck, job, method);
+    match r {
+        Ok(k) => {
+            o.frob2 = Some(k.frob2);
+            o.converged = Some(k.converged);
+            o.evals = Ok(k.evals);
+        }
+        Err(e) => o.evals = Err(failure(ck, job, &e)),
+    }
+    o
 }

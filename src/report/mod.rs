@@ -63,7 +63,14 @@ pub struct Backend {
     pub adapter: Option<String>,
     pub driver: Option<String>,
     pub api: Option<String>,
+    /// How the peer's metrics are computed from a partial spectrum (top K
+    /// or SLQ density); absent when every matrix was solved exactly.
+    pub partial_spectra: Option<&'static str>,
 }
+
+/// What `Backend::partial_spectra` says when a method other than `exact`
+/// ran (docs/gpu.md, "Metrics from partial spectra").
+pub const PARTIAL_SPECTRA_NOTE: &str = "norm, log_norm and stable_rank use the squared Frobenius norm computed from the weights; lambda_max, spectral_norm, log_spectral_norm and sv_max use the exact top eigenvalue; lanczos/power: the power-law fit (alpha, xmin, xmax, D, sigma, num_pl_spikes, alpha_weighted, log_alpha_norm) sees only the top-K eigenvalues; slq: it sees the density's quantiles with the top K exact; matrix_rank, rank_loss, weak_rank_loss, entropy and sv_min are left empty";
 
 /// What the numbers mean.
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +136,16 @@ pub struct LayerRow {
     pub n_tail: Option<i64>,
     /// Why the matrix, or its fit, failed.
     pub error: Option<String>,
+    // --- eigen-method columns (GPU engine) ---
+    /// `exact`, `lanczos`, `power` or `slq`.
+    pub method: &'static str,
+    /// What the eigenvalues are: `full`, `top_k`, or `density` (quantiles
+    /// of an SLQ density with the top K exact).
+    pub spectrum: &'static str,
+    /// Krylov methods: top eigenvalues computed, and which converged, as
+    /// 1-based ranks (`1-8,10`; empty: none).
+    pub top_k: Option<usize>,
+    pub converged: Option<String>,
     // --- spectral framework (docs/theory.md); `density` is the theory's D ---
     pub params: u64,
     pub b: Option<f64>,
@@ -154,24 +171,55 @@ pub struct LayerRow {
     pub theory_status: String,
 }
 
+/// `[true, true, false, true]` → `1-2,4`.
+fn ranks(flags: &[bool]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < flags.len() {
+        if flags[i] {
+            let j = (i..flags.len()).take_while(|&k| flags[k]).last().unwrap();
+            out.push(if i == j {
+                format!("{}", i + 1)
+            } else {
+                format!("{}-{}", i + 1, j + 1)
+            });
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out.join(",")
+}
+
 impl LayerRow {
     pub fn new(job: &Job, out: &Outcome) -> LayerRow {
+        let full = out.method.spectrum() == "full";
         let (metrics, error) = match &out.evals {
             Ok(evals) => {
-                let m = crate::fit::layer_metrics(evals, job.spec.m(), out.sv_min);
+                let mut m = crate::fit::layer_metrics(evals, job.spec.m(), out.sv_min);
+                if !full && let Some(f) = out.frob2 {
+                    // Partial spectrum: the norm from the weights themselves.
+                    m.norm = f;
+                    m.log_norm = f.log10();
+                    m.stable_rank = f / m.lambda_max;
+                }
                 let err = m.fit_error.clone();
                 (Some(m), err)
             }
             Err(e) => (None, Some(e.clone())),
         };
+        // Metrics a partial spectrum cannot give are left empty.
+        let known = |v: Option<i64>| if full { v } else { None };
         let theory = match (&out.evals, &metrics) {
-            (Ok(evals), Some(m)) => {
+            (Ok(evals), Some(m)) if full => {
                 let alpha = crate::theory::alpha_of(m);
                 crate::theory::analyze_columns(job, evals, None, None, Some(&alpha))
             }
             _ => crate::theory::TheoryColumns {
                 params: crate::theory::params_of(job),
-                theory_status: error.clone().unwrap_or_default(),
+                theory_status: error.clone().unwrap_or_else(|| {
+                    format!("the framework fit needs the full spectrum (method {})", out.method.as_str())
+                }),
                 ..Default::default()
             },
         };
@@ -190,7 +238,7 @@ impl LayerRow {
             },
             alpha: g(|m| m.alpha),
             alpha_weighted: g(|m| m.alpha_weighted),
-            entropy: g(|m| m.entropy),
+            entropy: g(|m| m.entropy).filter(|_| full),
             has_esd: metrics.is_some(),
             lambda_max: g(|m| m.lambda_max),
             layer_type: job.layer_type.clone(),
@@ -198,20 +246,20 @@ impl LayerRow {
             log_norm: g(|m| m.log_norm),
             log_spectral_norm: g(|m| m.log_spectral_norm),
             longname: out.name.clone(),
-            matrix_rank: gi(|m| m.matrix_rank),
+            matrix_rank: known(gi(|m| m.matrix_rank)),
             norm: g(|m| m.norm),
             num_evals: job.spec.num_evals(),
             num_pl_spikes: gi(|m| m.num_pl_spikes),
-            rank_loss: gi(|m| m.rank_loss),
+            rank_loss: known(gi(|m| m.rank_loss)),
             rf: job.rf,
             sigma: g(|m| m.sigma),
             spectral_norm: g(|m| m.spectral_norm),
             stable_rank: g(|m| m.stable_rank),
             status: metrics.as_ref().map_or("failed", |m| m.status).to_string(),
             sv_max: g(|m| m.sv_max),
-            sv_min: g(|m| m.sv_min),
+            sv_min: g(|m| m.sv_min).filter(|_| full),
             warning: metrics.as_ref().map_or("", |m| m.warning).to_string(),
-            weak_rank_loss: gi(|m| m.weak_rank_loss),
+            weak_rank_loss: known(gi(|m| m.weak_rank_loss)),
             xmax: metrics.as_ref().and_then(|m| m.xmax),
             xmin: g(|m| m.xmin),
             tensor: out.tensor.clone(),
@@ -227,6 +275,10 @@ impl LayerRow {
             n_fit: gi(|m| m.n_fit),
             n_tail: gi(|m| m.n_tail),
             error,
+            method: out.method.as_str(),
+            spectrum: out.method.spectrum(),
+            top_k: out.converged.as_ref().map(|c| c.len()),
+            converged: out.converged.as_deref().map(ranks),
             params: 0,
             b: None,
             b_err: None,
@@ -370,6 +422,16 @@ impl AnalyzeReport {
     /// One CSV row per matrix with the peer's column names first.
     pub fn write_csv(&self, w: impl std::io::Write) -> anyhow::Result<()> {
         write_csv_rows(&self.layers, w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn converged_ranks() {
+        assert_eq!(super::ranks(&[true, true, false, true]), "1-2,4");
+        assert_eq!(super::ranks(&[false, false]), "");
+        assert_eq!(super::ranks(&[true]), "1");
     }
 }
 

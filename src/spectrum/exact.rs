@@ -24,6 +24,8 @@ pub enum SpectrumError {
         "eigenvalues sum to {sum:e} but the squared Frobenius norm is {frob2:e} (relative gap {gap:.1e})"
     )]
     TraceMismatch { sum: f64, frob2: f64, gap: f64 },
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
 }
 
 /// Accumulates the lower triangle of G = AᵀA, where A is the matrix with

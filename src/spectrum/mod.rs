@@ -1,7 +1,11 @@
-//! Eigen-solvers for the spectrum μ_k = σ_k(W)² of a weight matrix.
+//! Eigen-solvers for the spectrum μ_k = σ_k(W)² of a weight matrix: the
+//! exact f64 path (`exact`), and the Krylov methods (`krylov`) written once
+//! against the backends' Gram operator.
 
 pub mod exact;
+pub mod krylov;
 pub mod tridiagonal;
 pub mod twostage;
 
 pub use exact::{SpectrumError, check_trace, eigenvalues_desc, exact_spectrum, gram_lower};
+pub use krylov::{Density, KrylovOptions, PowerResult, TopK, lanczos, power, slq};
