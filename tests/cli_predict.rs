@@ -275,3 +275,39 @@ fn minilm_half_rank_verify() {
         );
     }
 }
+
+/// `analyze` takes its k_q columns from channel ranges gathered while the
+/// pipeline read the weights for the spectrum; `predict` measures them in a
+/// separate pass. Both must give the same surviving-mode counts.
+#[test]
+fn analyze_kq_equals_predict_kq() {
+    let tiny = tiny();
+    let p = tiny.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let (code, v) = run_json(args);
+        assert_eq!(code, 0, "{args:?}");
+        v
+    };
+    let analyze = run(&["analyze", p, "--format", "json", "--backend", "cpu"]);
+    for (bits, col) in [("4", "k_q4"), ("8", "k_q8")] {
+        let predict = run(&[
+            "predict",
+            p,
+            "--bits",
+            bits,
+            "--granularity",
+            "channel",
+            "--scheme",
+            "sym",
+            "--format",
+            "json",
+        ]);
+        let rows = predict["rows"].as_array().unwrap();
+        let layers = analyze["layers"].as_array().unwrap();
+        assert_eq!(rows.len(), layers.len());
+        for (r, l) in rows.iter().zip(layers) {
+            assert_eq!(r["name"], l["name"]);
+            assert_eq!(r["k_q_bbp"], l[col], "{} at {bits} bits", l["name"]);
+        }
+    }
+}

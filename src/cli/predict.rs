@@ -190,22 +190,24 @@ fn init_sigmas(init: Option<&Path>, ck: &Checkpoint, plan: &Plan) -> Result<Vec<
         .collect())
 }
 
-/// Range statistics of a job's weights over all its views.
+/// Range statistics of a job's weights over all its views, scaled like its
+/// eigenvalues; the tensor's pages are released afterwards.
 fn job_ranges(ck: &Checkpoint, job: &Job, q: &QuantSpec) -> RangeStats {
     let mut total = RangeStats::default();
     for v in &job.spec.views {
         let (st, _) = range_stats_of(&data(ck, job, *v), q.scheme, q.granularity, q.group);
-        total.entries += st.entries;
-        total.groups += st.groups;
-        total.sum_n_range2 += st.sum_n_range2;
+        total.merge(&st.scaled(job.spec.eval_scale));
+    }
+    let t = &ck.tensors[job.tensor];
+    if let Some(f) = ck.file_of(t) {
+        f.release(t.header.bytes.clone());
     }
     total
 }
 
 /// For `analyze`: refills each row's theory columns with the init σ (when
-/// given) and k_q at 4 and 8 bits from the weights' per-channel ranges.
-/// Rows are independent: they run on rayon's pool (one pass over each
-/// tensor's bytes for its ranges).
+/// given) and k_q at 4 and 8 bits from the weights' per-channel ranges,
+/// which the pipeline gathered while it read the weights (no second pass).
 pub(super) fn enrich_analyze(
     ck: &Checkpoint,
     plan: &Plan,
@@ -222,7 +224,9 @@ pub(super) fn enrich_analyze(
             let Ok(evals) = &out.evals else {
                 return row;
             };
-            let ranges = job_ranges(ck, job, &q);
+            let ranges = out
+                .channel_ranges
+                .unwrap_or_else(|| job_ranges(ck, job, &q));
             if sigma.is_none() {
                 // The row's own fit used the median σ already: only k_q needs
                 // the weights.

@@ -5,8 +5,8 @@
 //! flight is bounded by the same byte budget as the CPU path.
 
 use super::{
-    Budget, Checkpoint, Job, Outcome, Plan, Progress, RunOptions, exact_outcome, krylov,
-    krylov_outcome, views, working_bytes,
+    Budget, Checkpoint, Job, Outcome, Plan, Progress, RunOptions, channel_ranges, exact_outcome,
+    krylov, krylov_outcome, views, working_bytes,
 };
 use crate::backend::{GpuContext, GpuGram};
 use crate::spectrum::{self, SpectrumError};
@@ -20,6 +20,7 @@ struct Pending {
     evals: Vec<f64>,
     sv_min: f64,
     err: Option<SpectrumError>,
+    ranges: Option<crate::theory::quant::RangeStats>,
     views_left: usize,
 }
 
@@ -109,7 +110,9 @@ pub(super) fn run(
                     p.views_left -= 1;
                     if p.views_left == 0 {
                         let p = std::mem::take(&mut *p);
-                        finish(i, exact_outcome(ck, job, p.evals, p.sv_min, p.err), bytes);
+                        let mut o = exact_outcome(ck, job, p.evals, p.sv_min, p.err);
+                        o.channel_ranges = p.ranges;
+                        finish(i, o, bytes);
                     }
                 }
             });
@@ -118,6 +121,7 @@ pub(super) fn run(
         for (i, job) in plan.jobs.iter().enumerate() {
             let method = opts.method.resolve(&job.spec, Some(ctx));
             if method != super::Method::Exact {
+                let ranges = channel_ranges(ck, job);
                 let r = krylov(
                     &job.spec,
                     views(ck, job),
@@ -127,13 +131,18 @@ pub(super) fn run(
                     par,
                 );
                 let bytes = uploaded(job);
-                finish(i, krylov_outcome(ck, job, method, r), bytes);
+                let mut o = krylov_outcome(ck, job, method, r);
+                o.channel_ranges = Some(ranges);
+                finish(i, o, bytes);
                 continue;
             }
             let t = &ck.tensors[job.tensor];
             let file = ck.file_of(t).expect("planned tensors have a file");
             let base = t.header.bytes.start;
             let nviews = job.spec.views.len();
+            // The channel ranges on the host first: the upload then reads
+            // the same, already resident, pages.
+            pending[i].lock().unwrap().ranges = Some(channel_ranges(ck, job));
             for (v, data) in views(ck, job).enumerate() {
                 let want = working_bytes(&job.spec);
                 budget.acquire(want);

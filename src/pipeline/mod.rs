@@ -15,6 +15,7 @@ pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
 use crate::backend::GpuContext;
 use crate::load::{Checkpoint, MatrixData, MatrixSpec, RuleKind};
 use crate::spectrum::{self, KrylovOptions, SpectrumError};
+use crate::theory::quant::{Granularity, RangeStats, Scheme, range_stats_of};
 use faer::Par;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub struct Outcome {
     /// Krylov methods: convergence of each top eigenvalue, aligned with
     /// `evals`.
     pub converged: Option<Vec<bool>>,
+    /// Symmetric per-output-channel ranges of the weights (scaled like the
+    /// eigenvalues), gathered while the weights were read for the spectrum:
+    /// the quantization step of `analyze`'s k_q columns.
+    pub channel_ranges: Option<RangeStats>,
 }
 
 /// Progress events, for a progress bar.
@@ -181,8 +186,11 @@ pub fn run(
 fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
     let method = opts.method.resolve(&job.spec, None);
     if method != Method::Exact {
+        let ranges = channel_ranges(ck, job);
         let r = krylov(&job.spec, views(ck, job), method, &opts.krylov, None, par);
-        return krylov_outcome(ck, job, method, r);
+        let mut o = krylov_outcome(ck, job, method, r);
+        o.channel_ranges = Some(ranges);
+        return o;
     }
     let t = &ck.tensors[job.tensor];
     let h = &t.header;
@@ -193,14 +201,18 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
     let mut err: Option<SpectrumError> = None;
     let mut sv_min = 0.0f64;
     let scale = job.spec.eval_scale;
+    let mut ranges = RangeStats::default();
     for view in &job.spec.views {
         let data = MatrixData {
             bytes,
             dtype: &h.dtype,
             view: *view,
         };
-        match spectrum::exact_spectrum(&data, par, |r| file.release(base + r.start..base + r.end)) {
+        let mut absmax = vec![0.0; view.rows];
+        let release = |r: std::ops::Range<usize>| file.release(base + r.start..base + r.end);
+        match spectrum::exact_spectrum_observed(&data, par, release, Some(&mut absmax)) {
             Ok(e) => {
+                ranges.merge(&RangeStats::from_row_absmax(&absmax, view.cols, scale));
                 sv_min = sv_min.max((e.last().copied().unwrap_or(0.0) * scale).sqrt());
                 evals.extend(e.into_iter().map(|v| v * scale));
             }
@@ -210,7 +222,22 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
             }
         }
     }
-    exact_outcome(ck, job, evals, sv_min, err)
+    let mut o = exact_outcome(ck, job, evals, sv_min, err);
+    o.channel_ranges = Some(ranges);
+    o
+}
+
+/// Symmetric per-output-channel ranges of a job's weights (scaled like its
+/// eigenvalues) by a pass over its bytes: for the paths whose spectrum does
+/// not decode the weights on the host (Krylov, GPU). Run it just before
+/// those read the same bytes, so the pages are faulted in once.
+fn channel_ranges(ck: &Checkpoint, job: &Job) -> RangeStats {
+    let mut total = RangeStats::default();
+    for data in views(ck, job) {
+        let (st, _) = range_stats_of(&data, Scheme::Sym, Granularity::Channel, 1);
+        total.merge(&st.scaled(job.spec.eval_scale));
+    }
+    total
 }
 
 /// The views of a job as matrix data.
@@ -245,6 +272,7 @@ fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
         method,
         frob2: None,
         converged: None,
+        channel_ranges: None,
     }
 }
 

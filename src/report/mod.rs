@@ -218,7 +218,10 @@ impl LayerRow {
             _ => crate::theory::TheoryColumns {
                 params: crate::theory::params_of(job),
                 theory_status: error.clone().unwrap_or_else(|| {
-                    format!("the framework fit needs the full spectrum (method {})", out.method.as_str())
+                    format!(
+                        "the framework fit needs the full spectrum (method {})",
+                        out.method.as_str()
+                    )
                 }),
                 ..Default::default()
             },

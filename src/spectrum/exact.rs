@@ -34,7 +34,20 @@ pub enum SpectrumError {
 pub fn gram_lower(
     data: &MatrixData,
     par: Par,
+    done: impl FnMut(Range<usize>),
+) -> Result<Mat<f64>, SpectrumError> {
+    gram_lower_observed(data, par, done, None)
+}
+
+/// [`gram_lower`], also recording max_j |w_rj| of every row r of the view
+/// into `row_absmax` (length = rows) from the same decoded blocks: the
+/// per-output-channel ranges quantization predictions need, without a
+/// second pass over the weights.
+pub fn gram_lower_observed(
+    data: &MatrixData,
+    par: Par,
     mut done: impl FnMut(Range<usize>),
+    mut row_absmax: Option<&mut [f64]>,
 ) -> Result<Mat<f64>, SpectrumError> {
     let v = data.view;
     let tall = v.rows >= v.cols;
@@ -54,6 +67,11 @@ pub fn gram_lower(
         let block = &mut buf[..w * m];
         if tall {
             bad += data.read_rows(start, end, block);
+            if let Some(mx) = row_absmax.as_deref_mut() {
+                for (r, row) in block.chunks_exact(m).enumerate() {
+                    mx[start + r] = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                }
+            }
             let a = MatRef::from_row_major_slice(block, w, m);
             syrk_add(&mut g, a.transpose(), par);
             if v.col_stride == 1 {
@@ -61,6 +79,11 @@ pub fn gram_lower(
             }
         } else {
             bad += data.read_cols(start, end, block);
+            if let Some(mx) = row_absmax.as_deref_mut() {
+                for (r, row) in block.chunks_exact(w).enumerate() {
+                    mx[r] = row.iter().fold(mx[r], |a, x| a.max(x.abs()));
+                }
+            }
             let y = MatRef::from_row_major_slice(block, m, w);
             syrk_add(&mut g, y, par);
         }
@@ -145,7 +168,17 @@ pub fn exact_spectrum(
     par: Par,
     done: impl FnMut(Range<usize>),
 ) -> Result<Vec<f64>, SpectrumError> {
-    let g = gram_lower(data, par, done)?;
+    exact_spectrum_observed(data, par, done, None)
+}
+
+/// [`exact_spectrum`], also filling `row_absmax` (see [`gram_lower_observed`]).
+pub fn exact_spectrum_observed(
+    data: &MatrixData,
+    par: Par,
+    done: impl FnMut(Range<usize>),
+    row_absmax: Option<&mut [f64]>,
+) -> Result<Vec<f64>, SpectrumError> {
+    let g = gram_lower_observed(data, par, done, row_absmax)?;
     let frob2: f64 = (0..g.nrows()).map(|i| g[(i, i)]).sum();
     let evals = eigenvalues_desc(g.as_ref(), par)?;
     check_trace(&evals, frob2)?;

@@ -7,5 +7,8 @@ pub mod krylov;
 pub mod tridiagonal;
 pub mod twostage;
 
-pub use exact::{SpectrumError, check_trace, eigenvalues_desc, exact_spectrum, gram_lower};
+pub use exact::{
+    SpectrumError, check_trace, eigenvalues_desc, exact_spectrum, exact_spectrum_observed,
+    gram_lower, gram_lower_observed,
+};
 pub use krylov::{Density, KrylovOptions, PowerResult, TopK, lanczos, power, slq};

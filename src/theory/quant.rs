@@ -135,6 +135,30 @@ impl RangeStats {
         self.sum_n_range2 / (12.0 * l * l * self.entries as f64)
     }
 
+    /// Symmetric per-output-channel statistics from each channel's max |w|
+    /// (`cols` entries per channel), for weights scaled by √`scale` (the
+    /// scale the spectrum carries, e.g. 0.5 for pooled convolutions).
+    pub fn from_row_absmax(absmax: &[f64], cols: usize, scale: f64) -> RangeStats {
+        RangeStats {
+            entries: (absmax.len() * cols) as u64,
+            groups: absmax.len() as u64,
+            sum_n_range2: scale * cols as f64 * absmax.iter().map(|m| m * m).sum::<f64>(),
+        }
+    }
+
+    /// Statistics of the union of two sets of groups.
+    pub fn merge(&mut self, o: &RangeStats) {
+        self.entries += o.entries;
+        self.groups += o.groups;
+        self.sum_n_range2 += o.sum_n_range2;
+    }
+
+    /// The same groups with weights scaled by √`scale`.
+    pub fn scaled(mut self, scale: f64) -> RangeStats {
+        self.sum_n_range2 *= scale;
+        self
+    }
+
     /// RMS step √(mean Δ²) over entries.
     pub fn rms_step(&self, spec: &QuantSpec) -> f64 {
         (12.0 * self.noise_variance(spec)).sqrt()
