@@ -4,8 +4,10 @@
 //! into matrices; `spectrum` computes their eigenvalues; `pipeline` plans
 //! and schedules that work; `fit` estimates power laws and the
 //! peer-compatible layer metrics; `report` writes JSON, CSV and tables;
-//! `cli` is the thin command-line glue.
+//! `check` evaluates CI rules on reports; `cli` is the thin command-line
+//! glue.
 
+pub mod check;
 pub mod cli;
 pub mod fit;
 pub mod load;

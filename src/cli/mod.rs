@@ -2,7 +2,9 @@
 //! writes the report, and decides the exit code. No numerics here.
 
 pub mod args;
+mod check;
 mod progress;
+mod report_cmd;
 
 use crate::load::{Checkpoint, TensorPlan, plan_tensor};
 use crate::pipeline::{self, RunOptions, Selection, base_name};
@@ -28,6 +30,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Inspect(a) => inspect(a),
         Command::Analyze(a) => analyze(a),
+        Command::Check(a) => check::run(a),
+        Command::Report(a) => report_cmd::run(a),
     }
 }
 
@@ -180,11 +184,77 @@ fn inspect(a: InspectArgs) -> Result<u8> {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<u8> {
-    let sel = selection(&a.selection)?;
-    let threads = a
-        .threads
-        .map_or_else(|| RunOptions::default().threads, usize::from);
-    let ck = open(&a.path)?;
+    let (rep, outcomes) = analysis(&a.path, &a.selection, a.threads, a.quiet)?;
+    if let Some(dir) = &a.save_eigs {
+        report::save_eigs(dir, &rep.layers, &outcomes)?;
+    }
+    if let Some(dir) = &a.plots {
+        let format = if a.png {
+            report::plot::ImageFormat::Png
+        } else {
+            report::plot::ImageFormat::Svg
+        };
+        let rows: Vec<serde_json::Value> = rep
+            .layers
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("a row serializes"))
+            .collect();
+        let evals: Vec<Option<&[f64]>> = outcomes.iter().map(|o| o.evals.as_deref().ok()).collect();
+        report::plot::write_matrix_plots(dir, format, &rows, &evals)?;
+    }
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Json => rep.write_json(w),
+        Format::Csv => rep.write_csv(w),
+    })?;
+    Ok(if rep.summary.analysed == 0 {
+        exit::ERROR
+    } else if rep.has_failures() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// A JSON report rather than a checkpoint: a `.json` file that is not a
+/// sharded checkpoint's `*.safetensors.index.json`.
+fn is_report_path(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    path.is_file() && name.ends_with(".json") && !name.ends_with(".safetensors.index.json")
+}
+
+/// A report to check or render: read from an `analyze --format json` file,
+/// or made by analysing a checkpoint, with each matrix's eigenvalues in
+/// the second case (empty in the first).
+pub(crate) fn load_input(
+    path: &Path,
+    selection_args: &args::Selection,
+    threads: Option<u16>,
+    quiet: bool,
+) -> Result<(report::doc::ReportDoc, Vec<Option<Vec<f64>>>)> {
+    if is_report_path(path) {
+        return Ok((report::doc::ReportDoc::read(path)?, Vec::new()));
+    }
+    let (rep, outcomes) = analysis(path, selection_args, threads, quiet)?;
+    let evals = outcomes.into_iter().map(|o| o.evals.ok()).collect();
+    Ok((report::doc::ReportDoc::from_report(&rep), evals))
+}
+
+/// Plans and runs the analysis of a checkpoint: the report and each
+/// matrix's outcome (its eigenvalues), in plan order. Shared by `analyze`,
+/// `check` and `report`.
+pub(crate) fn analysis(
+    path: &Path,
+    selection_args: &args::Selection,
+    threads: Option<u16>,
+    quiet: bool,
+) -> Result<(AnalyzeReport, Vec<pipeline::Outcome>)> {
+    let sel = selection(selection_args)?;
+    let threads = threads.map_or_else(|| RunOptions::default().threads, usize::from);
+    let ck = open(path)?;
     let plan = pipeline::plan(&ck, &sel);
     let problems: Vec<String> = ck.problems.iter().map(|p| p.to_string()).collect();
     for p in &problems {
@@ -199,9 +269,9 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         } else {
             "no weight matrix found (every tensor was skipped or filtered out)"
         };
-        anyhow::bail!("{}: {why}", a.path.display());
+        anyhow::bail!("{}: {why}", path.display());
     }
-    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
+    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), quiet);
     let opts = RunOptions {
         threads,
         ..RunOptions::default()
@@ -216,9 +286,6 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         .collect();
     for r in rows.iter().filter(|r| !r.analysed()) {
         warn(r.error.as_deref().unwrap_or("failed"));
-    }
-    if let Some(dir) = &a.save_eigs {
-        report::save_eigs(dir, &rows, &outcomes)?;
     }
     let summary = Summary::new(&rows, &plan.skipped, problems.len());
     let rep = AnalyzeReport {
@@ -246,16 +313,5 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         skipped: plan.skipped,
         problems,
     };
-    emit(&a.output, |w| match a.format {
-        Format::Table => Ok(report::write_table(&rep, w)?),
-        Format::Json => rep.write_json(w),
-        Format::Csv => rep.write_csv(w),
-    })?;
-    Ok(if rep.summary.analysed == 0 {
-        exit::ERROR
-    } else if rep.has_failures() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    Ok((rep, outcomes))
 }
