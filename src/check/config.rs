@@ -9,16 +9,32 @@ use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
 
-/// A config error, positioned in the file.
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
-#[error("{path}:{line}:{column}: {message}")]
+/// A config error, positioned in the file (`path:line:column: message`;
+/// `path: message` when it is about the file as a whole, line 0).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
     pub path: String,
-    /// 1-based.
+    /// 1-based; 0 when the file could not be read.
     pub line: usize,
     pub column: usize,
     pub message: String,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// 1-based line and column of byte offset `at` in `text`.
 pub fn line_col(text: &str, at: usize) -> (usize, usize) {

@@ -110,6 +110,21 @@ const PRIMARY: &[&str] = &[
     "warning",
 ];
 
+/// Header tooltips for columns whose name alone can mislead.
+const COLUMN_HELP: &[(&str, &str)] = &[
+    (
+        "D",
+        "Kolmogorov-Smirnov distance of the power-law fit (the peer's D), not the density",
+    ),
+    ("N", "the larger side of the matrix"),
+    ("M", "the smaller side: the number of eigenvalues"),
+    ("alpha", "power-law exponent of the ESD tail"),
+    ("xmin", "start of the fitted tail"),
+    ("sigma", "standard error of alpha"),
+    ("num_pl_spikes", "eigenvalues in the fitted tail"),
+    ("stable_rank", "sum of eigenvalues over the largest"),
+];
+
 /// Columns of the foundation's rows that the table leaves out (they repeat
 /// other columns, or are file bookkeeping). Any other field, such as the
 /// fitter's, is shown after the primary columns.
@@ -232,9 +247,14 @@ fn write_table(
         } else {
             "str"
         };
+        let help = COLUMN_HELP
+            .iter()
+            .find(|(k, _)| k == c)
+            .map_or(String::new(), |(_, h)| format!("{h}; "));
         write!(
             w,
-            r#"<th data-type="{ty}" tabindex="0" title="sort by {c}">{c}</th>"#,
+            r#"<th data-type="{ty}" tabindex="0" title="{}sort by {c}">{c}</th>"#,
+            escape(&help),
             c = escape(c)
         )?;
     }

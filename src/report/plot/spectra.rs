@@ -115,7 +115,7 @@ impl<'a> EsdPlot<'a> {
             .y_desc("density")
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(e)?;
         let blue = PALETTE[0];
@@ -308,7 +308,7 @@ impl<'a> RankPlot<'a> {
             .y_desc("μ_k = σ_k²")
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(e)?;
         let blue = PALETTE[0];

@@ -46,7 +46,7 @@ pub struct XyPlot {
     pub y_label: String,
     pub log_x: bool,
     pub log_y: bool,
-    /// Drawn as lines with small markers.
+    /// Drawn as lines.
     pub lines: Vec<Series>,
     /// Drawn as larger open markers, no line.
     pub points: Vec<Series>,
@@ -185,7 +185,7 @@ impl XyPlot {
             .y_desc(&self.y_label)
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(e)?;
         let mut colour = 0;
@@ -204,9 +204,6 @@ impl XyPlot {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                 });
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))
-                .map_err(e)?;
         }
         for s in &self.points {
             let c = next();
