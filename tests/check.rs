@@ -631,3 +631,49 @@ fn other_errors_exit_2() {
         stderr(&o)
     );
 }
+
+/// The example rules file in docs/check-and-report.md, run on MiniLM with
+/// its own report as the baseline, prints exactly the summary the doc
+/// shows (after the first line, which names local paths).
+#[test]
+fn docs_example_config() {
+    let Some(model) = checkpoint("minilm/model.safetensors") else {
+        return;
+    };
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/check-and-report.md"),
+    )
+    .unwrap();
+    let block = |fence: &str, after: &str| -> String {
+        let from = doc
+            .find(after)
+            .unwrap_or_else(|| panic!("`{after}` not in the doc"));
+        let rest = &doc[from..];
+        let start = rest.find(fence).unwrap() + fence.len();
+        let len = rest[start..].find("```").unwrap();
+        rest[start..start + len].to_string()
+    };
+    let toml = block("```toml\n", "### The rules file");
+    let expected = block("```text\n", "the summary is:");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "specscope.toml", &toml);
+    let base = dir.path().join("minilm.json");
+    let o = specscope(&[
+        "analyze",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+        "-o",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = check(&model, &cfg, &["--baseline", base.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(VIOLATION), "{}", stderr(&o));
+    let got: Vec<String> = stdout(&o).lines().skip(1).map(String::from).collect();
+    let want: Vec<String> = expected.lines().map(String::from).collect();
+    assert_eq!(
+        got, want,
+        "docs/check-and-report.md's sample output is stale"
+    );
+}

@@ -10,7 +10,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  check: a rule was violated
-  2  error: nothing could be analysed (bad arguments, missing path, no readable tensor)
+  2  error: nothing could be analysed (bad arguments, missing path, no readable tensor),
+     or check's rules file is wrong (the message gives its line)
   3  partial: the report was written, but some tensors or matrices failed";
 
 #[derive(Debug, Parser)]
@@ -103,6 +104,7 @@ pub struct AnalyzeArgs {
 pub enum CheckFormat {
     /// A summary naming each violation.
     Text,
+    /// Every rule and check, with values and counts.
     Json,
 }
 
