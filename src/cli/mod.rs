@@ -239,6 +239,9 @@ pub(crate) fn load_input(
         return Ok((report::doc::ReportDoc::read(path)?, Vec::new()));
     }
     let (rep, outcomes) = analysis(path, selection_args, threads, quiet)?;
+    if rep.summary.analysed == 0 {
+        anyhow::bail!("{}: no weight matrix could be analysed", path.display());
+    }
     let evals = outcomes.into_iter().map(|o| o.evals.ok()).collect();
     Ok((report::doc::ReportDoc::from_report(&rep), evals))
 }

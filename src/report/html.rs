@@ -669,9 +669,15 @@ mod tests {
 
     #[test]
     fn extra_fields_become_columns_in_order() {
-        let rows = vec![
+        let mut rows = vec![
             json!({"layer_id": 0, "name": "a", "alpha": 2.5, "longname": "a", "k_star": 12, "error": null, "density": 0.1}),
         ];
+        // `error` only when some row has one.
+        assert_eq!(
+            layer_columns(&rows),
+            ["layer_id", "name", "alpha", "k_star", "density"]
+        );
+        rows.push(json!({"layer_id": 1, "name": "b", "alpha": null, "error": "bad"}));
         assert_eq!(
             layer_columns(&rows),
             ["layer_id", "name", "alpha", "k_star", "density", "error"]

@@ -254,7 +254,7 @@ pub(crate) fn draw_message<DB: DrawingBackend>(
     let root = root
         .titled(title, ("sans-serif", 18))
         .map_err(|e| e.to_string())?;
-    let (w, h) = root.dim_in_pixel();
+    let (_, h) = root.dim_in_pixel();
     root.draw(&Text::new(
         message.to_string(),
         (20, (h / 2) as i32),
@@ -263,7 +263,6 @@ pub(crate) fn draw_message<DB: DrawingBackend>(
             .color(&RGBColor(120, 120, 120)),
     ))
     .map_err(|e| e.to_string())?;
-    let _ = w;
     Ok(())
 }
 

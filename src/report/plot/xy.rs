@@ -6,7 +6,6 @@
 use super::{PALETTE, draw_message, lin_range, log_range, tick};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 fn e(err: impl std::fmt::Display) -> String {
@@ -255,11 +254,6 @@ impl XyPlot {
         Ok(())
     }
 }
-
-// Keeps the concrete coordinate type in scope for readers of `draw_on`'s
-// bounds: linear axes are `RangedCoordf64`, log axes `LogCoord<f64>`.
-#[allow(dead_code)]
-type LinearAxis = RangedCoordf64;
 
 /// Predicted loss increase ΔL against kept rank r (log-log), with measured
 /// points when `predict --verify` or the simulator measured them, and k_*
