@@ -622,6 +622,21 @@ fn other_errors_exit_2() {
         "{}",
         stderr(&o)
     );
+    // A checkpoint whose only matrix cannot be analysed (NaN weights).
+    let nan = dir.path().join("nan.safetensors");
+    let mut v = values(12 * 8, 3);
+    v[5] = f64::NAN;
+    write(
+        &nan,
+        &[("w.weight", specscope::load::DType::F32, &[12, 8], v)],
+    );
+    let o = check(&nan, &good, &[]);
+    assert_eq!(o.status.code(), Some(ERROR), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("nan.safetensors: no weight matrix could be analysed"),
+        "{}",
+        stderr(&o)
+    );
     // --github and JSON on the same standard output.
     let o = check(&rep, &good, &["--github", "--format", "json"]);
     assert_eq!(o.status.code(), Some(ERROR));
