@@ -508,10 +508,10 @@ mod cdp {
         }
 
         fn record(&mut self, msg: Value) {
-            if msg.get("method").and_then(Value::as_str) == Some("Network.requestWillBeSent") {
-                if let Some(u) = msg.pointer("/params/request/url").and_then(Value::as_str) {
-                    self.requests.push(u.to_string());
-                }
+            if msg.get("method").and_then(Value::as_str) == Some("Network.requestWillBeSent")
+                && let Some(u) = msg.pointer("/params/request/url").and_then(Value::as_str)
+            {
+                self.requests.push(u.to_string());
             }
             self.events.push(msg);
         }

@@ -153,3 +153,43 @@ pub fn save_eigs(dir: &Path, rows: &[LayerRow], outcomes: &[Outcome]) -> anyhow:
         .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip_and_rejections() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        let v = [3.5, -0.0, 1e-300, f64::MAX, 7.0];
+        write_npy_f64(&p, &v).unwrap();
+        let back = read_npy_f64(&p).unwrap();
+        assert_eq!(back.len(), v.len());
+        assert!(back.iter().zip(&v).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let good = std::fs::read(&p).unwrap();
+        let bad = |bytes: &[u8], why: &str| {
+            std::fs::write(&p, bytes).unwrap();
+            let e = read_npy_f64(&p).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        };
+        bad(b"not an npy file", "no NPY magic");
+        bad(&good[..good.len() - 3], "37 data bytes for 5 values");
+        // Header edits of the same length, on the bytes (the magic is not
+        // UTF-8).
+        let edit = |from: &[u8], to: &[u8]| {
+            let mut b = good.clone();
+            let at = b.windows(from.len()).position(|w| w == from).unwrap();
+            b[at..at + from.len()].copy_from_slice(to);
+            b
+        };
+        bad(&edit(b"<f8", b"<f4"), "dtype is not '<f8'");
+        bad(&edit(b"(5,), ", b"(5,1),"), "not 1-D");
+    }
+
+    #[test]
+    fn stems_are_unique() {
+        let s = file_stems([("a/b", 0), ("a_b", 1), ("c", 2)].into_iter());
+        assert_eq!(s, ["a_b", "a_b-1", "c"]);
+    }
+}
