@@ -6,10 +6,12 @@
 //! and schedules that work; `fit` estimates power laws and the
 //! peer-compatible layer metrics and the spectral-framework estimators;
 //! `theory` turns those into pruning and quantization predictions;
-//! `report` writes JSON, CSV and tables; `simulate` trains the
-//! ground-truth models; `cli` is the thin command-line glue.
+//! `report` writes JSON, CSV, tables, plots and HTML; `check` evaluates CI
+//! rules on reports; `simulate` trains the ground-truth models; `cli` is
+//! the thin command-line glue.
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod fit;
 pub mod load;

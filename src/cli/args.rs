@@ -10,7 +10,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  check: a rule was violated
-  2  error: nothing could be analysed (bad arguments, missing path, no readable tensor)
+  2  error: nothing could be analysed (bad arguments, missing path, no readable tensor),
+     or check's rules file is wrong (the message gives its line)
   3  partial: the report was written, but some tensors or matrices failed";
 
 #[derive(Debug, Parser)]
@@ -32,6 +33,11 @@ pub enum Command {
     /// Predict what pruning (--rank/--sparsity) or quantization (--bits)
     /// does to every matrix; --verify does it for real and compares.
     Predict(super::predict::PredictArgs),
+    /// Check a checkpoint or an analyze report against rules (specscope.toml);
+    /// exit 1 when a rule is violated.
+    Check(CheckArgs),
+    /// Write a self-contained HTML report (summary, sortable table, figures).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,9 +109,22 @@ pub struct AnalyzeArgs {
     /// init (docs/theory.md), instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
+    /// Write each matrix's ESD and rank plots into DIR (SVG; PNG with --png).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Write the --plots figures as PNG instead of SVG.
+    #[arg(long, requires = "plots")]
+    pub png: bool,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Where and how spectra are computed (analyze, check, report).
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
     /// Where spectra are computed.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -127,4 +146,76 @@ pub struct AnalyzeArgs {
     /// SLQ Lanczos steps per probe.
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub slq_steps: u32,
+}
+
+/// Output of `check` on standard output (or `-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A summary naming each violation.
+    Text,
+    /// Every rule and check, with values and counts.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// A checkpoint (analysed first) or an `analyze --format json` report.
+    pub path: PathBuf,
+    /// The rules file.
+    #[arg(short, long, value_name = "FILE", default_value = "specscope.toml")]
+    pub config: PathBuf,
+    /// An earlier analyze report (or checkpoint) for `drift` rules.
+    #[arg(long, value_name = "REPORT")]
+    pub baseline: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Write the summary (or JSON) here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write JUnit XML here (one testcase per rule and matrix).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also print GitHub Actions annotations (`::error ...`) on standard output.
+    #[arg(long)]
+    pub github: bool,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Worker threads when a checkpoint is analysed (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A checkpoint (analysed first) or an `analyze --format json` report.
+    pub path: PathBuf,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Eigenvalues saved by `analyze --save-eigs DIR`, for the figures of a
+    /// JSON report.
+    #[arg(long, value_name = "DIR")]
+    pub eigs: Option<PathBuf>,
+    /// More JSON (e.g. snapshot or validation results): each array of
+    /// objects in it becomes a table section. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Draw figures for at most this many matrices (the rest are listed).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_figures: usize,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Worker threads when a checkpoint is analysed (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

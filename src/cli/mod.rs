@@ -2,8 +2,10 @@
 //! writes the report, and decides the exit code. No numerics here.
 
 pub mod args;
+mod check;
 pub mod predict;
 mod progress;
+mod report_cmd;
 pub mod simulate;
 
 use crate::backend::{GpuContext, GpuOptions};
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Analyze(a) => analyze(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Predict(a) => predict::predict(a),
+        Command::Check(a) => check::run(a),
+        Command::Report(a) => report_cmd::run(a),
     }
 }
 
@@ -99,7 +103,7 @@ fn warn(msg: &str) {
 }
 
 /// Opens the GPU the arguments ask for; None: run on the CPU.
-fn open_backend(a: &AnalyzeArgs) -> Result<Option<Arc<GpuContext>>> {
+fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
     let opts = |allow_software| GpuOptions {
         adapter: a.adapter.clone(),
         allow_software,
@@ -239,11 +243,92 @@ fn inspect(a: InspectArgs) -> Result<u8> {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<u8> {
-    let sel = selection(&a.selection)?;
-    let threads = a
-        .threads
-        .map_or_else(|| RunOptions::default().threads, usize::from);
-    let ck = open(&a.path)?;
+    let (rep, outcomes) = analysis(
+        &a.path,
+        &AnalysisArgs {
+            selection: &a.selection,
+            threads: a.threads,
+            quiet: a.quiet,
+            engine: &a.engine,
+            init: a.init.as_deref(),
+        },
+    )?;
+    if let Some(dir) = &a.save_eigs {
+        report::save_eigs(dir, &rep.layers, &outcomes)?;
+    }
+    if let Some(dir) = &a.plots {
+        let format = if a.png {
+            report::plot::ImageFormat::Png
+        } else {
+            report::plot::ImageFormat::Svg
+        };
+        let rows: Vec<serde_json::Value> = rep
+            .layers
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("a row serializes"))
+            .collect();
+        let evals: Vec<Option<&[f64]>> = outcomes.iter().map(|o| o.evals.as_deref().ok()).collect();
+        report::plot::write_matrix_plots(dir, format, &rows, &evals)?;
+    }
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Json => rep.write_json(w),
+        Format::Csv => rep.write_csv(w),
+    })?;
+    Ok(if rep.summary.analysed == 0 {
+        exit::ERROR
+    } else if rep.has_failures() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// A JSON report rather than a checkpoint: a `.json` file that is not a
+/// sharded checkpoint's `*.safetensors.index.json`.
+fn is_report_path(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    path.is_file() && name.ends_with(".json") && !name.ends_with(".safetensors.index.json")
+}
+
+/// A report to check or render: read from an `analyze --format json` file,
+/// or made by analysing a checkpoint, with each matrix's eigenvalues in
+/// the second case (empty in the first).
+pub(crate) fn load_input(
+    path: &Path,
+    args: &AnalysisArgs,
+) -> Result<(report::doc::ReportDoc, Vec<Option<Vec<f64>>>)> {
+    if is_report_path(path) {
+        return Ok((report::doc::ReportDoc::read(path)?, Vec::new()));
+    }
+    let (rep, outcomes) = analysis(path, args)?;
+    if rep.summary.analysed == 0 {
+        anyhow::bail!("{}: no weight matrix could be analysed", path.display());
+    }
+    let evals = outcomes.into_iter().map(|o| o.evals.ok()).collect();
+    Ok((report::doc::ReportDoc::from_report(&rep), evals))
+}
+
+/// What an analysis takes from the command line (analyze, check, report).
+pub(crate) struct AnalysisArgs<'a> {
+    pub selection: &'a args::Selection,
+    pub threads: Option<u16>,
+    pub quiet: bool,
+    pub engine: &'a args::EngineArgs,
+    /// An init snapshot for the noise level of the theory columns.
+    pub init: Option<&'a Path>,
+}
+
+/// Plans and runs the analysis of a checkpoint: the report and each
+/// matrix's outcome (its eigenvalues), in plan order. Shared by `analyze`,
+/// `check` and `report`.
+pub(crate) fn analysis(path: &Path, args: &AnalysisArgs) -> Result<(AnalyzeReport, Vec<pipeline::Outcome>)> {
+    let sel = selection(args.selection)?;
+    let threads = args.threads.map_or_else(|| RunOptions::default().threads, usize::from);
+    let ck = open(path)?;
     let plan = pipeline::plan(&ck, &sel);
     let problems: Vec<String> = ck.problems.iter().map(|p| p.to_string()).collect();
     for p in &problems {
@@ -258,18 +343,19 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         } else {
             "no weight matrix found (every tensor was skipped or filtered out)"
         };
-        anyhow::bail!("{}: {why}", a.path.display());
+        anyhow::bail!("{}: {why}", path.display());
     }
-    let gpu = open_backend(&a)?;
-    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
+    let e = args.engine;
+    let gpu = open_backend(e)?;
+    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), args.quiet);
     let opts = RunOptions {
         threads,
-        method: a.method,
+        method: e.method,
         krylov: crate::spectrum::KrylovOptions {
-            top_k: a.top_k as usize,
-            tol: a.tol,
-            probes: a.slq_probes as usize,
-            steps: a.slq_steps as usize,
+            top_k: e.top_k as usize,
+            tol: e.tol,
+            probes: e.slq_probes as usize,
+            steps: e.slq_steps as usize,
             ..Default::default()
         },
         gpu: gpu.clone(),
@@ -286,10 +372,7 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
     for r in rows.iter().filter(|r| !r.analysed()) {
         warn(r.error.as_deref().unwrap_or("failed"));
     }
-    let rows = predict::enrich_analyze(&ck, &plan, &outcomes, rows, a.init.as_deref())?;
-    if let Some(dir) = &a.save_eigs {
-        report::save_eigs(dir, &rows, &outcomes)?;
-    }
+    let rows = predict::enrich_analyze(&ck, &plan, &outcomes, rows, args.init)?;
     let summary = Summary::new(&rows, &plan.skipped, problems.len());
     let rep = AnalyzeReport {
         schema_version: report::SCHEMA_VERSION,
@@ -308,16 +391,5 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
         skipped: plan.skipped,
         problems,
     };
-    emit(&a.output, |w| match a.format {
-        Format::Table => Ok(report::write_table(&rep, w)?),
-        Format::Json => rep.write_json(w),
-        Format::Csv => rep.write_csv(w),
-    })?;
-    Ok(if rep.summary.analysed == 0 {
-        exit::ERROR
-    } else if rep.has_failures() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    Ok((rep, outcomes))
 }

@@ -1,13 +1,17 @@
 //! The report as an API: serde structs with a `schema_version`, stable
 //! snake_case names (the peer's where they overlap), rows in a
 //! deterministic order. JSON, CSV and the terminal table all come from
-//! these structs.
+//! these structs; `doc` reads reports back by field name, `plot` draws
+//! figures and `html` writes the self-contained page.
 
+pub mod doc;
+pub mod html;
 mod npy;
+pub mod plot;
 mod predict;
 mod table;
 
-pub use npy::{save_eigs, write_npy_f64};
+pub use npy::{file_stems, load_eigs, read_npy_f64, save_eigs, write_npy_f64};
 pub use predict::{
     CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow,
 };

@@ -1,0 +1,121 @@
+//! Presentation costs, so a report never dominates an analysis: one ESD
+//! and one rank figure (SVG and PNG), the HTML page for a MiniLM-sized
+//! model (40 matrices, 80 figures), and `check` on 40 matrices × 4 rules.
+//! Medians of repeated runs on power-law spectra of M = 384 and 4096. The
+//! figure timings are drawing only (the power-law fit is done once before);
+//! the page timing includes each matrix's fit, as `report` does it.
+//!
+//!   cargo bench --bench report
+
+use specscope::check::{self, Inputs, config};
+use specscope::report::doc::ReportDoc;
+use specscope::report::html::{self, HtmlReport, MatrixFigures};
+use specscope::report::plot::{self, ImageFormat};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+/// μ_k = k^(−1.3) with a small deterministic ripple.
+fn spectrum(m: usize) -> Vec<f64> {
+    (1..=m)
+        .map(|k| (k as f64).powf(-1.3) * (1.0 + 0.1 * ((k * 7919 % 101) as f64 / 101.0)))
+        .collect()
+}
+
+fn main() {
+    println!("{:<46} {:>10}", "case", "median ms");
+    for m in [384, 4096] {
+        let ev = spectrum(m);
+        let row = serde_json::json!({"k_star": 40, "b": 1.3, "noise_floor": 1e-4});
+        let [esd, rank] = plot::matrix_figures("m", &row, &ev);
+        let t = time(20, || {
+            esd.to_svg().unwrap();
+        });
+        println!("{:<46} {t:>10.2}", format!("ESD figure, SVG, M = {m}"));
+        let t = time(20, || {
+            rank.to_svg().unwrap();
+        });
+        println!("{:<46} {t:>10.2}", format!("rank figure, SVG, M = {m}"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.png");
+        let t = time(10, || esd.write(&p, ImageFormat::Png).unwrap());
+        println!("{:<46} {t:>10.2}", format!("ESD figure, PNG, M = {m}"));
+    }
+
+    // A MiniLM-sized report: 40 rows, 2 figures each.
+    let ev = spectrum(384);
+    let layers: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            serde_json::json!({"layer_id": i, "name": format!("encoder.layer.{}.m{}", i / 6, i % 6),
+            "N": 1536, "M": 384, "alpha": 2.0 + (i as f64) / 10.0, "log_norm": 2.5, "stable_rank": 30.0 + i as f64,
+            "status": "success", "warning": "", "error": null})
+        })
+        .collect();
+    let doc = ReportDoc {
+        source: "bench".into(),
+        value: serde_json::json!({"schema_version": 1, "command": "analyze", "layers": layers,
+            "summary": {"alpha": 4.0, "log_norm": 2.8}}),
+    };
+    let t = time(5, || {
+        let figures: Vec<MatrixFigures> = doc
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, l)| MatrixFigures {
+                name: ReportDoc::layer_name(l, i),
+                figures: plot::matrix_figures("m", l, &ev)
+                    .iter()
+                    .map(|f| ("c".to_string(), f.to_svg().unwrap()))
+                    .collect(),
+            })
+            .collect();
+        let page = HtmlReport {
+            doc: &doc,
+            figures,
+            figures_note: None,
+            sections: html::report_sections(&doc),
+        };
+        let mut out = Vec::new();
+        html::write_html(&page, &mut out).unwrap();
+    });
+    println!("{:<46} {t:>10.2}", "HTML page, 40 matrices, 80 figures");
+
+    let cfg = config::parse(
+        "bench.toml",
+        "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\nmin = 2\nmax = 6\n\
+         [[rule]]\nname = \"b\"\nkind = \"range\"\nmetric = \"stable_rank\"\nselect = 'layer\\.[0-3]\\.'\nmin = 20\n\
+         [[rule]]\nname = \"c\"\nkind = \"drift\"\nmetric = \"log_norm\"\nrel = 0.01\n\
+         [[rule]]\nname = \"d\"\nkind = \"range\"\nscope = \"model\"\nmetric = \"alpha\"\nmax = 5\n",
+    )
+    .unwrap();
+    let inputs = Inputs {
+        report: &doc,
+        baseline: Some(&doc),
+        evals: &[],
+        predictions: check::predict::builtin(),
+    };
+    let t = time(50, || {
+        check::resolve(&cfg, &inputs).unwrap();
+        check::evaluate(&cfg, &inputs);
+    });
+    println!(
+        "{:<46} {t:>10.3}",
+        "check: 4 rules on 40 matrices, with a baseline"
+    );
+}

@@ -1,0 +1,621 @@
+//! The `specscope.toml` rules file: TOML parsed with serde (unknown keys
+//! and wrong types rejected by `deny_unknown_fields` and toml's spans),
+//! then checked rule by rule into validated [`Rule`]s. Every error names
+//! the file, line and column of the offending key. Owns the file format
+//! only; evaluation lives in `check::eval`.
+
+use regex::Regex;
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A config error, positioned in the file (`path:line:column: message`;
+/// `path: message` when it is about the file as a whole, line 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: String,
+    /// 1-based; 0 when the file could not be read.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// 1-based line and column of byte offset `at` in `text`.
+pub fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(at, |i| at - i - 1) + 1;
+    (line, column)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// `min ≤ value ≤ max` on a metric.
+    Range,
+    /// `|value − baseline| ≤ abs + rel·|baseline|` against `--baseline`.
+    Drift,
+    /// The predicted loss increase at a compression target is at most `max`.
+    PredictedLoss,
+    /// At least `min` modes survive `bits`-bit quantization.
+    SurvivingModes,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Range => "range",
+            Kind::Drift => "drift",
+            Kind::PredictedLoss => "predicted-loss",
+            Kind::SurvivingModes => "surviving-modes",
+        }
+    }
+}
+
+/// Per-matrix rows or the model summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Matrix,
+    Model,
+}
+
+/// What a selected matrix without a value (null: failed analysis, failed
+/// fit, non-finite value) or without a baseline counterpart counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Missing {
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    kind: Spanned<Kind>,
+    metric: Option<Spanned<String>>,
+    scope: Option<Spanned<Scope>>,
+    select: Option<Spanned<String>>,
+    exclude: Option<Spanned<String>>,
+    min: Option<Spanned<f64>>,
+    max: Option<Spanned<f64>>,
+    abs: Option<Spanned<f64>>,
+    rel: Option<Spanned<f64>>,
+    missing: Option<Spanned<Missing>>,
+    rank_fraction: Option<Spanned<f64>>,
+    sparsity: Option<Spanned<f64>>,
+    bits: Option<Spanned<i64>>,
+}
+
+/// A compression target of a `predicted-loss` rule.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Keep the top ⌈f·M⌉ modes.
+    RankFraction(f64),
+    /// Sparsity s keeps r = (1−s)·M modes.
+    Sparsity(f64),
+    /// B-bit round-to-nearest quantization.
+    Bits(u32),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::RankFraction(x) => write!(f, "rank fraction {x}"),
+            Target::Sparsity(x) => write!(f, "sparsity {x}"),
+            Target::Bits(b) => write!(f, "{b} bits"),
+        }
+    }
+}
+
+/// What a rule tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Range { min: Option<f64>, max: Option<f64> },
+    Drift { abs: f64, rel: f64 },
+    PredictedLoss { target: Target, max: f64 },
+    SurvivingModes { bits: u32, min: f64 },
+}
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub kind: Kind,
+    pub scope: Scope,
+    /// The field tested (`range`, `drift`), with its position for errors
+    /// found once the report is known.
+    pub metric: Option<(String, Range<usize>)>,
+    pub select: Option<Regex>,
+    pub exclude: Option<Regex>,
+    pub missing: Missing,
+    pub test: Test,
+    /// Where the rule starts, 1-based.
+    pub line: usize,
+    /// Byte span of the rule's table, for errors about the whole rule.
+    pub span: Range<usize>,
+}
+
+/// A parsed rules file, with its text for positioning later errors.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: String,
+    pub text: String,
+    pub rules: Vec<Rule>,
+}
+
+impl Config {
+    /// A positioned error at byte span `span`.
+    pub fn error(&self, span: &Range<usize>, message: impl Into<String>) -> ConfigError {
+        error_at(&self.path, &self.text, span.start, message)
+    }
+}
+
+fn error_at(path: &str, text: &str, at: usize, message: impl Into<String>) -> ConfigError {
+    let (line, column) = line_col(text, at);
+    ConfigError {
+        path: path.to_string(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Reads and validates a rules file.
+pub fn read(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: p.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&p, &text)
+}
+
+/// Parses and validates rules from `text` (`path` is only for messages).
+pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        error_at(path, text, at, e.message().trim_end().to_string())
+    })?;
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in raw.rule {
+        let span = r.span();
+        let rule = validate(path, text, span.clone(), r.into_inner())?;
+        if let Some(prev) = rules.iter().find(|p| p.name == rule.name) {
+            return Err(error_at(
+                path,
+                text,
+                span.start,
+                format!(
+                    "rule name `{}` is used twice (first on line {}); names must be unique",
+                    rule.name, prev.line
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err(error_at(
+            path,
+            text,
+            0,
+            "no rules: add at least one [[rule]] table",
+        ));
+    }
+    Ok(Config {
+        path: path.to_string(),
+        text: text.to_string(),
+        rules,
+    })
+}
+
+fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Rule, ConfigError> {
+    let err = |at: &Range<usize>, msg: String| error_at(path, text, at.start, msg);
+    let name = r.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(err(&r.name.span(), "rule `name` is empty".into()));
+    }
+    let kind = *r.kind.get_ref();
+    let here = format!("rule `{name}`");
+    // Keys that only some kinds accept.
+    let allowed: &[&str] = match kind {
+        Kind::Range => &[
+            "metric", "scope", "select", "exclude", "min", "max", "missing",
+        ],
+        Kind::Drift => &[
+            "metric", "scope", "select", "exclude", "abs", "rel", "missing",
+        ],
+        Kind::PredictedLoss => &[
+            "select",
+            "exclude",
+            "missing",
+            "max",
+            "rank_fraction",
+            "sparsity",
+            "bits",
+        ],
+        Kind::SurvivingModes => &["select", "exclude", "missing", "min", "bits"],
+    };
+    let present: [(&str, Option<Range<usize>>); 12] = [
+        ("metric", r.metric.as_ref().map(Spanned::span)),
+        ("scope", r.scope.as_ref().map(Spanned::span)),
+        ("select", r.select.as_ref().map(Spanned::span)),
+        ("exclude", r.exclude.as_ref().map(Spanned::span)),
+        ("min", r.min.as_ref().map(Spanned::span)),
+        ("max", r.max.as_ref().map(Spanned::span)),
+        ("abs", r.abs.as_ref().map(Spanned::span)),
+        ("rel", r.rel.as_ref().map(Spanned::span)),
+        ("missing", r.missing.as_ref().map(Spanned::span)),
+        ("rank_fraction", r.rank_fraction.as_ref().map(Spanned::span)),
+        ("sparsity", r.sparsity.as_ref().map(Spanned::span)),
+        ("bits", r.bits.as_ref().map(Spanned::span)),
+    ];
+    for (key, at) in &present {
+        if let Some(at) = at
+            && !allowed.contains(key)
+        {
+            return Err(err(
+                at,
+                format!(
+                    "{here}: key `{key}` does not apply to kind `{}` (it takes: {})",
+                    kind.as_str(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    let scope = r.scope.as_ref().map_or(Scope::Matrix, |s| *s.get_ref());
+    if scope == Scope::Model {
+        for (key, at) in [
+            ("select", r.select.as_ref().map(Spanned::span)),
+            ("exclude", r.exclude.as_ref().map(Spanned::span)),
+            ("missing", r.missing.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(at) = at {
+                return Err(err(
+                    &at,
+                    format!(
+                        "{here}: key `{key}` selects matrices; it does not apply to scope `model`"
+                    ),
+                ));
+            }
+        }
+    }
+    let regex = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<Regex>, ConfigError> {
+        v.as_ref()
+            .map(|s| {
+                Regex::new(s.get_ref()).map_err(|e| {
+                    // The regex crate's message is multi-line; its last
+                    // line names the problem.
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or("").trim().to_string();
+                    err(
+                        &s.span(),
+                        format!(
+                            "{here}: `{key}` is not a valid regex `{}`: {why}",
+                            s.get_ref()
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let select = regex(&r.select, "select")?;
+    let exclude = regex(&r.exclude, "exclude")?;
+    let metric = r.metric.as_ref().map(|m| (m.get_ref().clone(), m.span()));
+    let need_metric = || {
+        if metric.is_none() {
+            Err(err(
+                &span,
+                format!("{here}: kind `{}` needs `metric`", kind.as_str()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let finite = |v: &Spanned<f64>, key: &str| -> Result<f64, ConfigError> {
+        let x = *v.get_ref();
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(err(&v.span(), format!("{here}: `{key}` must be finite")))
+        }
+    };
+    let opt = |v: &Option<Spanned<f64>>, key: &str| v.as_ref().map(|s| finite(s, key)).transpose();
+    let bits = |v: &Option<Spanned<i64>>| -> Result<Option<u32>, ConfigError> {
+        v.as_ref()
+            .map(|b| match *b.get_ref() {
+                x @ 1..=16 => Ok(x as u32),
+                x => Err(err(
+                    &b.span(),
+                    format!("{here}: `bits` must be between 1 and 16, not {x}"),
+                )),
+            })
+            .transpose()
+    };
+    let test = match kind {
+        Kind::Range => {
+            need_metric()?;
+            let (min, max) = (opt(&r.min, "min")?, opt(&r.max, "max")?);
+            match (min, max) {
+                (None, None) => {
+                    return Err(err(
+                        &span,
+                        format!("{here}: kind `range` needs `min`, `max` or both"),
+                    ));
+                }
+                (Some(lo), Some(hi)) if lo > hi => {
+                    return Err(err(
+                        &r.min.as_ref().unwrap().span(),
+                        format!("{here}: `min` ({lo}) is greater than `max` ({hi})"),
+                    ));
+                }
+                _ => {}
+            }
+            Test::Range { min, max }
+        }
+        Kind::Drift => {
+            need_metric()?;
+            let (abs, rel) = (opt(&r.abs, "abs")?, opt(&r.rel, "rel")?);
+            if abs.is_none() && rel.is_none() {
+                return Err(err(
+                    &span,
+                    format!("{here}: kind `drift` needs `abs`, `rel` or both"),
+                ));
+            }
+            for (v, key) in [(&r.abs, "abs"), (&r.rel, "rel")] {
+                if let Some(s) = v
+                    && *s.get_ref() < 0.0
+                {
+                    return Err(err(&s.span(), format!("{here}: `{key}` must be ≥ 0")));
+                }
+            }
+            Test::Drift {
+                abs: abs.unwrap_or(0.0),
+                rel: rel.unwrap_or(0.0),
+            }
+        }
+        Kind::PredictedLoss => {
+            let rf = opt(&r.rank_fraction, "rank_fraction")?;
+            let sp = opt(&r.sparsity, "sparsity")?;
+            let b = bits(&r.bits)?;
+            let target = match (rf, sp, b) {
+                (Some(f), None, None) => {
+                    if !(f > 0.0 && f <= 1.0) {
+                        return Err(err(
+                            &r.rank_fraction.as_ref().unwrap().span(),
+                            format!("{here}: `rank_fraction` must be in (0, 1], not {f}"),
+                        ));
+                    }
+                    Target::RankFraction(f)
+                }
+                (None, Some(s), None) => {
+                    if !(0.0..1.0).contains(&s) {
+                        return Err(err(
+                            &r.sparsity.as_ref().unwrap().span(),
+                            format!("{here}: `sparsity` must be in [0, 1), not {s}"),
+                        ));
+                    }
+                    Target::Sparsity(s)
+                }
+                (None, None, Some(b)) => Target::Bits(b),
+                _ => {
+                    return Err(err(
+                        &span,
+                        format!(
+                            "{here}: kind `predicted-loss` needs exactly one of `rank_fraction`, `sparsity`, `bits`"
+                        ),
+                    ));
+                }
+            };
+            let max = opt(&r.max, "max")?
+                .ok_or_else(|| err(&span, format!("{here}: kind `predicted-loss` needs `max`")))?;
+            Test::PredictedLoss { target, max }
+        }
+        Kind::SurvivingModes => {
+            let b = bits(&r.bits)?.ok_or_else(|| {
+                err(
+                    &span,
+                    format!("{here}: kind `surviving-modes` needs `bits`"),
+                )
+            })?;
+            let min = opt(&r.min, "min")?
+                .ok_or_else(|| err(&span, format!("{here}: kind `surviving-modes` needs `min`")))?;
+            Test::SurvivingModes { bits: b, min }
+        }
+    };
+    Ok(Rule {
+        name,
+        kind,
+        scope,
+        metric,
+        select,
+        exclude,
+        missing: r.missing.as_ref().map_or(Missing::Fail, |m| *m.get_ref()),
+        test,
+        line: line_col(text, span.start).0,
+        span,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> String {
+        parse("c.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab\n", 3), (2, 1));
+    }
+
+    #[test]
+    fn a_full_config_parses() {
+        let c = parse(
+            "c.toml",
+            r#"
+[[rule]]
+name = "alpha"
+kind = "range"
+metric = "alpha"
+select = "attention"
+min = 2
+max = 6.5
+
+[[rule]]
+name = "mean"
+kind = "range"
+scope = "model"
+metric = "alpha"
+max = 5
+
+[[rule]]
+name = "drift"
+kind = "drift"
+metric = "log_norm"
+rel = 0.01
+missing = "skip"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.rules.len(), 3);
+        assert_eq!(c.rules[0].line, 2);
+        assert_eq!(
+            c.rules[0].test,
+            Test::Range {
+                min: Some(2.0),
+                max: Some(6.5)
+            }
+        );
+        assert_eq!(c.rules[1].scope, Scope::Model);
+        assert_eq!(
+            c.rules[2].test,
+            Test::Drift {
+                abs: 0.0,
+                rel: 0.01
+            }
+        );
+        assert_eq!(c.rules[2].missing, Missing::Skip);
+        assert_eq!(c.rules[2].line, 17);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\nmax = 1\nmaxx = 2\n",
+        );
+        assert!(m.starts_with("c.toml:6:1: unknown field `maxx`"), "{m}");
+        let m =
+            msg("[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\nmax = \"big\"\n");
+        assert!(
+            m.starts_with("c.toml:5:7: invalid type: string \"big\", expected f64"),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"rnage\"\n");
+        assert!(m.starts_with("c.toml:3:8: unknown variant `rnage`"), "{m}");
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\nselect = \"(\"\nmax = 1\n",
+        );
+        assert!(
+            m.starts_with(
+                "c.toml:5:10: rule `a`: `select` is not a valid regex `(`: error: unclosed group"
+            ),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\n");
+        assert!(
+            m.starts_with("c.toml:1:1: rule `a`: kind `range` needs `min`, `max` or both"),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"x\"\nmin = 3\nmax = 1\n");
+        assert!(
+            m.contains("c.toml:5:7: rule `a`: `min` (3) is greater than `max` (1)"),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"x\"\nmin = 3\nabs = 1\n");
+        assert!(
+            m.starts_with("c.toml:6:7: rule `a`: key `abs` does not apply to kind `range`"),
+            "{m}"
+        );
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"range\"\nscope = \"model\"\nmetric = \"x\"\nselect = \"q\"\nmin = 3\n",
+        );
+        assert!(
+            m.starts_with("c.toml:6:10: rule `a`: key `select` selects matrices"),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"drift\"\nmetric = \"x\"\n");
+        assert!(m.contains("kind `drift` needs `abs`, `rel` or both"), "{m}");
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"drift\"\nmetric = \"x\"\nabs = -1\n");
+        assert!(
+            m.starts_with("c.toml:5:7: rule `a`: `abs` must be ≥ 0"),
+            "{m}"
+        );
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"predicted-loss\"\nbits = 4\nsparsity = 0.5\nmax = 1\n",
+        );
+        assert!(
+            m.contains("needs exactly one of `rank_fraction`, `sparsity`, `bits`"),
+            "{m}"
+        );
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"surviving-modes\"\nbits = 40\nmin = 1\n");
+        assert!(
+            m.starts_with("c.toml:4:8: rule `a`: `bits` must be between 1 and 16, not 40"),
+            "{m}"
+        );
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"x\"\nmin = 1\n[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"y\"\nmin = 1\n",
+        );
+        assert!(
+            m.starts_with("c.toml:6:1: rule name `a` is used twice (first on line 1)"),
+            "{m}"
+        );
+        let m = msg("");
+        assert!(m.contains("no rules"), "{m}");
+        let m = msg("[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"x\"\nmin = 1\n[other]\n");
+        assert!(
+            m.starts_with("c.toml:6:2: unknown field `other`, expected `rule`"),
+            "{m}"
+        );
+        let m = msg(
+            "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"x\"\nmin = 1\nmissing = \"maybe\"\n",
+        );
+        assert!(m.starts_with("c.toml:6:11: unknown variant `maybe`"), "{m}");
+        let m = msg("[[rule]]\nname = \"a\"\nmin = = 1\n");
+        assert!(m.starts_with("c.toml:3:"), "{m}");
+        let m = msg("[[rule]]\nname = \"a\"\nmetric = \"x\"\nmin = 1\n");
+        assert!(m.contains("missing field `kind`"), "{m}");
+    }
+}

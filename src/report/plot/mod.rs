@@ -1,0 +1,287 @@
+//! Plots, drawn with `plotters`: per matrix the ESD with its power-law fit
+//! and the rank plot (`spectra`); generic x–y figures for predicted and
+//! measured compression curves and snapshot series (`xy`). Each figure is
+//! a plain data struct rendered to an SVG string (the default, and what
+//! the HTML report inlines) or a PNG file.
+//!
+//! Fonts: text is laid out with DejaVu Sans, compiled in (the `dejavu`
+//! crate) and registered with plotters' `ab_glyph` backend, so neither
+//! SVG nor PNG needs a system font or fontconfig. SVG output keeps its
+//! text as `<text font-family="sans-serif">`, rendered by the viewer.
+//! Output is a pure function of the input: the same data gives the same
+//! bytes.
+//!
+//! Owns drawing only; the numbers come from `fit` (the power-law fit is
+//! recomputed from the eigenvalues, exactly as the report's) or from the
+//! caller.
+
+mod spectra;
+mod xy;
+
+pub use spectra::{EsdPlot, RankOverlay, RankPlot};
+pub use xy::{Marker, Series, XyPlot, pruning_curve, quantization_curve, rho_fit, snapshot_series};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Pixel size of every figure.
+pub const SIZE: (u32, u32) = (640, 420);
+
+#[derive(Debug, thiserror::Error)]
+#[error("plot `{name}`: {message}")]
+pub struct PlotError {
+    pub name: String,
+    pub message: String,
+}
+
+/// The image format of files written by [`Figure::write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Svg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Svg => "svg",
+            ImageFormat::Png => "png",
+        }
+    }
+}
+
+/// Any figure this module draws.
+#[derive(Debug, Clone)]
+pub enum Figure<'a> {
+    Esd(EsdPlot<'a>),
+    Rank(RankPlot<'a>),
+    Xy(XyPlot),
+}
+
+impl Figure<'_> {
+    pub fn title(&self) -> &str {
+        match self {
+            Figure::Esd(p) => p.name,
+            Figure::Rank(p) => p.name,
+            Figure::Xy(p) => &p.title,
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        match self {
+            Figure::Esd(p) => p.draw(root),
+            Figure::Rank(p) => p.draw(root),
+            Figure::Xy(p) => p.draw(root),
+        }
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> PlotError {
+        PlotError {
+            name: self.title().to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The figure as an SVG document.
+    pub fn to_svg(&self) -> Result<String, PlotError> {
+        register_font();
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+            self.draw(&root).map_err(|e| self.error(e))?;
+            root.present().map_err(|e| self.error(e))?;
+        }
+        Ok(s)
+    }
+
+    /// Writes the figure to `path` as SVG or PNG.
+    pub fn write(&self, path: &Path, format: ImageFormat) -> Result<(), PlotError> {
+        let io = |e: std::io::Error| self.error(format!("{}: cannot write: {e}", path.display()));
+        match format {
+            ImageFormat::Svg => std::fs::write(path, self.to_svg()?).map_err(io),
+            ImageFormat::Png => {
+                register_font();
+                let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+                self.draw(&root).map_err(|e| self.error(e))?;
+                root.present()
+                    .map_err(|e| self.error(format!("{}: {e}", path.display())))
+            }
+        }
+    }
+}
+
+/// The per-matrix figures: the ESD with its power-law fit, and the rank
+/// plot with whatever overlays the report row carries (see
+/// [`RankOverlay::from_row`]).
+pub fn matrix_figures<'a>(
+    name: &'a str,
+    row: &serde_json::Value,
+    evals: &'a [f64],
+) -> [Figure<'a>; 2] {
+    [
+        Figure::Esd(EsdPlot::new(name, evals)),
+        Figure::Rank(RankPlot::new(name, evals, RankOverlay::from_row(row))),
+    ]
+}
+
+/// `analyze --plots DIR`: for every matrix with eigenvalues, writes
+/// `DIR/<stem>.esd.<ext>` and `DIR/<stem>.rank.<ext>` (stems as for
+/// `--save-eigs`). `rows` are the report rows, `evals` each one's
+/// eigenvalues (same order). Returns the files written.
+pub fn write_matrix_plots(
+    dir: &Path,
+    format: ImageFormat,
+    rows: &[serde_json::Value],
+    evals: &[Option<&[f64]>],
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let names: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| crate::report::doc::ReportDoc::layer_name(r, i))
+        .collect();
+    let ids = rows.iter().enumerate().map(|(i, r)| {
+        r.get("layer_id")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(i, |v| v as usize)
+    });
+    let stems = crate::report::file_stems(names.iter().map(String::as_str).zip(ids));
+    let mut written = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(ev) = evals.get(i).copied().flatten() else {
+            continue;
+        };
+        for (fig, kind) in matrix_figures(&names[i], row, ev)
+            .iter()
+            .zip(["esd", "rank"])
+        {
+            let path = dir.join(format!("{}.{kind}.{}", stems[i], format.extension()));
+            fig.write(&path, format)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// Registers the bundled DejaVu Sans as plotters' `sans-serif`, once.
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .is_err()
+        {
+            panic!("the bundled DejaVu Sans font does not parse");
+        }
+    });
+}
+
+/// Series colours, in order (colour-blind safe, Okabe–Ito).
+pub(crate) const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+];
+
+/// A tick label: plain for moderate magnitudes, `1e-3` style otherwise.
+pub(crate) fn tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&a) {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        let e = a.log10().floor() as i32;
+        let m = v / 10f64.powi(e);
+        if (m.abs() - 1.0).abs() < 1e-9 {
+            format!("{}1e{e}", if v < 0.0 { "-" } else { "" })
+        } else {
+            format!("{m:.1}e{e}")
+        }
+    }
+}
+
+/// A positive range [lo, hi] covering `values`, widened by `pad` (a
+/// factor) on each side and never empty.
+pub(crate) fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for v in values.filter(|v| *v > 0.0 && v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if hi <= 0.0 {
+        return None;
+    }
+    if hi / lo < 1.0 + 1e-9 {
+        return Some((lo / 2.0, hi * 2.0));
+    }
+    Some((lo / pad, hi * pad))
+}
+
+/// A linear range covering `values` with 5% padding, never empty.
+pub(crate) fn lin_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        0.5 * lo.abs().max(1.0)
+    };
+    Some((lo - pad, hi + pad))
+}
+
+/// A figure with only a title and a message, for data that cannot be
+/// plotted (no positive eigenvalue, no points).
+pub(crate) fn draw_message<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    message: &str,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(title, ("sans-serif", 18))
+        .map_err(|e| e.to_string())?;
+    let (_, h) = root.dim_in_pixel();
+    root.draw(&Text::new(
+        message.to_string(),
+        (20, (h / 2) as i32),
+        ("sans-serif", 15)
+            .into_font()
+            .color(&RGBColor(120, 120, 120)),
+    ))
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks() {
+        assert_eq!(tick(0.5), "0.5");
+        assert_eq!(tick(100.0), "100");
+        assert_eq!(tick(1e-5), "1e-5");
+        assert_eq!(tick(2.5e6), "2.5e6");
+    }
+
+    #[test]
+    fn ranges_are_never_empty() {
+        assert_eq!(log_range([3.0, 3.0].into_iter(), 1.5), Some((1.5, 6.0)));
+        assert_eq!(log_range([0.0, -1.0].into_iter(), 1.5), None);
+        assert_eq!(lin_range([2.0].into_iter()), Some((1.0, 3.0)));
+    }
+}

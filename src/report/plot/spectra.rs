@@ -1,0 +1,444 @@
+//! Per-matrix spectrum figures: the empirical spectral density on log-log
+//! axes with the peer-compatible power-law fit and its xmin, and the rank
+//! plot μ_k against k with the fitter's overlays when they exist.
+
+use super::{PALETTE, draw_message, log_range, tick};
+use crate::fit::powerlaw::{self, EVALS_THRESH, PowerLawFit};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+fn e(err: impl std::fmt::Display) -> String {
+    err.to_string()
+}
+
+/// The ESD of one matrix: a histogram density over log-spaced bins of the
+/// eigenvalues the fit sees (> 1e-5), the fitted density
+/// p(x) = f·(α−1)/xmin·(x/xmin)^(−α) over [xmin, xmax] (f = the tail's
+/// share of the fitted eigenvalues, so it sits on the histogram), and a
+/// dashed line at xmin.
+#[derive(Debug, Clone)]
+pub struct EsdPlot<'a> {
+    pub name: &'a str,
+    pub evals: &'a [f64],
+    /// The power-law fit; `EsdPlot::new` computes it as the report does.
+    pub fit: Option<PowerLawFit>,
+}
+
+impl<'a> EsdPlot<'a> {
+    pub fn new(name: &'a str, evals: &'a [f64]) -> EsdPlot<'a> {
+        EsdPlot {
+            name,
+            evals,
+            fit: powerlaw::fit(evals).ok(),
+        }
+    }
+
+    /// (bin centre, density) for every non-empty log-spaced bin.
+    pub fn histogram(&self) -> Vec<(f64, f64)> {
+        let x: Vec<f64> = self
+            .evals
+            .iter()
+            .copied()
+            .filter(|v| *v > EVALS_THRESH && v.is_finite())
+            .collect();
+        let n = x.len();
+        let Some((lo, hi)) = log_range(x.iter().copied(), 1.0) else {
+            return Vec::new();
+        };
+        // Bins: about 2√n, between 10 and 60; widened by a hair so the
+        // largest value falls inside the last bin.
+        let bins = ((2.0 * (n as f64).sqrt()) as usize).clamp(10, 60);
+        let (l0, l1) = (lo.ln(), hi.ln() + 1e-12 * (1.0 + hi.ln().abs()));
+        let width = (l1 - l0) / bins as f64;
+        let mut counts = vec![0usize; bins];
+        for v in &x {
+            let i = (((v.ln() - l0) / width) as usize).min(bins - 1);
+            counts[i] += 1;
+        }
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, &c)| {
+                let (a, b) = (
+                    (l0 + i as f64 * width).exp(),
+                    (l0 + (i + 1) as f64 * width).exp(),
+                );
+                ((a * b).sqrt(), c as f64 / (n as f64 * (b - a)))
+            })
+            .collect()
+    }
+
+    /// Points of the fitted density over [xmin, xmax], log-spaced.
+    pub fn fit_line(&self) -> Vec<(f64, f64)> {
+        let Some(f) = self.fit else { return Vec::new() };
+        if !(f.alpha.is_finite() && f.alpha > 1.0 && f.xmax > f.xmin && f.xmin > 0.0) {
+            return Vec::new();
+        }
+        let share = f.n_tail as f64 / f.n_fit as f64;
+        let (l0, l1) = (f.xmin.ln(), f.xmax.ln());
+        (0..=48)
+            .map(|i| {
+                let x = (l0 + (l1 - l0) * i as f64 / 48.0).exp();
+                (
+                    x,
+                    share * (f.alpha - 1.0) / f.xmin * (x / f.xmin).powf(-f.alpha),
+                )
+            })
+            .collect()
+    }
+
+    pub(super) fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
+        let hist = self.histogram();
+        let title = format!("ESD: {}", self.name);
+        if hist.is_empty() {
+            return draw_message(root, &title, "no eigenvalue above 1e-5: nothing to plot");
+        }
+        let line = self.fit_line();
+        let (x0, x1) = log_range(hist.iter().map(|p| p.0), 1.6).expect("non-empty");
+        let (y0, y1) =
+            log_range(hist.iter().chain(&line).map(|p| p.1), 2.0).expect("densities are positive");
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("eigenvalue μ = σ²")
+            .y_desc("density")
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(TRANSPARENT)
+            .draw()
+            .map_err(e)?;
+        let blue = PALETTE[0];
+        chart
+            .draw_series(
+                hist.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, blue.filled())),
+            )
+            .map_err(e)?
+            .label(format!(
+                "ESD ({} eigenvalues)",
+                self.fit.map_or(0, |f| f.n_fit)
+            ))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, blue.filled()));
+        if let Some(f) = self.fit {
+            let orange = PALETTE[1];
+            if !line.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(line, orange.stroke_width(2)))
+                    .map_err(e)?
+                    .label(format!("power law α = {:.3}, D = {:.3}", f.alpha, f.d))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
+                    });
+            }
+            let green = PALETTE[2];
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(f.xmin, y0), (f.xmin, y1)],
+                    6,
+                    4,
+                    green.stroke_width(1),
+                ))
+                .map_err(e)?
+                .label(format!("xmin = {} ({} in tail)", tick(f.xmin), f.n_tail))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(RGBColor(200, 200, 200))
+            .background_style(WHITE.mix(0.85))
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    }
+}
+
+/// What the fitter adds to a rank plot. Every field is optional: the plot
+/// draws what it is given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RankOverlay {
+    /// The frontier k_* (a rank), drawn as a vertical line.
+    pub k_star: Option<f64>,
+    /// The noise floor in μ units (e.g. the Marchenko–Pastur edge),
+    /// drawn as a horizontal line.
+    pub noise_floor: Option<f64>,
+    /// The rank-decay exponent b (μ_k ∝ k^(−b)) and its window of ranks
+    /// [k_lo, k_hi]; the line's amplitude is the least-squares one for
+    /// that slope over the window.
+    pub b: Option<f64>,
+    pub b_window: Option<(f64, f64)>,
+}
+
+impl RankOverlay {
+    /// Reads the overlay from a report row by field name: `k_star`,
+    /// `noise_floor`, `b`, and `b_window` (`[k_lo, k_hi]`) or
+    /// `b_k_min` / `b_k_max`. Fields the row lacks stay `None`.
+    pub fn from_row(row: &serde_json::Value) -> RankOverlay {
+        let num = |k: &str| row.get(k).and_then(serde_json::Value::as_f64);
+        let window = row
+            .get("b_window")
+            .and_then(|w| w.as_array())
+            .and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?)))
+            .or_else(|| Some((num("b_k_min")?, num("b_k_max")?)));
+        RankOverlay {
+            k_star: num("k_star"),
+            noise_floor: num("noise_floor"),
+            b: num("b"),
+            b_window: window,
+        }
+    }
+}
+
+/// μ_k against k on log-log axes.
+#[derive(Debug, Clone)]
+pub struct RankPlot<'a> {
+    pub name: &'a str,
+    /// Eigenvalues; sorted descending for the plot.
+    pub evals: &'a [f64],
+    pub overlay: RankOverlay,
+}
+
+/// At most this many ranks are drawn (log-spaced, always including the
+/// first and the last); the line looks the same and the SVG stays small.
+const MAX_RANK_POINTS: usize = 400;
+
+impl<'a> RankPlot<'a> {
+    pub fn new(name: &'a str, evals: &'a [f64], overlay: RankOverlay) -> RankPlot<'a> {
+        RankPlot {
+            name,
+            evals,
+            overlay,
+        }
+    }
+
+    fn sorted(&self) -> Vec<f64> {
+        let mut mu: Vec<f64> = self
+            .evals
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        mu.sort_by(|a, b| b.total_cmp(a));
+        mu
+    }
+
+    /// (k, μ_k) for positive μ_k, thinned to log-spaced ranks.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        let mu = self.sorted();
+        let n = mu.iter().take_while(|v| **v > 0.0).count();
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut ks: Vec<usize> = if n <= MAX_RANK_POINTS {
+            (1..=n).collect()
+        } else {
+            (0..MAX_RANK_POINTS)
+                .map(|i| {
+                    ((n as f64).ln() * i as f64 / (MAX_RANK_POINTS - 1) as f64)
+                        .exp()
+                        .round() as usize
+                })
+                .collect()
+        };
+        ks.dedup();
+        ks.iter().map(|&k| (k as f64, mu[k - 1])).collect()
+    }
+
+    /// The b line, μ = C·k^(−b), over its window (the whole range when no
+    /// window is given); ln C is the mean of ln μ_k + b·ln k over the
+    /// window's ranks.
+    pub fn b_line(&self) -> Vec<(f64, f64)> {
+        let Some(b) = self.overlay.b.filter(|b| b.is_finite()) else {
+            return Vec::new();
+        };
+        let mu = self.sorted();
+        let n = mu.iter().take_while(|v| **v > 0.0).count();
+        let (lo, hi) = self.overlay.b_window.unwrap_or((1.0, n as f64));
+        let (lo, hi) = (lo.max(1.0).round() as usize, (hi.round() as usize).min(n));
+        if n == 0 || lo >= hi {
+            return Vec::new();
+        }
+        let ln_c = (lo..=hi)
+            .map(|k| mu[k - 1].ln() + b * (k as f64).ln())
+            .sum::<f64>()
+            / (hi - lo + 1) as f64;
+        [lo as f64, hi as f64]
+            .into_iter()
+            .map(|k| (k, (ln_c - b * k.ln()).exp()))
+            .collect()
+    }
+
+    pub(super) fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
+        let pts = self.points();
+        let title = format!("rank plot: {}", self.name);
+        if pts.is_empty() {
+            return draw_message(root, &title, "no positive eigenvalue: nothing to plot");
+        }
+        let bl = self.b_line();
+        let o = &self.overlay;
+        let (x0, x1) = (0.8, pts.last().expect("non-empty").0 * 1.25);
+        let (y0, y1) = log_range(pts.iter().chain(&bl).map(|p| p.1).chain(o.noise_floor), 1.6)
+            .expect("non-empty");
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("rank k")
+            .y_desc("μ_k = σ_k²")
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(TRANSPARENT)
+            .draw()
+            .map_err(e)?;
+        let blue = PALETTE[0];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), blue.stroke_width(2)))
+            .map_err(e)?
+            .label(format!(
+                "μ_k ({} positive)",
+                self.sorted().iter().filter(|v| **v > 0.0).count()
+            ))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
+            });
+        if !bl.is_empty() {
+            let orange = PALETTE[1];
+            chart
+                .draw_series(LineSeries::new(bl, orange.stroke_width(2)))
+                .map_err(e)?
+                .label(format!("b = {:.3}", o.b.unwrap_or(f64::NAN)))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
+                });
+        }
+        if let Some(k) = o.k_star.filter(|k| *k > 0.0) {
+            let green = PALETTE[2];
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(k, y0), (k, y1)],
+                    6,
+                    4,
+                    green.stroke_width(1),
+                ))
+                .map_err(e)?
+                .label(format!("k* = {}", tick(k)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+        }
+        if let Some(f) = o.noise_floor.filter(|f| *f > 0.0) {
+            let pink = PALETTE[3];
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x0, f), (x1, f)],
+                    6,
+                    4,
+                    pink.stroke_width(1),
+                ))
+                .map_err(e)?
+                .label(format!("noise floor {}", tick(f)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], pink));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(RGBColor(200, 200, 200))
+            .background_style(WHITE.mix(0.85))
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_integrates_to_one() {
+        // Every eigenvalue lands in a bin, so Σ density·width = 1 up to
+        // round-off (1e-12: a few hundred additions).
+        let ev: Vec<f64> = (1..=300).map(|k| (k as f64).powf(-1.3)).collect();
+        let p = EsdPlot::new("m", &ev);
+        let h = p.histogram();
+        let n = ev.len() as f64;
+        // Recover the counts: density·n·width; widths from the centres'
+        // constant log step.
+        let step = (h[1].0 / h[0].0).ln();
+        let first = h[0].0;
+        let total: f64 = h
+            .iter()
+            .map(|&(c, d)| {
+                let i = ((c / first).ln() / step).round();
+                let a = (first.ln() + (i - 0.5) * step).exp();
+                let b = (first.ln() + (i + 0.5) * step).exp();
+                d * n * (b - a)
+            })
+            .sum();
+        assert!((total - n).abs() < 1e-9 * n, "{total}");
+    }
+
+    #[test]
+    fn b_line_recovers_an_exact_power_law() {
+        // μ_k = 5·k^(−1.7) exactly: the least-squares amplitude is 5 to
+        // round-off (1e-12 relative).
+        let ev: Vec<f64> = (1..=200).map(|k| 5.0 * (k as f64).powf(-1.7)).collect();
+        let p = RankPlot::new(
+            "m",
+            &ev,
+            RankOverlay {
+                b: Some(1.7),
+                b_window: Some((3.0, 150.0)),
+                ..Default::default()
+            },
+        );
+        let l = p.b_line();
+        assert_eq!(l[0].0, 3.0);
+        assert!((l[0].1 - 5.0 * 3f64.powf(-1.7)).abs() < 1e-12 * l[0].1);
+        assert!((l[1].1 - 5.0 * 150f64.powf(-1.7)).abs() < 1e-12 * l[1].1);
+    }
+
+    #[test]
+    fn rank_points_are_thinned_but_keep_the_ends() {
+        let ev: Vec<f64> = (1..=5000).map(|k| 1.0 / k as f64).collect();
+        let p = RankPlot::new("m", &ev, RankOverlay::default()).points();
+        // 400 log-spaced positions; the low ranks repeat and are merged.
+        assert!(p.len() <= MAX_RANK_POINTS && p.len() > 200, "{}", p.len());
+        assert!(p.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(p[0], (1.0, 1.0));
+        assert_eq!(p.last().unwrap().0, 5000.0);
+    }
+
+    #[test]
+    fn overlay_from_row_by_name() {
+        let row =
+            serde_json::json!({"k_star": 12, "noise_floor": 0.5, "b": 1.2, "b_window": [2, 40]});
+        let o = RankOverlay::from_row(&row);
+        assert_eq!(o.k_star, Some(12.0));
+        assert_eq!(o.b_window, Some((2.0, 40.0)));
+        assert_eq!(
+            RankOverlay::from_row(&serde_json::json!({"alpha": 2})),
+            RankOverlay::default()
+        );
+    }
+}
