@@ -483,8 +483,8 @@ fn config_errors_exit_2_with_the_line() {
         ),
         (
             "unknown model field",
-            format!("{head}kind = \"range\"\nscope = \"model\"\nmetric = \"density\"\nmax = 1\n"),
-            ":5:10: rule `r`: the report has no model (summary) field `density`; its numeric fields are: log_norm, alpha,",
+            format!("{head}kind = \"range\"\nscope = \"model\"\nmetric = \"sparsity\"\nmax = 1\n"),
+            ":5:10: rule `r`: the report has no model (summary) field `sparsity`; its numeric fields are: log_norm, alpha,",
         ),
         (
             "non-numeric field",

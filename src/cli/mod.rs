@@ -325,9 +325,14 @@ pub(crate) struct AnalysisArgs<'a> {
 /// Plans and runs the analysis of a checkpoint: the report and each
 /// matrix's outcome (its eigenvalues), in plan order. Shared by `analyze`,
 /// `check` and `report`.
-pub(crate) fn analysis(path: &Path, args: &AnalysisArgs) -> Result<(AnalyzeReport, Vec<pipeline::Outcome>)> {
+pub(crate) fn analysis(
+    path: &Path,
+    args: &AnalysisArgs,
+) -> Result<(AnalyzeReport, Vec<pipeline::Outcome>)> {
     let sel = selection(args.selection)?;
-    let threads = args.threads.map_or_else(|| RunOptions::default().threads, usize::from);
+    let threads = args
+        .threads
+        .map_or_else(|| RunOptions::default().threads, usize::from);
     let ck = open(path)?;
     let plan = pipeline::plan(&ck, &sel);
     let problems: Vec<String> = ck.problems.iter().map(|p| p.to_string()).collect();
