@@ -6,17 +6,12 @@
 //! SPECSCOPE_REQUIRE_GPU=1; the MiniLM part skips without the fetched
 //! checkpoint unless SPECSCOPE_REQUIRE_CHECKPOINTS=1.
 
+mod common;
+
+use common::{checkpoint, fixture, read_npy, specscope};
 use serde_json::Value;
 use specscope::backend::{GpuContext, GpuOptions};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn specscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_specscope"))
-        .args(args)
-        .output()
-        .expect("the specscope binary runs")
-}
+use std::process::Output;
 
 /// stderr without the Vulkan loader's XDG_RUNTIME_DIR noise.
 fn stderr(o: &Output) -> Vec<String> {
@@ -46,30 +41,8 @@ fn have_gpu() -> bool {
     }
 }
 
-fn checkpoint(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("SPECSCOPE_CHECKPOINTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/checkpoints"));
-    let path = root.join(rel);
-    if path.is_file() {
-        return Some(path);
-    }
-    let why = format!(
-        "{} is missing: run scripts/fetch-checkpoints.sh",
-        path.display()
-    );
-    if std::env::var("SPECSCOPE_REQUIRE_CHECKPOINTS").as_deref() == Ok("1") {
-        panic!("SPECSCOPE_REQUIRE_CHECKPOINTS=1 but {why}");
-    }
-    eprintln!("skipped: {why}");
-    None
-}
-
 fn tiny() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/tiny/model.safetensors")
-        .display()
-        .to_string()
+    fixture("tiny/model.safetensors").display().to_string()
 }
 
 fn json(o: &Output) -> Value {
@@ -80,16 +53,6 @@ fn json(o: &Output) -> Value {
         stderr(o)
     );
     serde_json::from_slice(&o.stdout).expect("a JSON report")
-}
-
-/// A .npy file of float64 written by `--save-eigs`.
-fn npy(path: &Path) -> Vec<f64> {
-    let b = std::fs::read(path).unwrap();
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    b[10 + hlen..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -151,7 +114,7 @@ fn minilm_gpu_equals_cpu() {
             .and_then(|e| e["file"].as_str())
             .unwrap_or_else(|| panic!("no eigenvalue file for {name}"))
             .to_string();
-        let (ge, ce) = (npy(&gdir.join(&file)), npy(&cdir.join(&file)));
+        let (ge, ce) = (read_npy(&gdir.join(&file)), read_npy(&cdir.join(&file)));
         assert_eq!(ge.len(), ce.len(), "{name}");
         let d = ge
             .iter()

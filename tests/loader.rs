@@ -33,19 +33,6 @@ fn stored(dtype: &DType, v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn read_npy(path: &Path) -> Vec<f64> {
-    let b = std::fs::read(path).unwrap();
-    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f8'"), "{header}");
-    assert_eq!((10 + hlen) % 64, 0, "header padded to 64 bytes");
-    b[10 + hlen..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// |Δμ| ≤ 1e-10·μ_max: both are backward-stable f64 computations on the
 /// same values, whose errors are a few ε·M·μ_max ≈ 1e-13·μ_max.
 fn assert_spectra_close(got: &[f64], want: &[f64], what: &str) {

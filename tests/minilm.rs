@@ -19,15 +19,6 @@ fn numpy_eigs(fixture_file: &str) -> serde_json::Map<String, serde_json::Value> 
     v.as_object().unwrap().clone()
 }
 
-fn read_npy(path: &Path) -> Vec<f64> {
-    let b = std::fs::read(path).unwrap();
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    b[10 + hlen..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 /// Eigenvalues of `tensors` saved by `analyze --save-eigs`, by tensor name.
 fn our_eigs(ckpt: &Path, tensors: &[&str]) -> HashMap<String, Vec<f64>> {
     let dir = tempfile::tempdir().unwrap();

@@ -84,6 +84,11 @@ pub fn values(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// A float64 `.npy` file written by `--save-eigs`.
+pub fn read_npy(path: &Path) -> Vec<f64> {
+    specscope::report::read_npy_f64(path).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 /// Parses a JSON report from stdout.
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
