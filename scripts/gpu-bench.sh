@@ -5,7 +5,7 @@
 # network:
 #   here:    scripts/gpu-bench.sh prepare   # builds x86-64 binaries and
 #            fetches the Vulkan loader debs into .gpu-bench/ and .gl/
-#            (both git-ignored via .git/info/exclude)
+#            (both git-ignored)
 #   device:  run(command="bash scripts/gpu-bench.sh run",
 #                carry=[".gpu-bench", ".gl"], timeout_s=600)
 #
@@ -22,8 +22,6 @@ B=.gpu-bench
 
 prepare() {
     [ "$(uname -m)" = x86_64 ] || { echo "build on x86-64: the device machine is x86-64" >&2; exit 2; }
-    grep -qxF "/$B/" .git/info/exclude 2>/dev/null || echo "/$B/" >> .git/info/exclude
-    grep -qxF "/.gl/" .git/info/exclude 2>/dev/null || echo "/.gl/" >> .git/info/exclude
     cargo build --release --bin specscope --example make_7b
     mkdir -p "$B"
     cp target/release/specscope target/release/examples/make_7b "$B/"
