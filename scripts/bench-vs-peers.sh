@@ -18,7 +18,7 @@ peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$@"; }
 echo "== WeightWatcher analyze() on MiniLM (peer baseline)"
 ww=$(peer benches/reference/ww_analyze_bench.py "$ckpt/minilm" | awk '/ww_analyze_median_s/ {print $2}')
 echo "== specscope analyze on MiniLM (whole process)"
-ours=$(cargo bench --quiet --bench e2e 2>/dev/null | tee /dev/stderr | awk '/thread\(s\)/ {t=$(NF-5)} END {print t}' | tr -d 's')
+ours=$(cargo bench --quiet --bench e2e 2>/dev/null | tee /dev/stderr | sed -n 's/.*thread(s): median \([0-9.]*\) s.*/\1/p' | tail -n 1)
 echo "== numpy eigvalsh (baseline)"
 peer benches/reference/numpy_eigvalsh_bench.py | tee /tmp/numpy-bench.txt
 np_eig=$(awk -F'eigvalsh alone median ' '/768x768/ {split($2, a, " "); print a[1]}' /tmp/numpy-bench.txt)
