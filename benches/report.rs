@@ -108,6 +108,7 @@ fn main() {
         report: &doc,
         baseline: Some(&doc),
         evals: &[],
+        ranges: &check::predict::Ranges::default(),
         predictions: check::predict::builtin(),
     };
     let t = time(50, || {
