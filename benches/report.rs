@@ -1,9 +1,11 @@
 //! Presentation costs, so a report never dominates an analysis: one ESD
-//! and one rank figure (SVG and PNG), the HTML page for a MiniLM-sized
-//! model (40 matrices, 80 figures), and `check` on 40 matrices × 4 rules.
-//! Medians of repeated runs on power-law spectra of M = 384 and 4096. The
-//! figure timings are drawing only (the power-law fit is done once before);
-//! the page timing includes each matrix's fit, as `report` does it.
+//! and one rank figure (SVG and PNG), the two compression figures (the
+//! fitter rerun, the theory's curves and both SVGs), the HTML page for a
+//! MiniLM-sized model (40 matrices, 160 figures), and `check` on 40
+//! matrices × 4 rules and × 2 compression-target rules. Medians of repeated runs on power-law spectra of
+//! M = 384 and 4096. The ESD and rank timings are drawing only (the
+//! power-law fit is done once before); the page timing includes each
+//! matrix's fits, as `report` does it.
 //!
 //!   cargo bench --bench report
 
@@ -38,11 +40,21 @@ fn spectrum(m: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Symmetric per-channel ranges of a rows×cols matrix whose channels'
+/// largest |w| spread over [0.05, 0.1).
+fn ranges(rows: usize, cols: usize) -> specscope::theory::quant::RangeStats {
+    let absmax: Vec<f64> = (0..rows)
+        .map(|r| 0.05 + 0.05 * ((r * 37 % 101) as f64 / 101.0))
+        .collect();
+    specscope::theory::quant::RangeStats::from_row_absmax(&absmax, cols, 1.0)
+}
+
 fn main() {
     println!("{:<46} {:>10}", "case", "median ms");
     for m in [384, 4096] {
         let ev = spectrum(m);
-        let row = serde_json::json!({"k_star": 40, "b": 1.3, "noise_floor": 1e-4});
+        let row = serde_json::json!({"N": 4 * m, "M": m, "k_star": 40, "b": 1.3,
+            "b_kmin": 1, "b_kmax": 40, "noise_sigma": 1e-4});
         let [esd, rank] = plot::matrix_figures("m", &row, &ev);
         let t = time(20, || {
             esd.to_svg().unwrap();
@@ -56,14 +68,25 @@ fn main() {
         let p = dir.path().join("f.png");
         let t = time(10, || esd.write(&p, ImageFormat::Png).unwrap());
         println!("{:<46} {t:>10.2}", format!("ESD figure, PNG, M = {m}"));
+        let st = ranges(4 * m, m);
+        let t = time(10, || {
+            for f in plot::compression_figures("m", &row, &ev, Some(&st)) {
+                f.to_svg().unwrap();
+            }
+        });
+        println!(
+            "{:<46} {t:>10.2}",
+            format!("pruning + quantization figures, M = {m}")
+        );
     }
 
-    // A MiniLM-sized report: 40 rows, 2 figures each.
+    // A MiniLM-sized report: 40 rows, 4 figures each.
     let ev = spectrum(384);
+    let st = ranges(1536, 384);
     let layers: Vec<serde_json::Value> = (0..40)
         .map(|i| {
             serde_json::json!({"layer_id": i, "name": format!("encoder.layer.{}.m{}", i / 6, i % 6),
-            "N": 1536, "M": 384, "alpha": 2.0 + (i as f64) / 10.0, "log_norm": 2.5, "stable_rank": 30.0 + i as f64,
+            "N": 1536, "M": 384, "alpha": 2.0 + (i as f64) / 10.0, "noise_sigma": 1e-3, "log_norm": 2.5, "stable_rank": 30.0 + i as f64,
             "status": "success", "warning": "", "error": null})
         })
         .collect();
@@ -82,6 +105,11 @@ fn main() {
                 figures: plot::matrix_figures("m", l, &ev)
                     .iter()
                     .map(|f| ("c".to_string(), f.to_svg().unwrap()))
+                    .chain(
+                        plot::compression_figures("m", l, &ev, Some(&st))
+                            .iter()
+                            .map(|f| ("c".to_string(), f.to_svg().unwrap())),
+                    )
                     .collect(),
             })
             .collect();
@@ -94,7 +122,7 @@ fn main() {
         let mut out = Vec::new();
         html::write_html(&page, &mut out).unwrap();
     });
-    println!("{:<46} {t:>10.2}", "HTML page, 40 matrices, 80 figures");
+    println!("{:<46} {t:>10.2}", "HTML page, 40 matrices, 160 figures");
 
     let cfg = config::parse(
         "bench.toml",
@@ -108,6 +136,7 @@ fn main() {
         report: &doc,
         baseline: Some(&doc),
         evals: &[],
+        ranges: &check::predict::Ranges::default(),
         predictions: check::predict::builtin(),
     };
     let t = time(50, || {
@@ -117,5 +146,32 @@ fn main() {
     println!(
         "{:<46} {t:>10.3}",
         "check: 4 rules on 40 matrices, with a baseline"
+    );
+
+    // Compression targets: each check reruns the fitter on M = 384.
+    let cfg = config::parse(
+        "bench.toml",
+        "[[rule]]\nname = \"a\"\nkind = \"predicted-loss\"\nrank_fraction = 0.5\nmeasure = \"weight-error\"\nmax = 1\n\
+         [[rule]]\nname = \"b\"\nkind = \"surviving-modes\"\nbits = 4\nmin = 1\n",
+    )
+    .unwrap();
+    let evals: Vec<Option<Vec<f64>>> = (0..40).map(|_| Some(ev.clone())).collect();
+    let mut ranges = check::predict::Ranges::default();
+    let q = specscope::theory::analyze_quantizer(4);
+    ranges.insert(q, vec![Some(st); 40]);
+    let inputs = Inputs {
+        report: &doc,
+        baseline: None,
+        evals: &evals,
+        ranges: &ranges,
+        predictions: check::predict::builtin(),
+    };
+    let t = time(10, || {
+        check::resolve(&cfg, &inputs).unwrap();
+        check::evaluate(&cfg, &inputs);
+    });
+    println!(
+        "{:<46} {t:>10.2}",
+        "check: 2 compression rules on 40 matrices"
     );
 }

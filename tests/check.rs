@@ -497,14 +497,70 @@ fn config_errors_exit_2_with_the_line() {
             ":1:1: rule `r`: kind `drift` needs a baseline report: pass --baseline REPORT.json",
         ),
         (
-            "predicted loss (not in this build)",
+            "predicted loss on a report without eigenvalues",
             format!("{head}kind = \"predicted-loss\"\nrank_fraction = 0.5\nmax = 0.01\n"),
-            ":1:1: rule `r`: kind `predicted-loss` is not available in this build",
+            ":1:1: rule `r`: kind `predicted-loss` needs each matrix's eigenvalues, and a JSON report holds none: give the checkpoint itself, or `--eigs DIR`",
         ),
         (
-            "surviving modes (not in this build)",
-            format!("{head}kind = \"surviving-modes\"\nbits = 4\nmin = 8\n"),
-            ":1:1: rule `r`: kind `surviving-modes` is not available in this build",
+            "surviving modes at bits the report has no column for",
+            format!("{head}kind = \"surviving-modes\"\nbits = 5\nmin = 8\n"),
+            ":1:1: rule `r`: kind `surviving-modes` needs each matrix's eigenvalues",
+        ),
+        (
+            "one bit",
+            format!("{head}kind = \"surviving-modes\"\nbits = 1\nmin = 8\n"),
+            ":4:8: rule `r`: `bits` must be between 2 and 16, not 1",
+        ),
+        (
+            "rank fraction above 1",
+            format!("{head}kind = \"predicted-loss\"\nrank_fraction = 1.5\nmax = 0.01\n"),
+            ":4:17: rule `r`: `rank_fraction` must be in (0, 1], not 1.5",
+        ),
+        (
+            "rank fraction 0",
+            format!("{head}kind = \"predicted-loss\"\nrank_fraction = 0\nmax = 0.01\n"),
+            ":4:17: rule `r`: `rank_fraction` must be in (0, 1], not 0",
+        ),
+        (
+            "a quantizer on a rank target",
+            format!(
+                "{head}kind = \"predicted-loss\"\nrank_fraction = 0.5\nscheme = \"asym\"\nmax = 0.01\n"
+            ),
+            ":5:10: rule `r`: key `scheme` describes a quantizer; it applies only with `bits`",
+        ),
+        (
+            "a group without group granularity",
+            format!(
+                "{head}kind = \"surviving-modes\"\nbits = 4\ngranularity = \"channel\"\ngroup = 32\nmin = 1\n"
+            ),
+            ":6:9: rule `r`: `group` needs `granularity = \"group\"`",
+        ),
+        (
+            "a group of 0",
+            format!("{head}kind = \"surviving-modes\"\nbits = 4\ngroup = 0\nmin = 1\n"),
+            ":5:9: rule `r`: `group` must be at least 1, not 0",
+        ),
+        (
+            "an unknown scheme",
+            format!("{head}kind = \"surviving-modes\"\nbits = 4\nscheme = \"nf4\"\nmin = 1\n"),
+            ":5:10: unknown variant `nf4`, expected `sym` or `asym`",
+        ),
+        (
+            "an unknown measure",
+            format!(
+                "{head}kind = \"predicted-loss\"\nbits = 4\nmeasure = \"perplexity\"\nmax = 1\n"
+            ),
+            ":5:11: unknown variant `perplexity`, expected `loss` or `weight-error`",
+        ),
+        (
+            "a negative mode count",
+            format!("{head}kind = \"surviving-modes\"\nbits = 4\nmin = -1\n"),
+            ":5:7: rule `r`: `min` must be ≥ 0 (a count of modes), not -1",
+        ),
+        (
+            "a bound on predicted loss",
+            format!("{head}kind = \"predicted-loss\"\nbits = 4\nbound = \"weyl\"\nmax = 1\n"),
+            ":5:9: rule `r`: key `bound` does not apply to kind `predicted-loss`",
         ),
         (
             "sparsity out of range",
@@ -691,4 +747,329 @@ fn docs_example_config() {
         got, want,
         "docs/check-and-report.md's sample output is stale"
     );
+}
+
+/// The tiny model analysed once more, for the compression-target tests:
+/// its report rows and, per row, the eigenvalues `--save-eigs` wrote and
+/// (single-view matrices only) the decoded weights, row-major, rows ×
+/// cols.
+struct Tiny {
+    report: PathBuf,
+    eigs: PathBuf,
+    rows: Vec<Value>,
+    mu: Vec<Vec<f64>>,
+    weights: Vec<Option<(Vec<f64>, usize)>>,
+}
+
+fn tiny_with_eigs(dir: &Path) -> Tiny {
+    use specscope::load::{Checkpoint, MatrixData};
+    use specscope::pipeline::{Preset, Selection, plan};
+    let report = dir.join("tiny.json");
+    let eigs = dir.join("eigs");
+    let model = fixture("tiny/model.safetensors");
+    let o = specscope(&[
+        "analyze",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+        "-o",
+        report.to_str().unwrap(),
+        "--save-eigs",
+        eigs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = read_json(&report)["layers"].as_array().unwrap().clone();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect();
+    let stems = specscope::report::file_stems(names.iter().map(String::as_str).zip(0..));
+    let mu = stems
+        .iter()
+        .map(|s| specscope::report::read_npy_f64(&eigs.join(format!("{s}.npy"))).unwrap())
+        .collect();
+    let ck = Checkpoint::open(&model).unwrap();
+    let sel = Selection {
+        include: None,
+        exclude: None,
+        conv: specscope::load::ConvMode::Pooled,
+        preset: Preset::Default,
+    };
+    let jobs = plan(&ck, &sel).jobs;
+    assert_eq!(jobs.len(), rows.len());
+    let weights = jobs
+        .iter()
+        .zip(&names)
+        .map(|(j, n)| {
+            assert_eq!(&j.spec.name, n, "plan and report in the same order");
+            if j.spec.views.len() != 1 {
+                return None;
+            }
+            let t = &ck.tensors[j.tensor];
+            let data = MatrixData {
+                bytes: ck.file_of(t).unwrap().tensor_bytes(&t.header),
+                dtype: &t.header.dtype,
+                view: j.spec.views[0],
+            };
+            let mut w = vec![0.0; data.view.rows * data.view.cols];
+            assert_eq!(data.read_rows(0, data.view.rows, &mut w), 0);
+            Some((w, data.view.cols))
+        })
+        .collect();
+    Tiny {
+        report,
+        eigs,
+        rows,
+        mu,
+        weights,
+    }
+}
+
+/// Each check's value by matrix, from `check --format json`.
+fn check_values(j: &Value, rule: usize) -> Vec<(String, Option<f64>, String)> {
+    j["rules"][rule]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["subject"].as_str().unwrap().to_string(),
+                c["value"].as_f64(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Relative agreement between the value `check` reports and the one
+/// computed here from the same eigenvalues and weights with the same
+/// theory functions: both runs do identical f64 arithmetic, and the JSON
+/// round trip of an f64 is exact, so only 1e-12 of slack (none expected).
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+/// `predicted-loss` and `surviving-modes` give the theory's numbers
+/// (`theory::predict`, `k_bbp`, `k_weyl` on the analysis's eigenvalues
+/// and the weights' ranges) and pass or fail at thresholds taken from
+/// those same numbers: the test checks the wiring, not the theory.
+#[test]
+fn compression_target_rules_use_the_theory() {
+    use specscope::fit::noise::Dims;
+    use specscope::fit::spectral_fit;
+    use specscope::theory::quant::{Granularity, QuantSpec, Scheme, k_weyl, range_stats};
+    use specscope::theory::{Keep, Request, predict};
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiny_with_eigs(dir.path());
+    let model = fixture("tiny/model.safetensors");
+    let n = t.rows.len();
+    let dims = |i: usize| {
+        Dims::of(
+            t.rows[i]["N"].as_u64().unwrap() as usize,
+            t.rows[i]["M"].as_u64().unwrap() as usize,
+        )
+    };
+    let fits: Vec<_> = (0..n)
+        .map(|i| spectral_fit(&t.mu[i], dims(i), None, None))
+        .collect();
+    let pred = |i: usize, req: Request, q: Option<&QuantSpec>| {
+        let st = q.map(|q| {
+            let (w, cols) = t.weights[i].as_ref().expect("single view");
+            range_stats(w, *cols, q.scheme, q.granularity, q.group)
+        });
+        predict(&t.mu[i], dims(i), &fits[i], &req, st.as_ref())
+    };
+    let keep = |r: usize| Request {
+        keep: Some(Keep::Rank(r)),
+        quant: None,
+    };
+    // Rank fraction 0.5 keeps ⌈M/2⌉ modes: the exact truncation energy.
+    let half: Vec<f64> = (0..n)
+        .map(|i| pred(i, keep(t.mu[i].len().div_ceil(2)), None).err_rel)
+        .collect();
+    let (worst, vmax) = half
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    // Sparsity 0.98 on the one matrix with a loss model (stem.conv, a
+    // steepening break at k_* = 6): ⌊0.02·144⌋ = 2 modes kept, inside the
+    // learned ones, so ΔL/ΔL(0) > 0.
+    let conv = t
+        .rows
+        .iter()
+        .position(|r| r["name"] == "stem.conv")
+        .unwrap();
+    let sparse = pred(
+        conv,
+        Request {
+            keep: Some(Keep::Sparsity(0.98)),
+            quant: None,
+        },
+        None,
+    );
+    let dl = sparse.dl_frac.expect("stem.conv has a loss model");
+    assert!(dl > 0.0 && dl < 1.0, "{dl}");
+    // 4-bit symmetric per channel: the report's own k_q4 for every matrix.
+    let kq4: Vec<f64> = t.rows.iter().map(|r| r["k_q4"].as_f64().unwrap()).collect();
+    let kmin = kq4.iter().copied().fold(f64::INFINITY, f64::min);
+    // 3-bit asymmetric per tensor, Weyl, on the single-view matrices: a
+    // quantizer the analysis never saw, so `check` reads the weights again.
+    let q3 = QuantSpec::new(3, Scheme::Asym, Granularity::Tensor, 1).unwrap();
+    let single: Vec<usize> = (0..n).filter(|&i| t.weights[i].is_some()).collect();
+    assert_eq!(single.len(), n - 1, "all but the pooled convolution");
+    let weyl3 = |i: usize| {
+        let (w, cols) = t.weights[i].as_ref().unwrap();
+        let st = range_stats(w, *cols, q3.scheme, q3.granularity, q3.group);
+        k_weyl(&t.mu[i], st.noise_variance(&q3), dims(i)) as f64
+    };
+    let wmin = single
+        .iter()
+        .map(|&i| weyl3(i))
+        .fold(f64::INFINITY, f64::min);
+    // 6-bit asymmetric per group of 16: the predicted weight error.
+    let q6 = QuantSpec::new(6, Scheme::Asym, Granularity::Group, 16).unwrap();
+    let err6 = |i: usize| {
+        pred(
+            i,
+            Request {
+                keep: None,
+                quant: Some(q6),
+            },
+            Some(&q6),
+        )
+        .err_rel
+    };
+    let emax = single.iter().map(|&i| err6(i)).fold(0.0, f64::max);
+    let rules = |tight: bool| {
+        // tight: every limit moved just past the extreme value.
+        let below = |v: f64| if tight { v * (1.0 - 1e-6) } else { v };
+        let above = |v: f64| if tight { v + 1.0 } else { v };
+        format!(
+            "[[rule]]\nname = \"half-rank\"\nkind = \"predicted-loss\"\nrank_fraction = 0.5\nmeasure = \"weight-error\"\nmax = {:e}\n\n\
+             [[rule]]\nname = \"conv-loss\"\nkind = \"predicted-loss\"\nselect = '^stem\\.conv$'\nsparsity = 0.98\nmax = {:e}\n\n\
+             [[rule]]\nname = \"kq4\"\nkind = \"surviving-modes\"\nbits = 4\nmin = {}\n\n\
+             [[rule]]\nname = \"weyl3\"\nkind = \"surviving-modes\"\nexclude = '^stem'\nbits = 3\nscheme = \"asym\"\ngranularity = \"tensor\"\nbound = \"weyl\"\nmin = {}\n\n\
+             [[rule]]\nname = \"err6\"\nkind = \"predicted-loss\"\nexclude = '^stem'\nbits = 6\nscheme = \"asym\"\ngroup = 16\nmeasure = \"weight-error\"\nmax = {:e}\n",
+            below(vmax),
+            below(dl),
+            above(kmin),
+            above(wmin),
+            below(emax),
+        )
+    };
+    let pass = config(dir.path(), "pass.toml", &rules(false));
+    let o = check(&model, &pass, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(PASS), "{}{}", stdout(&o), stderr(&o));
+    let j = json(&o);
+    let v = check_values(&j, 0);
+    assert_eq!(v.len(), n);
+    for (i, (name, val, _)) in v.iter().enumerate() {
+        assert!(
+            same(val.unwrap(), half[i]),
+            "{name}: {val:?} vs {}",
+            half[i]
+        );
+    }
+    assert!(same(check_values(&j, 1)[0].1.unwrap(), dl));
+    for (i, (name, val, _)) in check_values(&j, 2).iter().enumerate() {
+        assert_eq!(val.unwrap(), kq4[i], "{name}: check's k_q4 is analyze's");
+    }
+    for ((name, val, _), &i) in check_values(&j, 3).iter().zip(&single) {
+        assert_eq!(val.unwrap(), weyl3(i), "{name}");
+    }
+    for ((name, val, _), &i) in check_values(&j, 4).iter().zip(&single) {
+        assert!(same(val.unwrap(), err6(i)), "{name}");
+    }
+    // Every limit just past its extreme: each rule fails on exactly the
+    // matrices at the extreme.
+    let fail = config(dir.path(), "fail.toml", &rules(true));
+    let o = check(&model, &fail, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(VIOLATION), "{}", stderr(&o));
+    let j = json(&o);
+    let failed = |r: usize| -> Vec<String> {
+        check_values(&j, r)
+            .into_iter()
+            .filter(|c| c.2 == "fail")
+            .map(|c| c.0)
+            .collect()
+    };
+    assert_eq!(failed(0), vec![t.rows[worst]["name"].as_str().unwrap()]);
+    assert_eq!(failed(1), vec!["stem.conv"]);
+    let at_min = kq4.iter().filter(|k| **k == kmin).count();
+    assert_eq!(failed(2).len(), at_min);
+    let at_wmin = single.iter().filter(|&&i| weyl3(i) == wmin).count();
+    assert_eq!(failed(3).len(), at_wmin);
+    assert_eq!(failed(4).len(), 1);
+    assert_eq!(j["counts"]["rules_failed"], 5);
+}
+
+/// The same rules on the JSON report: with `--eigs` the eigenvalue rules
+/// give the checkpoint's numbers and `surviving-modes` at 4 bits reads the
+/// report's k_q4; a quantizer whose ranges only the weights hold is a
+/// config error naming the rule's line; the loss measure without a loss
+/// model fails with the reason (or is skipped when asked).
+#[test]
+fn compression_rules_on_a_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiny_with_eigs(dir.path());
+    let model = fixture("tiny/model.safetensors");
+    let eigs = t.eigs.to_str().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.toml",
+        "[[rule]]\nname = \"half\"\nkind = \"predicted-loss\"\nrank_fraction = 0.5\nmeasure = \"weight-error\"\nmax = 1\n\n\
+         [[rule]]\nname = \"kq4\"\nkind = \"surviving-modes\"\nbits = 4\nmin = 0\n\n\
+         [[rule]]\nname = \"embed-loss\"\nkind = \"predicted-loss\"\nselect = '^embed$'\nrank_fraction = 0.25\nmax = 1\n\n\
+         [[rule]]\nname = \"embed-loss-skip\"\nkind = \"predicted-loss\"\nselect = '^embed$'\nrank_fraction = 0.25\nmax = 1\nmissing = \"skip\"\n",
+    );
+    let from_json = check(&t.report, &cfg, &["--eigs", eigs, "--format", "json"]);
+    let from_model = check(&model, &cfg, &["--format", "json"]);
+    assert_eq!(
+        from_json.status.code(),
+        Some(VIOLATION),
+        "{}",
+        stderr(&from_json)
+    );
+    assert_eq!(from_model.status.code(), Some(VIOLATION));
+    let (a, b) = (json(&from_json), json(&from_model));
+    for r in 0..4 {
+        assert_eq!(a["rules"][r]["checks"], b["rules"][r]["checks"], "rule {r}");
+    }
+    // embed's spectrum flattens at its break: no loss model, and the
+    // message says so.
+    let c = &a["rules"][2]["checks"][0];
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.starts_with("cannot predict: no loss model:"), "{msg}");
+    assert_eq!(a["rules"][3]["checks"][0]["status"], "skip");
+    // Without --eigs only the report's k_q4 is left.
+    let kq = config(
+        dir.path(),
+        "kq.toml",
+        "[[rule]]\nname = \"kq4\"\nkind = \"surviving-modes\"\nbits = 4\nmin = 0\n",
+    );
+    let o = check(&t.report, &kq, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(PASS), "{}", stderr(&o));
+    assert_eq!(json(&o)["rules"][0]["checks"], b["rules"][1]["checks"]);
+    // A quantizer the report has no column for needs the weights.
+    let asym = config(
+        dir.path(),
+        "asym.toml",
+        "[[rule]]\nname = \"ok\"\nkind = \"surviving-modes\"\nbits = 8\nmin = 0\n\n\
+         [[rule]]\nname = \"q\"\nkind = \"surviving-modes\"\nbits = 4\nscheme = \"asym\"\nmin = 1\n",
+    );
+    let o = check(&t.report, &asym, &["--eigs", eigs]);
+    assert_eq!(o.status.code(), Some(ERROR));
+    let want = format!(
+        "specscope: error: {}:7:1: rule `q`: 4-bit asym per channel quantization needs the weights' ranges, and a JSON report holds no weights: give the checkpoint itself",
+        asym.display()
+    );
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
+    // --eigs is for a JSON report.
+    let o = check(&model, &kq, &["--eigs", eigs]);
+    assert_eq!(o.status.code(), Some(ERROR));
+    assert!(stderr(&o).contains("--eigs"), "{}", stderr(&o));
 }

@@ -94,8 +94,17 @@ fn report_is_self_contained_and_complete() {
         n + 1,
         "header + one row per matrix"
     );
-    // Two inline figures per matrix.
-    assert_eq!(page.matches("<svg ").count(), 2 * n);
+    // Four inline figures per matrix: ESD, rank plot, and the predicted
+    // pruning and quantization curves.
+    assert_eq!(page.matches("<svg ").count(), 4 * n);
+    for caption in [
+        "rank plot",
+        "predicted pruning curve",
+        "predicted quantization curve",
+    ] {
+        let tag = format!("<figcaption>{caption}</figcaption>");
+        assert_eq!(page.matches(&tag).count(), n, "{caption}");
+    }
     // The attached tables.
     assert!(page.contains(r#"id="compare--snapshots""#));
     assert!(page.contains(r#"id="compare--validation-rows""#));
@@ -130,11 +139,21 @@ fn report_is_self_contained_and_complete() {
             .map(|(i, _)| p[i..i + p[i..].find("</svg>").unwrap()].to_string())
             .collect()
     };
-    assert_eq!(
-        svgs(&page),
-        svgs(&page2),
-        "figures from .npy differ from the analysis'"
-    );
+    // Except the quantization curves: a JSON report holds no weights, so
+    // those say what they need instead.
+    let (a, b) = (svgs(&page), svgs(&page2));
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if i % 4 == 3 {
+            assert!(
+                x.contains("N·M·σ_q²"),
+                "figure {i}: a curve from the checkpoint"
+            );
+            assert!(y.contains("needs the weights"), "figure {i}: {y}");
+        } else {
+            assert_eq!(x, y, "figure {i} from .npy differs from the analysis'");
+        }
+    }
     // Without eigenvalues: the table, and a note instead of figures.
     let html3 = dir.path().join("no-figs.html");
     let o = specscope(&[
@@ -147,6 +166,22 @@ fn report_is_self_contained_and_complete() {
     let page3 = std::fs::read_to_string(&html3).unwrap();
     assert_eq!(page3.matches("<svg ").count(), 0);
     assert!(page3.contains("a JSON report holds no eigenvalues"));
+    // --max-figures caps the matrices drawn: four figures each.
+    let html4 = dir.path().join("capped.html");
+    let o = specscope(&[
+        "report",
+        rep.to_str().unwrap(),
+        "--eigs",
+        eigs.to_str().unwrap(),
+        "--max-figures",
+        "2",
+        "-o",
+        html4.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let page4 = std::fs::read_to_string(&html4).unwrap();
+    assert_eq!(page4.matches("<svg ").count(), 8);
+    assert!(page4.contains("the first 2 matrices only (--max-figures)"));
 }
 
 #[test]
@@ -258,7 +293,7 @@ fn report_renders_in_headless_chromium() {
     );
     assert_eq!(rows, json!(n), "table rows");
     let figures = eval(&mut b, "document.querySelectorAll('#figures svg').length");
-    assert_eq!(figures, json!(2 * n));
+    assert_eq!(figures, json!(4 * n));
     let snapshot_rows = eval(
         &mut b,
         "document.querySelectorAll('#table-compare--snapshots tbody tr').length",

@@ -1,5 +1,8 @@
-//! Plots: `analyze --plots` writes two non-empty figures per matrix, the
-//! same bytes on every run, as SVG or PNG; the library's figures (ESD,
+//! Plots: `analyze --plots` writes four non-empty figures per matrix (ESD,
+//! rank plot, predicted pruning and quantization curves), and
+//! `predict --plots` the predicted curves with the measured points of
+//! `--verify`, the same bytes on every run, as SVG or PNG; the rank plot's
+//! overlays are the fitter's own numbers; the library's figures (ESD,
 //! rank plot with overlays, compression curves, snapshot series, ρ fit)
 //! render deterministically, and degenerate inputs draw a message instead
 //! of failing.
@@ -71,7 +74,7 @@ fn analyze_plots_svg_deterministic() {
         .map(|l| l["name"].as_str().unwrap().to_string())
         .collect();
     let first = files(a.path());
-    assert_eq!(first.len(), 2 * names.len(), "{:?}", first.keys());
+    assert_eq!(first.len(), 4 * names.len(), "{:?}", first.keys());
     for n in &names {
         let stem: String = n
             .chars()
@@ -83,7 +86,7 @@ fn analyze_plots_svg_deterministic() {
                 }
             })
             .collect();
-        for kind in ["esd", "rank"] {
+        for kind in ["esd", "rank", "pruning", "quant"] {
             let f = format!("{stem}.{kind}.svg");
             let bytes = first.get(&f).unwrap_or_else(|| panic!("{f} missing"));
             assert!(bytes.len() > 2000, "{f}: {} bytes", bytes.len());
@@ -97,6 +100,29 @@ fn analyze_plots_svg_deterministic() {
         esd.contains(&format!("α = {alpha:.3}")),
         "alpha {alpha:.3} not in the ESD legend"
     );
+    // The compression curves: stem.conv has a loss model (a steepening
+    // break), embed does not (its break flattens), and both have the
+    // weights' ranges for the quantization curve.
+    let text = |f: &str| String::from_utf8(first[f].clone()).unwrap();
+    let conv = text("stem.conv.pruning.svg");
+    let k_star = json(&o)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "stem.conv")
+        .unwrap()["k_star"]
+        .as_u64()
+        .unwrap();
+    for l in [
+        "weight error",
+        "ΔL/ΔL(0), loss model a =",
+        &format!("k* = {k_star}"),
+    ] {
+        assert!(conv.contains(l), "stem.conv pruning: {l}");
+    }
+    assert!(text("embed.pruning.svg").contains("ΔL/ΔL(0): no loss model"));
+    let q = text("embed.quant.svg");
+    assert!(q.contains("quantization: embed (sym per channel)") && q.contains("N·M·σ_q²"));
     // Byte-identical on a second run.
     let o = analyze_plots(b.path(), false);
     assert_eq!(o.status.code(), Some(0));
@@ -155,7 +181,10 @@ fn rank_plot_draws_the_fitters_overlays() {
     let ev: Vec<f64> = (1..=300)
         .map(|k| 3.0 * (k as f64).powf(-1.4) + 1e-3)
         .collect();
-    let row = serde_json::json!({"k_star": 40, "noise_floor": 2e-3, "b": 1.4, "b_window": [2, 30]});
+    // A row with the fitter's fields: σ = 1e-3 on 900×300 views puts the
+    // noise edge at 1e-6·(30+17.32)² + TW margin ≈ 0.00228.
+    let row = serde_json::json!({"N": 900, "M": 300, "k_star": 40, "noise_sigma": 1e-3,
+        "k_noise": 80, "b": 1.4, "b_kmin": 2, "b_kmax": 30});
     let s = svg(Figure::Rank(RankPlot::new(
         "layer.0",
         &ev,
@@ -163,7 +192,7 @@ fn rank_plot_draws_the_fitters_overlays() {
     )));
     for label in [
         "k* = 40",
-        "noise floor 0.002",
+        "noise floor 0.002 (80 modes above)",
         "b = 1.400",
         "rank plot: layer.0",
     ] {
@@ -250,4 +279,214 @@ fn degenerate_inputs_draw_a_message() {
         &[5.0],
         RankOverlay::default(),
     )));
+}
+
+/// The rank plot's overlay read from real `analyze` rows: k_* and b are the
+/// row's own, the b line spans the row's window, and the drawn noise floor
+/// is the fitter's noise edge, which exactly `k_noise` eigenvalues exceed.
+#[test]
+fn rank_overlay_is_the_fitters() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture("tiny/model.safetensors");
+    let eigs = dir.path().join("eigs");
+    let o = specscope(&[
+        "analyze",
+        fx.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+        "--save-eigs",
+        eigs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let rows = json(&o)["layers"].as_array().unwrap().clone();
+    let mut with_b = 0;
+    for row in &rows {
+        let name = row["name"].as_str().unwrap();
+        let stem: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let ev = specscope::report::read_npy_f64(&eigs.join(format!("{stem}.npy"))).unwrap();
+        let o = RankOverlay::from_row(row);
+        assert_eq!(o.k_star, row["k_star"].as_f64(), "{name}");
+        let floor = o
+            .noise_floor
+            .unwrap_or_else(|| panic!("{name}: no noise floor"));
+        let above = ev.iter().filter(|v| **v > floor).count() as f64;
+        assert_eq!(Some(above), row["k_noise"].as_f64(), "{name}: k_noise");
+        assert_eq!(o.k_noise, row["k_noise"].as_f64());
+        let s = svg(Figure::Rank(RankPlot::new(name, &ev, o.clone())));
+        assert!(s.contains(&format!("k* = {}", row["k_star"])), "{name}");
+        assert!(s.contains("noise floor"), "{name}");
+        if let Some(b) = row["b"].as_f64() {
+            with_b += 1;
+            let w = (
+                row["b_kmin"].as_f64().unwrap(),
+                row["b_kmax"].as_f64().unwrap(),
+            );
+            assert_eq!((o.b, o.b_window), (Some(b), Some(w)), "{name}");
+            let line = RankPlot::new(name, &ev, o).b_line();
+            assert_eq!(
+                (line[0].0, line[1].0),
+                w,
+                "{name}: the b line spans its window"
+            );
+            assert!(s.contains(&format!("b = {b:.3}")), "{name}");
+        }
+    }
+    assert!(with_b >= 2, "the fixture has b fits (embed, stem.conv)");
+}
+
+fn predict_plots(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let fx = fixture("tiny/model.safetensors");
+    let mut args = vec![
+        "predict",
+        fx.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+        "--plots",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    specscope(&args)
+}
+
+/// `predict --plots`: the pruning curve per matrix (and with --bits the
+/// quantization curve), with `--verify`'s measured weight error drawn as
+/// a point; byte-identical twice; PNG with --png.
+#[test]
+fn predict_plots_with_measured_points() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let o = predict_plots(a.path(), &["--bits", "4", "--verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = json(&o)["rows"].as_array().unwrap().clone();
+    let first = files(a.path());
+    assert_eq!(first.len(), 2 * rows.len(), "{:?}", first.keys());
+    for (name, bytes) in &first {
+        assert_svg(name, bytes);
+    }
+    let q = String::from_utf8(first["embed.quant.svg"].clone()).unwrap();
+    assert!(
+        q.contains("measured weight error (--verify)"),
+        "embed: measured point"
+    );
+    // The pooled convolution is predicted, not verified: no point.
+    let conv = String::from_utf8(first["stem.conv.quant.svg"].clone()).unwrap();
+    assert!(!conv.contains("measured"));
+    assert_eq!(
+        predict_plots(b.path(), &["--bits", "4", "--verify"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        first,
+        files(b.path()),
+        "predict plots differ between two runs"
+    );
+    // Truncation: the measured point sits on the pruning figure, and no
+    // quantization figure is written.
+    let c = tempfile::tempdir().unwrap();
+    let o = predict_plots(c.path(), &["--sparsity", "0.5", "--verify", "--png"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let f = files(c.path());
+    assert_eq!(f.len(), rows.len());
+    assert!(
+        f.keys().all(|k| k.ends_with(".pruning.png")),
+        "{:?}",
+        f.keys()
+    );
+    let d = tempfile::tempdir().unwrap();
+    assert_eq!(
+        predict_plots(d.path(), &["--sparsity", "0.5"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let svg = String::from_utf8(files(d.path())["embed.pruning.svg"].clone()).unwrap();
+    assert!(!svg.contains("measured"));
+    let e = tempfile::tempdir().unwrap();
+    assert_eq!(
+        predict_plots(e.path(), &["--sparsity", "0.5", "--verify"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let svg = String::from_utf8(files(e.path())["embed.pruning.svg"].clone()).unwrap();
+    assert!(svg.contains("measured weight error (--verify)"));
+}
+
+/// The figures built from the theory's curves: the pruning figure's lines
+/// are the truncation energy and ΔL/ΔL(0) of `theory::curves`, zeros (the
+/// plateau) left out; the quantization figure's are the predicted curve's.
+#[test]
+fn compression_figures_from_the_theory() {
+    use specscope::fit::noise::Dims;
+    use specscope::fit::spectral_fit;
+    use specscope::theory::curves;
+    use specscope::theory::quant::{Granularity, QuantSpec, Scheme, range_stats};
+    // A broken power law (0.5 then 2.5 at k = 30) over 180 modes (few
+    // enough that the curve keeps every rank) on 540×180 views: a
+    // steepening break, so a loss model exists.
+    let mu: Vec<f64> = (1..=180)
+        .map(|k| {
+            let k = k as f64;
+            if k <= 30.0 {
+                k.powf(-0.5)
+            } else {
+                30f64.powf(-0.5) * (k / 30.0).powf(-2.5)
+            }
+        })
+        .collect();
+    let d = Dims::of(540, 180);
+    let fit = spectral_fit(&mu, d, None, None);
+    let c = curves::pruning_curve(&mu, d, &fit);
+    let k = c.k_star.unwrap();
+    let f = plot::pruning_figure("m", &c, Some(&[(150.0, 1e-3)]));
+    let e = &f.lines[0].points;
+    assert_eq!(e.len(), c.points.len(), "every r < M has a positive tail");
+    assert!(e.iter().zip(&c.points).all(|(p, q)| p.1 == q.energy));
+    let dl = &f.lines[1].points;
+    assert_eq!(
+        dl.len(),
+        k - 1,
+        "ΔL > 0 for r < k_* only (plateau left out)"
+    );
+    assert_eq!(f.vlines[0].at, k as f64);
+    assert_eq!(f.points[0].points, vec![(150.0, 1e-3)]);
+    let s = svg(Figure::Xy(f));
+    assert!(s.contains("measured weight error (--verify)"));
+    // Quantization over B = 2…8 from a weight matrix's ranges.
+    let w = values(540 * 180, 7);
+    let q = QuantSpec::new(4, Scheme::Sym, Granularity::Channel, 128).unwrap();
+    let st = range_stats(&w, 180, q.scheme, q.granularity, q.group);
+    let curve = curves::quantization_curve(&mu, d, &fit, &q, &st, None);
+    assert_eq!(
+        curve.iter().map(|p| p.bits).collect::<Vec<_>>(),
+        (2..=8).collect::<Vec<_>>()
+    );
+    let f = plot::quantization_figure("m", &plot::quantizer_label(&q), &curve, None);
+    assert_eq!(f.title, "quantization: m (sym per channel)");
+    assert!(
+        f.lines[0]
+            .points
+            .iter()
+            .zip(&curve)
+            .all(|(p, c)| p.1 == c.err_rel)
+    );
+    svg(Figure::Xy(f));
+    // No ranges: a message, not a failure.
+    let s = Figure::Xy(plot::quantization_unavailable("m", plot::NO_RANGES))
+        .to_svg()
+        .unwrap();
+    assert!(s.contains("needs the weights"));
 }

@@ -4,6 +4,7 @@
 //! the file, line and column of the offending key. Owns the file format
 //! only; evaluation lives in `check::eval`.
 
+use crate::theory::quant::{DEFAULT_GROUP, Granularity, QuantSpec, Scheme};
 use regex::Regex;
 use serde::Deserialize;
 use std::ops::Range;
@@ -86,6 +87,46 @@ pub enum Missing {
     Skip,
 }
 
+/// What a `predicted-loss` rule bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    /// The framework's loss increase as a fraction of the largest damage,
+    /// ΔL/ΔL(0) (every learned mode cut); needs the loss model (a, k_*).
+    Loss,
+    /// The predicted weight-space error ‖W − W'‖²_F/‖W‖²_F.
+    WeightError,
+}
+
+impl Measure {
+    /// The quantity in words, for conditions and messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Measure::Loss => "predicted loss increase",
+            Measure::WeightError => "predicted weight error",
+        }
+    }
+}
+
+/// Which count of surviving modes a `surviving-modes` rule bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bound {
+    /// μ_k > σ_q²·√(NM): the BBP threshold (`analyze`'s k_q4, k_q8).
+    Bbp,
+    /// μ_k > σ_q²(√N+√M)²: the conservative Weyl bound.
+    Weyl,
+}
+
+impl Bound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Bbp => "BBP",
+            Bound::Weyl => "Weyl",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -110,6 +151,11 @@ struct RawRule {
     rank_fraction: Option<Spanned<f64>>,
     sparsity: Option<Spanned<f64>>,
     bits: Option<Spanned<i64>>,
+    measure: Option<Spanned<Measure>>,
+    bound: Option<Spanned<Bound>>,
+    scheme: Option<Spanned<Scheme>>,
+    granularity: Option<Spanned<Granularity>>,
+    group: Option<Spanned<i64>>,
 }
 
 /// A compression target of a `predicted-loss` rule.
@@ -120,8 +166,8 @@ pub enum Target {
     RankFraction(f64),
     /// Sparsity s keeps r = (1−s)·M modes.
     Sparsity(f64),
-    /// B-bit round-to-nearest quantization.
-    Bits(u32),
+    /// B-bit round-to-nearest quantization with a scheme and granularity.
+    Bits(QuantSpec),
 }
 
 impl std::fmt::Display for Target {
@@ -129,7 +175,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::RankFraction(x) => write!(f, "rank fraction {x}"),
             Target::Sparsity(x) => write!(f, "sparsity {x}"),
-            Target::Bits(b) => write!(f, "{b} bits"),
+            Target::Bits(q) => write!(f, "{}", q.describe()),
         }
     }
 }
@@ -137,10 +183,24 @@ impl std::fmt::Display for Target {
 /// What a rule tests.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
-    Range { min: Option<f64>, max: Option<f64> },
-    Drift { abs: f64, rel: f64 },
-    PredictedLoss { target: Target, max: f64 },
-    SurvivingModes { bits: u32, min: f64 },
+    Range {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Drift {
+        abs: f64,
+        rel: f64,
+    },
+    PredictedLoss {
+        target: Target,
+        measure: Measure,
+        max: f64,
+    },
+    SurvivingModes {
+        quant: QuantSpec,
+        bound: Bound,
+        min: f64,
+    },
 }
 
 /// A validated rule.
@@ -261,10 +321,24 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
             "rank_fraction",
             "sparsity",
             "bits",
+            "measure",
+            "scheme",
+            "granularity",
+            "group",
         ],
-        Kind::SurvivingModes => &["select", "exclude", "missing", "min", "bits"],
+        Kind::SurvivingModes => &[
+            "select",
+            "exclude",
+            "missing",
+            "min",
+            "bits",
+            "bound",
+            "scheme",
+            "granularity",
+            "group",
+        ],
     };
-    let present: [(&str, Option<Range<usize>>); 12] = [
+    let present: [(&str, Option<Range<usize>>); 17] = [
         ("metric", r.metric.as_ref().map(Spanned::span)),
         ("scope", r.scope.as_ref().map(Spanned::span)),
         ("select", r.select.as_ref().map(Spanned::span)),
@@ -277,6 +351,11 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
         ("rank_fraction", r.rank_fraction.as_ref().map(Spanned::span)),
         ("sparsity", r.sparsity.as_ref().map(Spanned::span)),
         ("bits", r.bits.as_ref().map(Spanned::span)),
+        ("measure", r.measure.as_ref().map(Spanned::span)),
+        ("bound", r.bound.as_ref().map(Spanned::span)),
+        ("scheme", r.scheme.as_ref().map(Spanned::span)),
+        ("granularity", r.granularity.as_ref().map(Spanned::span)),
+        ("group", r.group.as_ref().map(Spanned::span)),
     ];
     for (key, at) in &present {
         if let Some(at) = at
@@ -353,13 +432,49 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
     let bits = |v: &Option<Spanned<i64>>| -> Result<Option<u32>, ConfigError> {
         v.as_ref()
             .map(|b| match *b.get_ref() {
-                x @ 1..=16 => Ok(x as u32),
+                x @ 2..=16 => Ok(x as u32),
                 x => Err(err(
                     &b.span(),
-                    format!("{here}: `bits` must be between 1 and 16, not {x}"),
+                    format!("{here}: `bits` must be between 2 and 16, not {x}"),
                 )),
             })
             .transpose()
+    };
+    // The quantizer of a `bits` target: `scheme` (default sym),
+    // `granularity` (default channel; `group` implies group), `group`
+    // (default 128), as `specscope predict` takes them.
+    let quantizer = |bits: u32| -> Result<QuantSpec, ConfigError> {
+        let group = match &r.group {
+            Some(g) if *g.get_ref() >= 1 => Some(*g.get_ref() as usize),
+            Some(g) => {
+                return Err(err(
+                    &g.span(),
+                    format!("{here}: `group` must be at least 1, not {}", g.get_ref()),
+                ));
+            }
+            None => None,
+        };
+        let granularity = r.granularity.as_ref().map_or(
+            if group.is_some() {
+                Granularity::Group
+            } else {
+                Granularity::Channel
+            },
+            |g| *g.get_ref(),
+        );
+        if let Some(g) = &r.group
+            && granularity != Granularity::Group
+        {
+            return Err(err(
+                &g.span(),
+                format!("{here}: `group` needs `granularity = \"group\"`"),
+            ));
+        }
+        let scheme = r.scheme.as_ref().map_or(Scheme::Sym, |s| *s.get_ref());
+        Ok(
+            QuantSpec::new(bits, scheme, granularity, group.unwrap_or(DEFAULT_GROUP))
+                .expect("bits and group validated above"),
+        )
     };
     let test = match kind {
         Kind::Range => {
@@ -426,7 +541,7 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
                     }
                     Target::Sparsity(s)
                 }
-                (None, None, Some(b)) => Target::Bits(b),
+                (None, None, Some(b)) => Target::Bits(quantizer(b)?),
                 _ => {
                     return Err(err(
                         &span,
@@ -436,9 +551,29 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
                     ));
                 }
             };
+            if !matches!(target, Target::Bits(_)) {
+                for (key, at) in [
+                    ("scheme", r.scheme.as_ref().map(Spanned::span)),
+                    ("granularity", r.granularity.as_ref().map(Spanned::span)),
+                    ("group", r.group.as_ref().map(Spanned::span)),
+                ] {
+                    if let Some(at) = at {
+                        return Err(err(
+                            &at,
+                            format!(
+                                "{here}: key `{key}` describes a quantizer; it applies only with `bits`"
+                            ),
+                        ));
+                    }
+                }
+            }
             let max = opt(&r.max, "max")?
                 .ok_or_else(|| err(&span, format!("{here}: kind `predicted-loss` needs `max`")))?;
-            Test::PredictedLoss { target, max }
+            Test::PredictedLoss {
+                target,
+                measure: r.measure.as_ref().map_or(Measure::Loss, |m| *m.get_ref()),
+                max,
+            }
         }
         Kind::SurvivingModes => {
             let b = bits(&r.bits)?.ok_or_else(|| {
@@ -449,7 +584,17 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
             })?;
             let min = opt(&r.min, "min")?
                 .ok_or_else(|| err(&span, format!("{here}: kind `surviving-modes` needs `min`")))?;
-            Test::SurvivingModes { bits: b, min }
+            if min < 0.0 {
+                return Err(err(
+                    &r.min.as_ref().expect("present").span(),
+                    format!("{here}: `min` must be ≥ 0 (a count of modes), not {min}"),
+                ));
+            }
+            Test::SurvivingModes {
+                quant: quantizer(b)?,
+                bound: r.bound.as_ref().map_or(Bound::Bbp, |b| *b.get_ref()),
+                min,
+            }
         }
     };
     Ok(Rule {
@@ -532,6 +677,69 @@ missing = "skip"
     }
 
     #[test]
+    fn compression_targets_parse_with_their_defaults() {
+        let c = parse(
+            "c.toml",
+            r#"
+[[rule]]
+name = "a"
+kind = "predicted-loss"
+bits = 4
+scheme = "asym"
+group = 64
+measure = "weight-error"
+max = 0.1
+
+[[rule]]
+name = "b"
+kind = "surviving-modes"
+bits = 8
+bound = "weyl"
+min = 3
+
+[[rule]]
+name = "c"
+kind = "predicted-loss"
+rank_fraction = 0.25
+max = 0.5
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.rules[0].test,
+            Test::PredictedLoss {
+                target: Target::Bits(
+                    QuantSpec::new(4, Scheme::Asym, Granularity::Group, 64).unwrap()
+                ),
+                measure: Measure::WeightError,
+                max: 0.1
+            }
+        );
+        // Defaults: symmetric, per channel, BBP, the loss measure.
+        assert_eq!(
+            c.rules[1].test,
+            Test::SurvivingModes {
+                quant: QuantSpec::new(8, Scheme::Sym, Granularity::Channel, DEFAULT_GROUP).unwrap(),
+                bound: Bound::Weyl,
+                min: 3.0
+            }
+        );
+        assert_eq!(
+            c.rules[2].test,
+            Test::PredictedLoss {
+                target: Target::RankFraction(0.25),
+                measure: Measure::Loss,
+                max: 0.5
+            }
+        );
+        assert_eq!(
+            Target::Bits(QuantSpec::new(3, Scheme::Sym, Granularity::Tensor, 1).unwrap())
+                .to_string(),
+            "3-bit sym per tensor"
+        );
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let m = msg(
             "[[rule]]\nname = \"a\"\nkind = \"range\"\nmetric = \"alpha\"\nmax = 1\nmaxx = 2\n",
@@ -592,7 +800,7 @@ missing = "skip"
         );
         let m = msg("[[rule]]\nname = \"a\"\nkind = \"surviving-modes\"\nbits = 40\nmin = 1\n");
         assert!(
-            m.starts_with("c.toml:4:8: rule `a`: `bits` must be between 1 and 16, not 40"),
+            m.starts_with("c.toml:4:8: rule `a`: `bits` must be between 2 and 16, not 40"),
             "{m}"
         );
         let m = msg(

@@ -7,7 +7,7 @@
 //! rule's line.
 
 use super::config::{Config, ConfigError, Kind, Missing, Rule, Scope, Test};
-use super::predict::{MatrixInput, Predictions};
+use super::predict::{MatrixInput, Predictions, Ranges, missing_inputs, quantizer};
 use crate::report::doc::{FieldKind, ReportDoc, field_kind, number};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,9 +17,12 @@ use std::collections::HashMap;
 pub struct Inputs<'a> {
     pub report: &'a ReportDoc,
     pub baseline: Option<&'a ReportDoc>,
-    /// Eigenvalues per report layer (same order), when the analysis ran in
-    /// this process; empty otherwise.
+    /// Eigenvalues per report layer (same order): from the analysis run in
+    /// this process, or saved ones (`--eigs`); empty when there are none.
     pub evals: &'a [Option<Vec<f64>>],
+    /// The weights' quantization ranges per report layer, for each
+    /// quantizer layout the rules need (empty for a JSON report).
+    pub ranges: &'a Ranges,
     pub predictions: &'a dyn Predictions,
 }
 
@@ -126,17 +129,16 @@ fn hint(name: &str, candidates: &[String]) -> String {
 
 /// Checks every rule against what the inputs hold: metric names exist and
 /// are numeric (in the baseline too, for drift), drift has a baseline, and
-/// compression targets have predictions.
+/// compression targets have the eigenvalues (and weight ranges) they need.
 pub fn resolve(config: &Config, inputs: &Inputs<'_>) -> Result<(), ConfigError> {
+    let have_evals = inputs.evals.iter().any(Option::is_some);
+    let has_field = |f: &str| field_kind(inputs.report.layers().iter(), f) == FieldKind::Numeric;
     for rule in &config.rules {
         let here = format!("rule `{}`", rule.name);
         if matches!(rule.kind, Kind::PredictedLoss | Kind::SurvivingModes)
-            && let Some(why) = inputs.predictions.unavailable()
+            && let Some(why) = missing_inputs(rule, have_evals, inputs.ranges, &has_field)
         {
-            return Err(config.error(
-                &rule.span,
-                format!("{here}: kind `{}` is {why}", rule.kind.as_str()),
-            ));
+            return Err(config.error(&rule.span, format!("{here}: {why}")));
         }
         if rule.kind == Kind::Drift && inputs.baseline.is_none() {
             return Err(config.error(
@@ -224,12 +226,19 @@ fn condition(rule: &Rule) -> String {
         Test::Drift { abs, rel } => {
             format!("|Δ{metric}| ≤ {} + {}·|baseline|", num(*abs), num(*rel))
         }
-        Test::PredictedLoss { target, max } => {
-            format!("predicted loss increase at {target} ≤ {}", num(*max))
+        Test::PredictedLoss {
+            target,
+            measure,
+            max,
+        } => {
+            format!("{} at {target} ≤ {}", measure.describe(), num(*max))
         }
-        Test::SurvivingModes { bits, min } => {
-            format!("modes surviving {bits}-bit quantization ≥ {}", num(*min))
-        }
+        Test::SurvivingModes { quant, bound, min } => format!(
+            "modes surviving {} ({}) ≥ {}",
+            quant.describe(),
+            bound.as_str(),
+            num(*min)
+        ),
     }
 }
 
@@ -340,7 +349,9 @@ fn evaluate_rule(rule: &Rule, inputs: &Inputs<'_>) -> RuleOutcome {
                 .baseline
                 .map(|b| Value::Object(b.summary().clone()))
                 .and_then(|s| number(&s, &mname));
-            checks.push(one(rule, &mname, &summary, v, base, true, None, inputs));
+            checks.push(one(
+                rule, &mname, &summary, v, base, true, None, None, inputs,
+            ));
         }
         Scope::Matrix => {
             let base_rows: HashMap<String, &Value> = inputs
@@ -364,6 +375,7 @@ fn evaluate_rule(rule: &Rule, inputs: &Inputs<'_>) -> RuleOutcome {
                 let v = number(row, &mname);
                 let base = base_row.and_then(|b| number(b, &mname));
                 let evals = inputs.evals.get(i).and_then(|e| e.as_deref());
+                let ranges = quantizer(rule).and_then(|q| inputs.ranges.get(&q, i));
                 let mut c = one(
                     rule,
                     &mname,
@@ -372,6 +384,7 @@ fn evaluate_rule(rule: &Rule, inputs: &Inputs<'_>) -> RuleOutcome {
                     base,
                     base_row.is_some(),
                     evals,
+                    ranges,
                     inputs,
                 );
                 c.subject = name;
@@ -434,6 +447,7 @@ fn one(
     base: Option<f64>,
     has_base_row: bool,
     evals: Option<&[f64]>,
+    ranges: Option<&crate::theory::quant::RangeStats>,
     inputs: &Inputs<'_>,
 ) -> Check {
     let mut c = Check {
@@ -460,23 +474,27 @@ fn one(
                 format!("{metric} has no value in the baseline report"),
             ),
         },
-        Test::PredictedLoss { target, max } => {
-            let m = MatrixInput { row, evals };
-            match inputs.predictions.predicted_loss(m, *target) {
+        Test::PredictedLoss {
+            target,
+            measure,
+            max,
+        } => {
+            let m = MatrixInput { row, evals, ranges };
+            match inputs.predictions.predicted_loss(m, *target, *measure) {
                 Ok(p) => {
                     c.value = Some(p);
-                    range_check("predicted loss increase", p, None, Some(*max))
+                    range_check(measure.describe(), p, None, Some(*max))
                 }
                 Err(e) => (missing_status(rule.missing), format!("cannot predict: {e}")),
             }
         }
-        Test::SurvivingModes { bits, min } => {
-            let m = MatrixInput { row, evals };
-            match inputs.predictions.surviving_modes(m, *bits) {
+        Test::SurvivingModes { quant, bound, min } => {
+            let m = MatrixInput { row, evals, ranges };
+            match inputs.predictions.surviving_modes(m, *quant, *bound) {
                 Ok(k) => {
                     c.value = Some(k);
                     range_check(
-                        &format!("surviving modes at {bits} bits"),
+                        &format!("surviving modes at {} bits", quant.bits),
                         k,
                         Some(*min),
                         None,

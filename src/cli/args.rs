@@ -167,6 +167,10 @@ pub struct CheckArgs {
     /// An earlier analyze report (or checkpoint) for `drift` rules.
     #[arg(long, value_name = "REPORT")]
     pub baseline: Option<PathBuf>,
+    /// Eigenvalues saved by `analyze --save-eigs DIR`, for the
+    /// compression-target rules on a JSON report.
+    #[arg(long, value_name = "DIR")]
+    pub eigs: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
     /// Write the summary (or JSON) here instead of standard output.

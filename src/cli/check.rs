@@ -1,10 +1,12 @@
 //! `specscope check`: reads the rules first (a config error costs no
-//! analysis), loads the report (analysing a checkpoint when given one) and
-//! the baseline, evaluates, writes the summary or JSON, the JUnit file and
+//! analysis), loads the report (analysing a checkpoint when given one),
+//! its eigenvalues and, for quantization rules, the weights' ranges, and
+//! the baseline; evaluates, writes the summary or JSON, the JUnit file and
 //! the GitHub annotations, and maps the result to exit 0 / 1.
 
 use super::args::{CheckArgs, CheckFormat};
-use super::{AnalysisArgs, emit, exit, load_input};
+use super::{AnalysisArgs, emit, exit, inputs, load_input};
+use crate::check::predict::{Ranges, layouts};
 use crate::check::{self, Inputs, output};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -16,7 +18,14 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
         );
     }
     let config = check::config::read(&a.config)?;
-    let (report, evals) = load_input(&a.path, &analysis_args(&a))?;
+    let args = analysis_args(&a);
+    let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
+    let mut ranges = Ranges::default();
+    for q in layouts(&config.rules) {
+        if let Some(r) = loaded.ranges(&q, &args)? {
+            ranges.insert(q, r);
+        }
+    }
     let baseline = a
         .baseline
         .as_ref()
@@ -27,9 +36,10 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
         })
         .transpose()?;
     let inputs = Inputs {
-        report: &report,
+        report: &loaded.doc,
         baseline: baseline.as_ref(),
-        evals: &evals,
+        evals: &loaded.evals,
+        ranges: &ranges,
         predictions: check::predict::builtin(),
     };
     check::resolve(&config, &inputs)?;

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod check;
+mod inputs;
 pub mod predict;
 mod progress;
 mod report_cmd;
@@ -268,7 +269,8 @@ fn analyze(a: AnalyzeArgs) -> Result<u8> {
             .map(|r| serde_json::to_value(r).expect("a row serializes"))
             .collect();
         let evals: Vec<Option<&[f64]>> = outcomes.iter().map(|o| o.evals.as_deref().ok()).collect();
-        report::plot::write_matrix_plots(dir, format, &rows, &evals)?;
+        let ranges: Vec<_> = outcomes.iter().map(|o| o.channel_ranges).collect();
+        report::plot::write_matrix_plots(dir, format, &rows, &evals, &ranges)?;
     }
     emit(&a.output, |w| match a.format {
         Format::Table => Ok(report::write_table(&rep, w)?),

@@ -10,7 +10,7 @@ use crate::fit::{PowerLawFit, SpectralFit, spectral_fit};
 use crate::load::{Checkpoint, MatrixData, View};
 use crate::pipeline::{self, Job, Plan, RunOptions};
 use crate::report::{
-    self, CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow,
+    self, CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow, plot,
 };
 use crate::theory::quant::{
     DEFAULT_GROUP, Granularity, QuantSpec, RangeStats, Scheme, range_stats, range_stats_of,
@@ -60,6 +60,14 @@ pub struct PredictArgs {
     /// the RMS entry of its init, instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
+    /// Write each matrix's predicted pruning curve (and, with --bits, its
+    /// quantization curve) into DIR, with the measured point when --verify
+    /// ran (SVG; PNG with --png).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Write the --plots figures as PNG instead of SVG.
+    #[arg(long, requires = "plots")]
+    pub png: bool,
     #[arg(long, value_enum, default_value_t = super::args::Format::Table)]
     pub format: super::args::Format,
     /// Write the report here instead of standard output.
@@ -192,7 +200,7 @@ fn init_sigmas(init: Option<&Path>, ck: &Checkpoint, plan: &Plan) -> Result<Vec<
 
 /// Range statistics of a job's weights over all its views, scaled like its
 /// eigenvalues; the tensor's pages are released afterwards.
-fn job_ranges(ck: &Checkpoint, job: &Job, q: &QuantSpec) -> RangeStats {
+pub(super) fn job_ranges(ck: &Checkpoint, job: &Job, q: &QuantSpec) -> RangeStats {
     let mut total = RangeStats::default();
     for v in &job.spec.views {
         let (st, _) = range_stats_of(&data(ck, job, *v), q.scheme, q.granularity, q.group);
@@ -277,6 +285,8 @@ struct Done {
     profile: Vec<ProfileRow>,
     /// Curve points with modes, for the model totals.
     points: Vec<(u32, f64, usize, Option<f64>)>,
+    /// `--plots`: (file kind, figure).
+    figures: Vec<(&'static str, plot::XyPlot)>,
 }
 
 fn failed(job: &Job, why: String) -> Done {
@@ -294,7 +304,49 @@ fn failed(job: &Job, why: String) -> Done {
         curve: Vec::new(),
         profile: Vec::new(),
         points: Vec::new(),
+        figures: Vec::new(),
     }
+}
+
+/// The `--plots` figures of one matrix: its predicted pruning curve (with
+/// the measured weight error of a pure truncation), and for a quantization
+/// request its predicted curve over B = 2…8 for the requested scheme and
+/// granularity (after the truncation when both are asked; with the
+/// measured weight error at the requested B).
+fn figures(
+    job: &Job,
+    mu: &[f64],
+    fit: &SpectralFit,
+    req: &Request,
+    pred: &Prediction,
+    err_meas: Option<f64>,
+) -> Vec<(&'static str, plot::XyPlot)> {
+    let name = &job.spec.name;
+    let d = Dims::of(job.spec.rows, job.spec.cols);
+    let measured_rank = match (pred.rank, req.quant, err_meas) {
+        (Some(r), None, Some(e)) => Some(vec![(r as f64, e)]),
+        _ => None,
+    };
+    let mut out = vec![(
+        "pruning",
+        plot::pruning_figure(
+            name,
+            &theory::curves::pruning_curve(mu, d, fit),
+            measured_rank.as_deref(),
+        ),
+    )];
+    if let Some(q) = req.quant {
+        let mut label = plot::quantizer_label(&q);
+        if let Some(r) = pred.rank {
+            label = format!("{label}, after rank {r}");
+        }
+        let measured = err_meas.map(|e| vec![(q.bits, e)]);
+        out.push((
+            "quant",
+            plot::quantization_figure(name, &label, &pred.curve, measured.as_deref()),
+        ));
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -400,6 +452,7 @@ fn assemble(
         curve,
         profile,
         points,
+        figures: Vec::new(),
     }
 }
 
@@ -410,6 +463,7 @@ fn predict_only(
     out: &pipeline::Outcome,
     req: &Request,
     sigma: Option<f64>,
+    plots: bool,
 ) -> Done {
     let mu = match &out.evals {
         Ok(e) => e,
@@ -420,7 +474,7 @@ fn predict_only(
     let fit = spectral_fit(mu, d, sigma, Some(&alpha));
     let ranges = req.quant.map(|q| job_ranges(ck, job, &q));
     let pred = theory::predict(mu, d, &fit, req, ranges.as_ref());
-    assemble(
+    let mut done = assemble(
         job,
         mu,
         &fit,
@@ -429,7 +483,11 @@ fn predict_only(
         None,
         alpha.ok().map(|a| a.alpha),
         String::new(),
-    )
+    );
+    if plots {
+        done.figures = figures(job, mu, &fit, req, &pred, None);
+    }
+    done
 }
 
 /// Compresses for real and measures (single-view matrices).
@@ -439,6 +497,7 @@ fn predict_verify(
     req: &Request,
     sigma: Option<f64>,
     engine: &dyn SpectrumEngine,
+    plots: bool,
 ) -> Done {
     let view = job.spec.views[0];
     let md = data(ck, job, view);
@@ -480,7 +539,7 @@ fn predict_verify(
     let compare = (2 * predicted_overlap.max(pred.kept)).max(64);
     let m = measure(wm, &comp, &before, &after, compare, pred.kept, Par::Seq);
     let fit_after = spectral_fit(&m.after, d, None, None);
-    assemble(
+    let mut done = assemble(
         job,
         mu,
         &fit,
@@ -489,7 +548,11 @@ fn predict_verify(
         Some((&m, fit_after.b().map(|b| b.value))),
         alpha.ok().map(|a| a.alpha),
         String::new(),
-    )
+    );
+    if plots {
+        done.figures = figures(job, mu, &fit, req, &pred, Some(m.err_rel));
+    }
+    done
 }
 
 fn summary(done: &[Done]) -> PredictSummary {
@@ -570,9 +633,10 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
         bail!("{}: no weight matrix found", a.path.display());
     }
     let sigmas = init_sigmas(a.init.as_deref(), &ck, &plan)?;
+    let plots = a.plots.is_some();
     let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
     let engine = CpuExact { par: Par::Seq };
-    let done: Vec<Done> = if a.verify {
+    let mut done: Vec<Done> = if a.verify {
         // Pooled convolutions are several matrices sharing one spectrum:
         // truncating the pooled spectrum is not a compression of any one
         // slice, so they are predicted from the pooled spectrum, unverified.
@@ -609,11 +673,11 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
                             .iter()
                             .position(|p| p.spec.name == job.spec.name)
                             .expect("pooled job planned");
-                        let mut d = predict_only(&ck, job, &pooled_out[i], &req, *sigma);
+                        let mut d = predict_only(&ck, job, &pooled_out[i], &req, *sigma, plots);
                         d.row.note = "pooled convolution: predicted, not verified".into();
                         d
                     } else {
-                        predict_verify(&ck, job, &req, *sigma, &engine)
+                        predict_verify(&ck, job, &req, *sigma, &engine, plots)
                     };
                     pipeline::Progress::matrix_done(&bar, &job.spec.name, 0);
                     d
@@ -630,12 +694,29 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
             .iter()
             .zip(&outcomes)
             .zip(&sigmas)
-            .map(|((job, out), sigma)| predict_only(&ck, job, out, &req, *sigma))
+            .map(|((job, out), sigma)| predict_only(&ck, job, out, &req, *sigma, plots))
             .collect()
     };
     bar.finish();
     for d in done.iter().filter(|d| d.row.status != "ok") {
         warn(&format!("{}: {}", d.row.name, d.row.note));
+    }
+    if let Some(dir) = &a.plots {
+        let format = if a.png {
+            plot::ImageFormat::Png
+        } else {
+            plot::ImageFormat::Svg
+        };
+        let names: Vec<(String, usize)> = plan
+            .jobs
+            .iter()
+            .map(|j| (j.spec.name.clone(), j.layer_id))
+            .collect();
+        let figs: Vec<Vec<(&'static str, plot::XyPlot)>> = done
+            .iter_mut()
+            .map(|d| std::mem::take(&mut d.figures))
+            .collect();
+        plot::write_named_plots(dir, format, &names, &figs)?;
     }
     let summary = summary(&done);
     let mut rows = Vec::with_capacity(done.len());

@@ -1,10 +1,11 @@
 //! `specscope report`: loads a report (analysing a checkpoint when given
 //! one), draws each matrix's figures from its eigenvalues (the analysis's,
-//! or `--eigs DIR`), adds the report's own and the attached tables, and
+//! or `--eigs DIR`) and, for the quantization curve, its weights' ranges
+//! (a checkpoint only), adds the report's own and the attached tables, and
 //! writes one self-contained HTML file.
 
 use super::args::ReportArgs;
-use super::{AnalysisArgs, exit, load_input};
+use super::{AnalysisArgs, exit, inputs};
 use crate::report::doc::ReportDoc;
 use crate::report::html::{self, HtmlReport, MatrixFigures};
 use crate::report::plot;
@@ -12,34 +13,19 @@ use anyhow::{Context, Result};
 use std::io::Write;
 
 pub(super) fn run(a: ReportArgs) -> Result<u8> {
-    let (doc, mut evals) = load_input(&a.path, &analysis_args(&a))?;
+    let args = analysis_args(&a);
+    let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
+    let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();
-    let mut note = None;
-    if evals.is_empty() {
-        match &a.eigs {
-            Some(dir) => {
-                let mut saved = crate::report::load_eigs(dir)?;
-                evals = layers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| saved.remove(&ReportDoc::layer_name(l, i)))
-                    .collect();
-                let missing = evals.iter().filter(|e| e.is_none()).count();
-                if missing > 0 {
-                    note = Some(format!(
-                        "{missing} matrices have no eigenvalues in {}",
-                        dir.display()
-                    ));
-                }
-            }
-            None => {
-                note = Some(
-                    "No figures: a JSON report holds no eigenvalues. Give the checkpoint itself, or save them with `analyze --save-eigs DIR` and pass `--eigs DIR`."
-                        .to_string(),
-                )
-            }
-        }
-    }
+    let mut note = match &loaded.evals_note {
+        Some(n) if evals.is_empty() => Some(format!("No figures: {n}")),
+        n => n.clone(),
+    };
+    // The quantization curves use `analyze`'s quantizer (4-bit here: the
+    // curve covers every B from 2 to 8).
+    let ranges = loaded
+        .ranges(&crate::theory::analyze_quantizer(4), &args)?
+        .unwrap_or_default();
     let mut figures = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let Some(Some(ev)) = evals.get(i) else {
@@ -54,10 +40,15 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
         }
         let name = ReportDoc::layer_name(l, i);
         let mut svgs = Vec::new();
-        for (fig, caption) in plot::matrix_figures(&name, l, ev)
-            .iter()
-            .zip(["spectral density and power-law fit", "rank plot"])
-        {
+        let [esd, rank] = plot::matrix_figures(&name, l, ev);
+        let st = ranges.get(i).and_then(Option::as_ref);
+        let [pruning, quant] = plot::compression_figures(&name, l, ev, st);
+        for (fig, caption) in [esd, rank, pruning, quant].iter().zip([
+            "spectral density and power-law fit",
+            "rank plot",
+            "predicted pruning curve",
+            "predicted quantization curve",
+        ]) {
             svgs.push((caption.to_string(), fig.to_svg()?));
         }
         figures.push(MatrixFigures {
@@ -65,7 +56,7 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
             figures: svgs,
         });
     }
-    let mut sections = html::report_sections(&doc);
+    let mut sections = html::report_sections(doc);
     for path in &a.attach {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
@@ -82,7 +73,7 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
         sections.extend(found);
     }
     let page = HtmlReport {
-        doc: &doc,
+        doc,
         figures,
         figures_note: note,
         sections,

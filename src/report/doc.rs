@@ -146,3 +146,22 @@ pub fn field_kind<'a>(objects: impl IntoIterator<Item = &'a Value>, key: &str) -
 pub fn number(o: &Value, key: &str) -> Option<f64> {
     o.get(key).and_then(Value::as_f64)
 }
+
+/// The sides of one view of a matrix row (`N`, `M`; either order), as the
+/// fitter and the theory take them.
+pub fn row_dims(row: &Value) -> Option<crate::fit::noise::Dims> {
+    let side = |k: &str| row.get(k).and_then(Value::as_u64).filter(|v| *v > 0);
+    Some(crate::fit::noise::Dims::of(
+        side("N")? as usize,
+        side("M")? as usize,
+    ))
+}
+
+/// The noise σ a row's fit took from an init snapshot (`noise_source` =
+/// `init`), so a refit from the row's eigenvalues reproduces its
+/// estimates; `None` when the row used the median estimate.
+pub fn row_sigma_init(row: &Value) -> Option<f64> {
+    (row.get("noise_source").and_then(Value::as_str) == Some("init"))
+        .then(|| number(row, "noise_sigma"))
+        .flatten()
+}

@@ -7,6 +7,7 @@
 //!
 //! Definitions and the reasoning behind them: docs/theory.md.
 
+pub mod curves;
 pub mod prune;
 pub mod quant;
 pub mod verify;

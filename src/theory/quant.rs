@@ -16,14 +16,14 @@
 use super::prune::LossModel;
 use crate::fit::noise::{Dims, bbp_overlap2, bbp_threshold, count_above, mp_edge};
 use crate::load::MatrixData;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Group size when `--granularity group` is given without `--group`.
 pub const DEFAULT_GROUP: usize = 128;
 /// The bit widths of the predicted loss curve.
 pub const CURVE_BITS: std::ops::RangeInclusive<u32> = 2..=8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// Levels −L…L around zero, Δ = max|w|/L.
@@ -32,7 +32,7 @@ pub enum Scheme {
     Asym,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     /// One step for the whole matrix.

@@ -1,5 +1,6 @@
 //! Plots, drawn with `plotters`: per matrix the ESD with its power-law fit
-//! and the rank plot (`spectra`); generic x–y figures for predicted and
+//! and the rank plot (`spectra`) and the predicted pruning and
+//! quantization curves (`compress`); generic x–y figures for predicted and
 //! measured compression curves and snapshot series (`xy`). Each figure is
 //! a plain data struct rendered to an SVG string (the default, and what
 //! the HTML report inlines) or a PNG file.
@@ -12,12 +13,17 @@
 //! bytes.
 //!
 //! Owns drawing only; the numbers come from `fit` (the power-law fit is
-//! recomputed from the eigenvalues, exactly as the report's) or from the
-//! caller.
+//! recomputed from the eigenvalues, exactly as the report's), `theory`
+//! (the compression curves, from the same refit) or from the caller.
 
+mod compress;
 mod spectra;
 mod xy;
 
+pub use compress::{
+    NO_RANGES, compression_figures, pruning_figure, quantization_figure, quantization_unavailable,
+    quantizer_label,
+};
 pub use spectra::{EsdPlot, RankOverlay, RankPlot};
 pub use xy::{Marker, Series, XyPlot, pruning_curve, quantization_curve, rho_fit, snapshot_series};
 
@@ -125,15 +131,21 @@ pub fn matrix_figures<'a>(
     ]
 }
 
+/// The file kinds [`write_matrix_plots`] writes per matrix, in order.
+pub const MATRIX_PLOT_KINDS: [&str; 4] = ["esd", "rank", "pruning", "quant"];
+
 /// `analyze --plots DIR`: for every matrix with eigenvalues, writes
-/// `DIR/<stem>.esd.<ext>` and `DIR/<stem>.rank.<ext>` (stems as for
-/// `--save-eigs`). `rows` are the report rows, `evals` each one's
-/// eigenvalues (same order). Returns the files written.
+/// `DIR/<stem>.{esd,rank,pruning,quant}.<ext>` (stems as for
+/// `--save-eigs`): [`matrix_figures`] and [`compression_figures`].
+/// `rows` are the report rows, `evals` each one's eigenvalues and
+/// `ranges` its weights' symmetric per-channel ranges (same order; `None`:
+/// the quantization figure says it needs them). Returns the files written.
 pub fn write_matrix_plots(
     dir: &Path,
     format: ImageFormat,
     rows: &[serde_json::Value],
     evals: &[Option<&[f64]>],
+    ranges: &[Option<crate::theory::quant::RangeStats>],
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
@@ -154,12 +166,36 @@ pub fn write_matrix_plots(
         let Some(ev) = evals.get(i).copied().flatten() else {
             continue;
         };
-        for (fig, kind) in matrix_figures(&names[i], row, ev)
-            .iter()
-            .zip(["esd", "rank"])
-        {
+        let st = ranges.get(i).and_then(Option::as_ref);
+        let [esd, rank] = matrix_figures(&names[i], row, ev);
+        let [pruning, quant] = compression_figures(&names[i], row, ev, st);
+        for (fig, kind) in [esd, rank, pruning, quant].iter().zip(MATRIX_PLOT_KINDS) {
             let path = dir.join(format!("{}.{kind}.{}", stems[i], format.extension()));
             fig.write(&path, format)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// Writes named figures as `DIR/<stem>.<kind>.<ext>`, one stem per matrix
+/// (`names` with their layer ids, stems as for `--save-eigs`): the
+/// `predict --plots` files. Returns the files written.
+pub fn write_named_plots(
+    dir: &Path,
+    format: ImageFormat,
+    names: &[(String, usize)],
+    figures: &[Vec<(&'static str, XyPlot)>],
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let stems = crate::report::file_stems(names.iter().map(|(n, i)| (n.as_str(), *i)));
+    let mut written = Vec::new();
+    for (stem, figs) in stems.iter().zip(figures) {
+        for (kind, fig) in figs {
+            let path = dir.join(format!("{stem}.{kind}.{}", format.extension()));
+            Figure::Xy(fig.clone()).write(&path, format)?;
             written.push(path);
         }
     }

@@ -171,9 +171,12 @@ impl<'a> EsdPlot<'a> {
 pub struct RankOverlay {
     /// The frontier k_* (a rank), drawn as a vertical line.
     pub k_star: Option<f64>,
-    /// The noise floor in μ units (e.g. the Marchenko–Pastur edge),
-    /// drawn as a horizontal line.
+    /// The noise floor in μ units, drawn as a horizontal line: from a
+    /// report row, the fitter's noise edge (the Marchenko–Pastur edge plus
+    /// the Tracy–Widom 95% margin) at its σ.
     pub noise_floor: Option<f64>,
+    /// Modes above the noise floor (the fitter's `k_noise`), for the legend.
+    pub k_noise: Option<f64>,
     /// The rank-decay exponent b (μ_k ∝ k^(−b)) and its window of ranks
     /// [k_lo, k_hi]; the line's amplitude is the least-squares one for
     /// that slope over the window.
@@ -182,21 +185,23 @@ pub struct RankOverlay {
 }
 
 impl RankOverlay {
-    /// Reads the overlay from a report row by field name: `k_star`,
-    /// `noise_floor`, `b`, and `b_window` (`[k_lo, k_hi]`) or
-    /// `b_k_min` / `b_k_max`. Fields the row lacks stay `None`.
+    /// Reads the overlay from an `analyze` row by the fitter's field
+    /// names: `k_star`; the noise floor as the fitter draws its line, the
+    /// noise edge σ²(√N+√M)² + 0.9793·σ²(√N+√M)(1/√N+1/√M)^(1/3) from
+    /// `noise_sigma`, `N` and `M` (`fit::noise::noise_edge`), with
+    /// `k_noise` modes above it; `b` over its window `b_kmin`…`b_kmax`.
+    /// Fields the row lacks (or holds as null) leave their overlay out.
     pub fn from_row(row: &serde_json::Value) -> RankOverlay {
         let num = |k: &str| row.get(k).and_then(serde_json::Value::as_f64);
-        let window = row
-            .get("b_window")
-            .and_then(|w| w.as_array())
-            .and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?)))
-            .or_else(|| Some((num("b_k_min")?, num("b_k_max")?)));
+        let noise_floor = num("noise_sigma")
+            .zip(crate::report::doc::row_dims(row))
+            .map(|(s, d)| crate::fit::noise::noise_edge(s * s, d));
         RankOverlay {
             k_star: num("k_star"),
-            noise_floor: num("noise_floor"),
+            noise_floor,
+            k_noise: num("k_noise").filter(|_| noise_floor.is_some()),
             b: num("b"),
-            b_window: window,
+            b_window: num("b_kmin").zip(num("b_kmax")),
         }
     }
 }
@@ -355,7 +360,10 @@ impl<'a> RankPlot<'a> {
                     pink.stroke_width(1),
                 ))
                 .map_err(e)?
-                .label(format!("noise floor {}", tick(f)))
+                .label(match o.k_noise {
+                    Some(k) => format!("noise floor {} ({} modes above)", tick(f), tick(k)),
+                    None => format!("noise floor {}", tick(f)),
+                })
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], pink));
         }
         chart
@@ -430,15 +438,28 @@ mod tests {
     }
 
     #[test]
-    fn overlay_from_row_by_name() {
-        let row =
-            serde_json::json!({"k_star": 12, "noise_floor": 0.5, "b": 1.2, "b_window": [2, 40]});
+    fn overlay_from_row_by_the_fitters_names() {
+        let row = serde_json::json!({
+            "N": 400, "M": 100, "k_star": 12, "noise_sigma": 0.5, "k_noise": 9,
+            "b": 1.2, "b_kmin": 2, "b_kmax": 40
+        });
         let o = RankOverlay::from_row(&row);
         assert_eq!(o.k_star, Some(12.0));
+        assert_eq!(o.b, Some(1.2));
         assert_eq!(o.b_window, Some((2.0, 40.0)));
+        assert_eq!(o.k_noise, Some(9.0));
+        // By hand: σ² = 0.25, √N+√M = 30, (1/√N+1/√M)^(1/3) = 0.15^(1/3):
+        // 0.25·900 + 0.9793·0.25·30·0.15^(1/3) (round-off only: 1e-12).
+        let edge = 225.0 + 0.9793 * 7.5 * 0.15f64.cbrt();
+        assert!((o.noise_floor.unwrap() - edge).abs() < 1e-12 * edge);
         assert_eq!(
             RankOverlay::from_row(&serde_json::json!({"alpha": 2})),
             RankOverlay::default()
         );
+        // Nulls (a failed fit) draw nothing; σ without the sides neither.
+        let o = RankOverlay::from_row(&serde_json::json!({
+            "k_star": null, "b": null, "b_kmin": null, "b_kmax": null, "noise_sigma": 0.1
+        }));
+        assert_eq!(o, RankOverlay::default());
     }
 }

@@ -51,6 +51,9 @@ pub struct XyPlot {
     pub points: Vec<Series>,
     pub vlines: Vec<Marker>,
     pub hlines: Vec<Marker>,
+    /// Shown instead of a chart when there is nothing to plot (why not);
+    /// "no points to plot" when unset.
+    pub note: Option<String>,
 }
 
 impl XyPlot {
@@ -69,6 +72,7 @@ impl XyPlot {
             points: Vec::new(),
             vlines: Vec::new(),
             hlines: Vec::new(),
+            note: None,
         }
     }
 
@@ -116,7 +120,8 @@ impl XyPlot {
             .chain(self.hlines.iter().map(|m| m.at))
             .collect();
         let (Some(xr), Some(yr)) = (self.range(self.log_x, xs), self.range(self.log_y, ys)) else {
-            return draw_message(root, &self.title, "no points to plot");
+            let why = self.note.as_deref().unwrap_or("no points to plot");
+            return draw_message(root, &self.title, why);
         };
         root.fill(&WHITE).map_err(e)?;
         let caption = if self.hidden() > 0 {
