@@ -239,7 +239,7 @@ fn surviving_modes_after_quantization_on_power_laws() {
                 "b = {b}, {bits} bits: BBP {kb}, Weyl {kw}, measured {meas} ({ratio:.2} of BBP)"
             );
             assert!(
-                kw <= meas && ratio <= 1.05 && ratio >= 0.65,
+                kw <= meas && (0.65..=1.05).contains(&ratio),
                 "b {b} B {bits}"
             );
         }

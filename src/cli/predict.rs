@@ -278,13 +278,18 @@ fn alpha_of_row(row: &report::LayerRow) -> Result<PowerLawFit, crate::fit::FitFa
     }
 }
 
+/// One point of a matrix's quantization curve: bits, relative weight
+/// error, modes kept, and the predicted loss fraction when a loss model
+/// exists.
+type CurvePoint = (u32, f64, usize, Option<f64>);
+
 /// One matrix's outcome.
 struct Done {
     row: PredictRow,
     curve: Vec<CurveRow>,
     profile: Vec<ProfileRow>,
     /// Curve points with modes, for the model totals.
-    points: Vec<(u32, f64, usize, Option<f64>)>,
+    points: Vec<CurvePoint>,
     /// `--plots`: (file kind, figure).
     figures: Vec<(&'static str, plot::XyPlot)>,
 }
@@ -571,7 +576,7 @@ fn summary(done: &[Done]) -> PredictSummary {
     let mut curve = Vec::new();
     if let Some(first) = done.iter().find(|d| !d.points.is_empty()) {
         for (i, &(bits, ..)) in first.points.iter().enumerate() {
-            let with: Vec<(&PredictRow, &(u32, f64, usize, Option<f64>))> = done
+            let with: Vec<(&PredictRow, &CurvePoint)> = done
                 .iter()
                 .filter(|d| d.row.status == "ok")
                 .filter_map(|d| d.points.get(i).map(|p| (&d.row, p)))

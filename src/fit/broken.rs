@@ -96,7 +96,8 @@ fn invert3(a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     };
     let det = a[0][0] * c(0, 0) + a[0][1] * c(0, 1) + a[0][2] * c(0, 2);
     let scale = a[0][0] * a[1][1] * a[2][2];
-    if !(det.abs() > 1e-12 * scale.abs()) {
+    // Also rejects a NaN determinant.
+    if det.abs().partial_cmp(&(1e-12 * scale.abs())) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let mut inv = [[0.0; 3]; 3];

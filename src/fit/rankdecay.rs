@@ -132,7 +132,7 @@ pub fn hill(mu: &[f64], k: usize) -> Estimated {
 /// b implied by the ESD tail exponent, 1/(α−1), with the delta-method
 /// error σ_α/(α−1)²; the window is the power-law tail (ranks 1..n_tail).
 pub fn b_from_alpha(fit: &PowerLawFit) -> Estimated {
-    if !(fit.alpha > 1.0) || !fit.alpha.is_finite() {
+    if !fit.alpha.is_finite() || fit.alpha <= 1.0 {
         return Err(Unavailable::AlphaTooSmall { alpha: fit.alpha });
     }
     let d = fit.alpha - 1.0;
