@@ -118,6 +118,7 @@ pub(super) struct SeriesArgs<'a> {
     pub rank: Option<usize>,
     pub b: Option<f64>,
     pub modes: bool,
+    pub min_half_time: Option<f64>,
     pub notes: Vec<String>,
 }
 
@@ -252,6 +253,7 @@ pub(super) fn series_report(
                 .map_or("median".into(), |p| format!("init {}", p.display())),
             rank: a.rank,
             b: a.b,
+            min_half_time: a.min_half_time,
             backend,
             notes,
         };
@@ -406,6 +408,7 @@ pub(super) fn run(a: CompareArgs) -> Result<u8> {
             rank: a.rank,
             b: a.b,
             modes: !a.no_modes,
+            min_half_time: None,
             notes,
         },
     )?;
@@ -470,6 +473,8 @@ pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
             rank: a.rank,
             b: None,
             modes: true,
+            // The simulator's own floor for its true half-learning times.
+            min_half_time: Some(crate::simulate::MIN_HALF_LEARNING_STEPS),
             notes: vec![format!(
                 "estimates on the effective map of each snapshot, written to a scratch directory and analysed like any checkpoint"
             )],

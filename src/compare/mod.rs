@@ -147,6 +147,9 @@ pub struct Settings {
     pub rank: Option<usize>,
     /// A known operator exponent b (`--b`).
     pub b: Option<f64>,
+    /// Half-learning times below this are not used for ψ (`validate`: the
+    /// simulator's first steps are not a discretized flow).
+    pub min_half_time: Option<f64>,
     pub backend: Option<Backend>,
     pub notes: Vec<String>,
 }
@@ -425,7 +428,7 @@ pub fn assemble(
                         .collect()
                 })
                 .collect();
-            fs::mode_exponent(&t, &tr.ranks, &fractions)
+            fs::mode_exponent(&t, &tr.ranks, &fractions, settings.min_half_time)
         });
         if let (Some(tr), Some(mf)) = (traj, &mode_fit) {
             for (i, md) in mf.modes.iter().enumerate() {

@@ -355,7 +355,8 @@ mod tests {
     }
 
     /// On the exact form the fit returns its parameters; the tolerance
-    /// (1e-3 relative) is the pattern search's stopping step.
+    /// (1e-3 relative, 1e-3 RMS in ln μ) is above the pattern search's
+    /// stopping step (1e-4 in ln k_* and ln β).
     #[test]
     fn recovers_an_exact_front() {
         for (s1, k_star, beta) in [(1.0, 40.0, 1.5), (0.6, 13.0, 2.2), (1.3, 120.0, 1.1)] {
@@ -366,7 +367,7 @@ mod tests {
             assert!((f.s1.value - s1).abs() < 1e-3, "{f:?}");
             assert!((f.beta.value / beta - 1.0).abs() < 1e-3, "{f:?}");
             assert!((f.a.value - s1 - beta).abs() < 2e-3);
-            assert!(f.rms < 1e-6);
+            assert!(f.rms < 1e-3, "{f:?}");
         }
     }
 
@@ -394,9 +395,8 @@ mod tests {
             ),
             "{e}"
         );
-        let s = screen(&mu[..12]).unwrap();
         assert!(matches!(
-            saturation_fit(&s, 12).unwrap_err(),
+            saturation_fit(&s, 9).unwrap_err(),
             SaturationFailure::TooFew { .. }
         ));
     }

@@ -27,11 +27,12 @@ pub const FRONTIER_MAX_FRACTION: f64 = 0.5;
 /// The loss-exponent window ends at k_* = M/20 (THEORY.md §4): beyond it
 /// the missing tail past M is more than (1/20)^(a−1) of the loss.
 pub const LOSS_WINDOW_DIVISOR: f64 = 20.0;
-/// A mode's half-learning time counts only from 10× the first snapshot's
-/// time on: earlier crossings are resolved by one or two snapshots, and in
-/// the simulator's runs they are the modes with ηλ ≳ 0.07, where gradient
-/// descent is not yet a discretized flow.
-pub const MODE_MIN_RESOLVED: f64 = 10.0;
+/// A mode's half-learning time counts only after the third snapshot: the
+/// crossing must be resolved by the grid, with the fraction seen rising
+/// over at least two snapshots before it. (A caller that knows more, such
+/// as `validate` for a simulated run whose first steps are not yet a
+/// discretized flow, can raise the floor.)
+pub const MODE_MIN_SNAPSHOT: usize = 2;
 /// A mode is matched only once it has saturated: learned fraction (against
 /// the last snapshot) at least 0.9 at half the last time. Normalizing by
 /// σ_k(T) overstates the fraction of a mode still growing at T and so
@@ -240,10 +241,20 @@ pub struct ModeFit {
 
 /// The mode-wise exponent from matched modes: `fractions[i][j]` is mode
 /// `ranks[i]`'s strength at snapshot j over its strength at the last one.
-/// Uses the modes whose t_½ is resolved (≥ [`MODE_MIN_RESOLVED`]·t_1) and
-/// that have saturated ([`MODE_SATURATED`]).
-pub fn mode_exponent(t: &[f64], ranks: &[usize], fractions: &[Vec<f64>]) -> ModeFit {
-    let t_first = t.iter().copied().find(|&x| x > 0.0).unwrap_or(0.0);
+/// Uses the modes whose t_½ is resolved (after snapshot
+/// [`MODE_MIN_SNAPSHOT`], and at least `min_t_half` when given) and that
+/// have saturated ([`MODE_SATURATED`]).
+pub fn mode_exponent(
+    t: &[f64],
+    ranks: &[usize],
+    fractions: &[Vec<f64>],
+    min_t_half: Option<f64>,
+) -> ModeFit {
+    let t_first = t
+        .get(MODE_MIN_SNAPSHOT)
+        .copied()
+        .unwrap_or(f64::INFINITY)
+        .max(min_t_half.unwrap_or(0.0));
     let t_last = t.last().copied().unwrap_or(0.0);
     let modes: Vec<ModeTime> = ranks
         .iter()
@@ -251,7 +262,7 @@ pub fn mode_exponent(t: &[f64], ranks: &[usize], fractions: &[Vec<f64>]) -> Mode
         .map(|(&k, f)| {
             let t_half = half_time(t, f);
             let fh = at_time(t, f, t_last / 2.0);
-            let used = t_half.is_some_and(|th| th >= MODE_MIN_RESOLVED * t_first && th <= t_last)
+            let used = t_half.is_some_and(|th| th > t_first && th <= t_last)
                 && fh.is_some_and(|v| v >= MODE_SATURATED);
             ModeTime {
                 k,
@@ -557,10 +568,11 @@ mod tests {
                 t.iter().map(|t| (1.0 - (-l * t).exp()) / fin).collect()
             })
             .collect();
-        let m = mode_exponent(&t, &ranks, &fractions);
+        let m = mode_exponent(&t, &ranks, &fractions, Some(3.0));
         let s = m.slope.unwrap();
         assert!((s.value - 1.5).abs() < 0.015, "{s:?}");
-        // Mode 1 (t_½ ≈ 0.7 < 10·t_1) and the unsaturated tail are out.
+        // Mode 1 (t_½ ≈ 0.7, before the floor of 3) and the unsaturated
+        // tail are out.
         assert!(!m.modes[0].used);
         assert!(!m.modes.last().unwrap().used);
         assert!(m.modes.iter().filter(|m| m.used).count() >= 5);
