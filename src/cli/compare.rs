@@ -122,19 +122,19 @@ pub(super) struct SeriesArgs<'a> {
     pub notes: Vec<String>,
 }
 
-/// Matches the modes of every single-view matrix of the last snapshot
-/// across the series: vectors of the last snapshot up to its k_*, then one
-/// projection pass per snapshot.
-fn trajectories(
-    series: &[compare::SnapshotRef],
-    analysed: &[Analysed],
+/// The last snapshot's mode bases, for every single-view matrix with a
+/// frontier: vectors up to 0.7·k_*. A mode the ψ fit can use has saturated
+/// by T/2, so it lies inside k_*(T/2) = 2^(−φ)·k_*(T), with room to spare
+/// (measured: the last used mode is 0.36·k_* on the linear run, 0.6·k_* on
+/// the deep-linear one, whose logistic modes saturate fast).
+fn mode_bases(
+    last: &Analysed,
     sel: &pipeline::Selection,
     notes: &mut Vec<String>,
-) -> Result<Vec<Trajectories>> {
-    let last = analysed.last().expect("a series has snapshots");
-    let ck_last = Checkpoint::open(&last.snapshot.path)?;
-    let plan_last = pipeline::plan(&ck_last, sel);
-    let wanted: Vec<(&pipeline::Job, usize)> = plan_last
+) -> Result<Vec<ModeBasis>> {
+    let ck = Checkpoint::open(&last.snapshot.path)?;
+    let plan = pipeline::plan(&ck, sel);
+    let wanted: Vec<(&pipeline::Job, usize)> = plan
         .jobs
         .iter()
         .filter_map(|job| {
@@ -144,8 +144,9 @@ fn trajectories(
                 .saturation
                 .as_ref()
                 .ok()
-                .map(|s| s.k_star.value.ceil() as usize)
-                .or(pf.fitter_k_star)?;
+                .map(|s| s.k_star.value)
+                .or(pf.fitter_k_star.map(|k| k as f64))?;
+            let k = (0.7 * k).ceil() as usize;
             (k >= 1).then_some((job, k))
         })
         .collect();
@@ -154,97 +155,121 @@ fn trajectories(
         .map(|(job, k)| {
             (
                 job.spec.name.clone(),
-                ModeBasis::new(&ck_last, job, *k, Par::Seq).map_err(|e| e.to_string()),
+                ModeBasis::new(&ck, job, *k, Par::Seq).map_err(|e| e.to_string()),
             )
         })
         .collect();
-    let mut ok: Vec<ModeBasis> = Vec::new();
+    let mut ok = Vec::new();
     for (name, b) in bases {
         match b {
             Ok(b) => ok.push(b),
             Err(e) => notes.push(format!("modes of `{name}` not matched: {e}")),
         }
     }
-    drop(ck_last);
-    let mut strength: Vec<Vec<Option<Vec<f64>>>> = vec![Vec::new(); ok.len()];
-    for s in series {
-        let ck = Checkpoint::open(&s.path)?;
-        let plan = pipeline::plan(&ck, sel);
-        let row: Vec<Option<Vec<f64>>> = ok
-            .par_iter()
-            .map(|b| {
-                let job = plan.jobs.iter().find(|j| j.spec.name == b.name)?;
-                b.strengths(&ck, job).ok()
-            })
-            .collect();
-        for (i, v) in row.into_iter().enumerate() {
-            strength[i].push(v);
-        }
-    }
-    let mut out = Vec::new();
-    for (b, s) in ok.into_iter().zip(strength) {
-        match s.into_iter().collect::<Option<Vec<Vec<f64>>>>() {
-            Some(s) => out.push(Trajectories {
-                name: b.name.clone(),
-                ranks: b.ranks.clone(),
-                sigma_last: b.sigma.clone(),
-                strength: s,
-            }),
-            None => notes.push(format!(
-                "modes of `{}` not matched: missing or unreadable in a snapshot",
-                b.name
-            )),
-        }
-    }
-    Ok(out)
+    Ok(ok)
 }
 
-/// Analyses every snapshot once and assembles the comparison.
+/// Every basis's strengths in one snapshot (`None` where the matrix is
+/// missing or unreadable).
+fn project(
+    bases: &[ModeBasis],
+    path: &Path,
+    sel: &pipeline::Selection,
+) -> Result<Vec<Option<Vec<f64>>>> {
+    let ck = Checkpoint::open(path)?;
+    let plan = pipeline::plan(&ck, sel);
+    Ok(bases
+        .par_iter()
+        .map(|b| {
+            let job = plan.jobs.iter().find(|j| j.spec.name == b.name)?;
+            b.strengths(&ck, job).ok()
+        })
+        .collect())
+}
+
+/// Analyses every snapshot once and assembles the comparison. The last
+/// snapshot goes first (its vectors are the modes to follow); every other
+/// snapshot is projected right after its analysis, while its pages are
+/// still in memory.
 pub(super) fn series_report(
     s: &compare::Series,
     a: SeriesArgs<'_>,
 ) -> Result<(CompareReport, Vec<Analysed>)> {
     let run = || -> Result<(CompareReport, Vec<Analysed>)> {
-        let mut analysed = Vec::with_capacity(s.snapshots.len());
         let mut backend = None;
         let mut notes = a.notes;
-        for snap in &s.snapshots {
-            let (rep, outcomes) = analysis(
-                &snap.path,
-                &AnalysisArgs {
-                    selection: a.selection,
-                    threads: a.threads,
-                    quiet: a.quiet,
-                    engine: a.engine,
-                    init: a.init,
-                },
-            )
-            .with_context(|| format!("snapshot {}", snap.path.display()))?;
-            if rep.has_failures() {
-                notes.push(format!(
-                    "{}: {} matrices failed",
-                    snap.path.display(),
-                    rep.summary.failed + rep.summary.tensors_failed
-                ));
-            }
-            backend.get_or_insert(rep.backend.clone());
-            analysed.push(Analysed {
-                snapshot: snap.clone(),
-                evals: outcomes.into_iter().map(|o| o.evals.ok()).collect(),
-                rows: rep.layers,
-            });
-        }
-        let traj = if a.modes {
-            trajectories(
-                &s.snapshots,
-                &analysed,
-                &selection(a.selection)?,
-                &mut notes,
-            )?
+        let sel = selection(a.selection)?;
+        let mut analyse =
+            |snap: &compare::SnapshotRef, notes: &mut Vec<String>| -> Result<Analysed> {
+                let (rep, outcomes) = analysis(
+                    &snap.path,
+                    &AnalysisArgs {
+                        selection: a.selection,
+                        threads: a.threads,
+                        quiet: a.quiet,
+                        engine: a.engine,
+                        init: a.init,
+                    },
+                )
+                .with_context(|| format!("snapshot {}", snap.path.display()))?;
+                if rep.has_failures() {
+                    notes.push(format!(
+                        "{}: {} matrices failed",
+                        snap.path.display(),
+                        rep.summary.failed + rep.summary.tensors_failed
+                    ));
+                }
+                backend.get_or_insert(rep.backend.clone());
+                Ok(Analysed {
+                    snapshot: snap.clone(),
+                    evals: outcomes.into_iter().map(|o| o.evals.ok()).collect(),
+                    rows: rep.layers,
+                })
+            };
+        let (last_snap, rest) = s.snapshots.split_last().expect("a series has snapshots");
+        let last = analyse(last_snap, &mut notes)?;
+        let bases = if a.modes {
+            mode_bases(&last, &sel, &mut notes)?
         } else {
             notes.push("mode matching skipped (--no-modes): no ψ".into());
             Vec::new()
         };
+        let mut analysed = Vec::with_capacity(s.snapshots.len());
+        let mut strength: Vec<Vec<Option<Vec<f64>>>> = vec![Vec::new(); bases.len()];
+        let mut projected_t = Vec::new();
+        // The first snapshot at or past T/2 brackets the saturation test;
+        // none after it is needed (`Trajectories`).
+        let half = last_snap.t / 2.0;
+        let bracket = rest.iter().position(|s| s.t >= half).unwrap_or(rest.len());
+        for (j, snap) in rest.iter().enumerate() {
+            analysed.push(analyse(snap, &mut notes)?);
+            if !bases.is_empty() && j <= bracket {
+                projected_t.push(snap.t);
+                for (i, v) in project(&bases, &snap.path, &sel)?.into_iter().enumerate() {
+                    strength[i].push(v);
+                }
+            }
+        }
+        analysed.push(last);
+        projected_t.push(last_snap.t);
+        let mut traj = Vec::new();
+        for (b, mut st) in bases.into_iter().zip(strength) {
+            // At the last snapshot s_k = u_kᵀ·W·v_k = ‖W·v_k‖²/σ_k = σ_k.
+            st.push(Some(b.sigma.clone()));
+            match st.into_iter().collect::<Option<Vec<Vec<f64>>>>() {
+                Some(st) => traj.push(Trajectories {
+                    name: b.name.clone(),
+                    ranks: b.ranks.clone(),
+                    sigma_last: b.sigma.clone(),
+                    t: projected_t.clone(),
+                    strength: st,
+                }),
+                None => notes.push(format!(
+                    "modes of `{}` not matched: missing or unreadable in a snapshot",
+                    b.name
+                )),
+            }
+        }
         let settings = Settings {
             time: Some(a.time),
             order: s.order.clone(),
@@ -449,7 +474,7 @@ pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
     let run = Run::open(&a.dir)?;
     let scratch = Scratch::new()?;
     validate::write_effective(&run, &scratch.0)?;
-    let s = compare::series(&[scratch.0.clone()], TimeAxis::Step)?;
+    let s = compare::series(std::slice::from_ref(&scratch.0), TimeAxis::Step)?;
     let losses = compare::read_losses(&a.dir.join("losses.csv"), TimeAxis::Step)?;
     let measured = compare::read_measured_pruning(&a.dir.join("compression.csv"), &s.snapshots)?;
     let init = scratch.0.join("init.safetensors");

@@ -96,12 +96,16 @@ pub struct Analysed {
     pub evals: Vec<Option<Vec<f64>>>,
 }
 
-/// Matched modes of one matrix: `strength[j][i]` = s_{ranks[i]}(t_j).
+/// Matched modes of one matrix: `strength[j][i]` = s_{ranks[i]}(t[j]), at
+/// the snapshots that were projected (every one up to the first at or past
+/// half the last time, and the last: a mode the ψ fit can use has crossed
+/// ½ by then, so later snapshots add nothing).
 #[derive(Debug, Clone)]
 pub struct Trajectories {
     pub name: String,
     pub ranks: Vec<usize>,
     pub sigma_last: Vec<f64>,
+    pub t: Vec<f64>,
     pub strength: Vec<Vec<f64>>,
 }
 
@@ -177,10 +181,7 @@ pub fn point_fit(row: &LayerRow, evals: Option<&[f64]>) -> PointFit {
             Err(e) => Err(e.to_string()),
             Ok(s) => {
                 let d = Dims::of(row.n, row.m);
-                let sigma_init = (row.noise_source == "init")
-                    .then_some(row.noise_sigma)
-                    .flatten();
-                let nf = noise_floor(mu, d, sigma_init);
+                let nf = noise_floor(mu, d, row.noise_sigma);
                 let clean = nf.k_clean.min(s.rank);
                 let cap = if clean >= crate::fit::estimate::MIN_EVALS {
                     clean
@@ -428,7 +429,7 @@ pub fn assemble(
                         .collect()
                 })
                 .collect();
-            fs::mode_exponent(&t, &tr.ranks, &fractions, settings.min_half_time)
+            fs::mode_exponent(&tr.t, &tr.ranks, &fractions, settings.min_half_time)
         });
         if let (Some(tr), Some(mf)) = (traj, &mode_fit) {
             for (i, md) in mf.modes.iter().enumerate() {

@@ -91,7 +91,10 @@ fn run_dir_of(dir: &Path) -> Option<PathBuf> {
 
 /// Time metadata of one snapshot: the first file of the checkpoint that
 /// carries the keys.
-fn metadata(path: &Path) -> Result<(Option<u64>, Option<u64>, Option<f64>), CompareError> {
+/// `step`, `tokens` and `lr_sum` from a snapshot's metadata.
+type TimeMeta = (Option<u64>, Option<u64>, Option<f64>);
+
+fn metadata(path: &Path) -> Result<TimeMeta, CompareError> {
     let ck = Checkpoint::open(path).map_err(|e| CompareError::Load {
         path: path.to_path_buf(),
         source: e,
@@ -153,13 +156,13 @@ pub fn series(inputs: &[PathBuf], axis: TimeAxis) -> Result<Series, CompareError
         .iter()
         .map(|p| metadata(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let key = |m: &(Option<u64>, Option<u64>, Option<f64>)| match axis {
+    let key = |m: &TimeMeta| match axis {
         TimeAxis::Step => m.0.map(|v| v as f64),
         TimeAxis::Tokens => m.1.map(|v| v as f64),
         TimeAxis::LrSum => m.2,
     };
     let times: Option<Vec<f64>> = meta.iter().map(key).collect();
-    let mut items: Vec<(PathBuf, (Option<u64>, Option<u64>, Option<f64>), f64)>;
+    let mut items: Vec<(PathBuf, TimeMeta, f64)>;
     let order;
     match times {
         Some(t) => {

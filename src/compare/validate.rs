@@ -150,6 +150,7 @@ fn est(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn target(
     name: &str,
     stated_for: &str,
@@ -472,7 +473,7 @@ pub fn validate(
     targets.push(target(
         "b (spectra, p = 1) within ±0.1",
         "linear",
-        "|b̂ − b| ≤ 0.1",
+        "abs(b̂ − b) ≤ 0.1",
         d.b_spectra.map(|v| (v - b_true).abs()),
         1,
         |v| v <= 0.1,
@@ -482,7 +483,7 @@ pub fn validate(
     targets.push(target(
         "a (spectra, p = 1) within ±0.15",
         "linear",
-        "|â − a| ≤ 0.15",
+        "abs(â − a) ≤ 0.15",
         d.a_spectra.map(|v| (v - a_true).abs()),
         1,
         |v| v <= 0.15,
@@ -497,7 +498,7 @@ pub fn validate(
     targets.push(target(
         "ρ (spectra, frontier and modes) within ±0.1 of 1",
         "linear",
-        "max |ρ̂ − 1| ≤ 0.1",
+        "max abs(ρ̂ − 1) ≤ 0.1",
         rho_dev,
         [rho_sp_f, rho_sp_m].iter().flatten().count(),
         |v| v <= 0.1,
@@ -507,7 +508,7 @@ pub fn validate(
     targets.push(target(
         "predicted loss exponent within 15% of the measured",
         "linear",
-        "|α̂_t/α_t − 1| ≤ 0.15",
+        "abs(α̂_t/α_t − 1) ≤ 0.15",
         d.alpha_t_predicted
             .zip(alpha_true)
             .map(|(p, m)| (p / m - 1.0).abs()),
@@ -528,7 +529,7 @@ pub fn validate(
     targets.push(target(
         &format!("ρ ({route} b, frontier and modes) within 20% of ρ on the true modes"),
         "deep-linear",
-        "max |ρ̂/ρ − 1| ≤ 0.2",
+        "max abs(ρ̂/ρ − 1) ≤ 0.2",
         rho_dev_deep,
         [d.rho_frontier, d.rho_modes].iter().flatten().count(),
         |v| v <= 0.2,

@@ -60,9 +60,10 @@ pub struct Saturation {
     pub dbic: f64,
     /// Grid points fitted (after trimming).
     pub points: usize,
-    /// True when β ended on a search bound (a front too sharp, or too soft,
-    /// to measure its sharpness; k_* is still meaningful).
-    pub beta_at_bound: bool,
+    /// False when β ended on a search bound or the points past the front do
+    /// not determine it (a cliff: its error is then β itself); k_* is still
+    /// meaningful.
+    pub beta_resolved: bool,
 }
 
 /// Why a spectrum has no saturation fit.
@@ -155,14 +156,23 @@ impl<'a> Profile<'a> {
         (syy - sy * sy / self.n - dxy * dxy / dxx).max(0.0)
     }
 
-    /// Coarse grid over ln k_* ∈ [x₀, x_max] and ln β, then a pattern
-    /// search that halves its steps until they are below 1e-4.
-    fn best(&self) -> Point {
+    /// Coarse grid over ln k_* ∈ [x₀, x_max] (steps of 0.2) and ln β
+    /// (12 steps), plus the previous fit's front when refitting, then a
+    /// pattern search that halves its steps until they are below 1e-4.
+    /// The profile RSS is smooth in both; the grid only has to land in the
+    /// right basin.
+    fn best(&self, start: Option<(f64, f64)>) -> Point {
         let (x0, x1) = (self.g[0].x, self.g[self.g.len() - 1].x);
         let (lb0, lb1) = (BETA_MIN.ln(), BETA_MAX.ln());
-        let nx = ((x1 - x0) / 0.1).ceil().max(1.0) as usize;
-        let nb = 24;
+        let nx = ((x1 - x0) / 0.2).ceil().max(1.0) as usize;
+        let nb = 12;
         let mut best = self.eval(x0, BETA_MIN);
+        if let Some((xs, beta)) = start {
+            let p = self.eval(xs.clamp(x0, x1), beta.clamp(BETA_MIN, BETA_MAX));
+            if p.rss < best.rss {
+                best = p;
+            }
+        }
         for i in 0..=nx {
             let xs = x0 + (x1 - x0) * i as f64 / nx as f64;
             for j in 0..=nb {
@@ -205,7 +215,7 @@ fn invert<const N: usize>(a: [[f64; N]; N]) -> Option<[[f64; N]; N]> {
     let scale = (0..N).map(|i| a[i][i].abs()).fold(0.0, f64::max);
     for col in 0..N {
         let piv = (col..N).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
-        if !(m[piv][col].abs() > 1e-13 * scale) {
+        if m[piv][col].is_nan() || m[piv][col].abs() <= 1e-13 * scale {
             return None;
         }
         m.swap(col, piv);
@@ -246,7 +256,7 @@ pub fn saturation_fit(s: &Screened, k_cap: usize) -> Result<Saturation, Saturati
         });
     }
     let mut used = all.len();
-    let mut fit = Profile::new(&all).best();
+    let mut fit = Profile::new(&all).best(None);
     for _ in 0..8 {
         let keep = all
             .iter()
@@ -257,7 +267,7 @@ pub fn saturation_fit(s: &Screened, k_cap: usize) -> Result<Saturation, Saturati
             break;
         }
         used = keep;
-        fit = Profile::new(&all[..used]).best();
+        fit = Profile::new(&all[..used]).best(Some((fit.xs, fit.beta)));
     }
     let g = &all[..used];
     let n = used as f64;
@@ -280,7 +290,7 @@ pub fn saturation_fit(s: &Screened, k_cap: usize) -> Result<Saturation, Saturati
     let floor = super::broken::RSS_FLOOR_PER_POINT * n;
     let bic = |rss: f64, p: f64| n * (rss.max(floor) / n).ln() + p * n.ln();
     let dbic = bic(line_rss, 2.0) - bic(fit.rss, 4.0);
-    if !(dbic > super::broken::DBIC_ACCEPT) {
+    if dbic.is_nan() || dbic <= super::broken::DBIC_ACCEPT {
         return Err(SaturationFailure::NoFront { dbic });
     }
     // Gauss–Newton covariance s²(JᵀJ)⁻¹ of (c, s₁, ln k_*, β).
@@ -298,7 +308,26 @@ pub fn saturation_fit(s: &Screened, k_cap: usize) -> Result<Saturation, Saturati
     }
     let dof = (n - 4.0).max(1.0);
     let s2 = fit.rss.max(floor) / dof;
-    let cov = invert(jtj).ok_or(SaturationFailure::Singular)?;
+    // A cliff-like front leaves β undetermined (any large β fits the one or
+    // two points past it) and JᵀJ singular: then the errors of (c, s₁, ln
+    // k_*) come from the fit with β held, and β's error is β itself.
+    let (cov, beta_resolved) = match invert(jtj) {
+        Some(c) => (c, true),
+        None => {
+            let sub = [
+                [jtj[0][0], jtj[0][1], jtj[0][2]],
+                [jtj[1][0], jtj[1][1], jtj[1][2]],
+                [jtj[2][0], jtj[2][1], jtj[2][2]],
+            ];
+            let c3 = invert(sub).ok_or(SaturationFailure::Singular)?;
+            let mut c = [[0.0; 4]; 4];
+            for i in 0..3 {
+                c[i][..3].copy_from_slice(&c3[i]);
+            }
+            c[3][3] = fit.beta * fit.beta / s2.max(f64::MIN_POSITIVE);
+            (c, false)
+        }
+    };
     let se = |i: usize| (s2 * cov[i][i]).max(0.0).sqrt();
     let window = Window {
         k_min: 1,
@@ -331,8 +360,9 @@ pub fn saturation_fit(s: &Screened, k_cap: usize) -> Result<Saturation, Saturati
         rms: (fit.rss / n).sqrt(),
         dbic,
         points: used,
-        beta_at_bound: (fit.beta.ln() - BETA_MIN.ln()).abs() < 1e-3
-            || (fit.beta.ln() - BETA_MAX.ln()).abs() < 1e-3,
+        beta_resolved: beta_resolved
+            && (fit.beta.ln() - BETA_MIN.ln()).abs() >= 1e-3
+            && (fit.beta.ln() - BETA_MAX.ln()).abs() >= 1e-3,
     })
 }
 
@@ -379,6 +409,7 @@ mod tests {
         let s = screen(&mu).unwrap();
         let f = saturation_fit(&s, 257).unwrap();
         assert!((f.k_star.value / 19.0 - 1.0).abs() < 0.05, "{f:?}");
+        assert!(f.k_star.stderr.is_finite() && f.s1.stderr.is_finite());
         assert!((f.s1.value - 1.0).abs() < 0.05, "{f:?}");
         assert!(f.beta.value > 10.0, "{f:?}");
     }
@@ -405,9 +436,9 @@ mod tests {
     fn small_inverse() {
         let a = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]];
         let inv = invert(a).unwrap();
-        for i in 0..3 {
+        for (i, row) in a.iter().enumerate() {
             for j in 0..3 {
-                let v: f64 = (0..3).map(|k| a[i][k] * inv[k][j]).sum();
+                let v: f64 = row.iter().zip(&inv).map(|(x, r)| x * r[j]).sum();
                 assert!((v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }

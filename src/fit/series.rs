@@ -61,7 +61,7 @@ pub fn ols(x: &[f64], y: &[f64]) -> Option<Slope> {
     let mx = x.iter().sum::<f64>() / nf;
     let my = y.iter().sum::<f64>() / nf;
     let sxx: f64 = x.iter().map(|v| (v - mx).powi(2)).sum();
-    if !(sxx > 0.0) {
+    if sxx.is_nan() || sxx <= 0.0 {
         return None;
     }
     let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
@@ -93,14 +93,14 @@ impl Value {
         Value { value, stderr }
     }
     /// x·y with first-order error propagation (independent errors).
-    pub fn mul(self, o: Value) -> Value {
+    pub fn times(self, o: Value) -> Value {
         Value::new(
             self.value * o.value,
             ((self.stderr * o.value).powi(2) + (o.stderr * self.value).powi(2)).sqrt(),
         )
     }
     /// x/y with first-order error propagation.
-    pub fn div(self, o: Value) -> Value {
+    pub fn over(self, o: Value) -> Value {
         let v = self.value / o.value;
         Value::new(
             v,
@@ -356,7 +356,7 @@ pub fn tail_exponent(
         }
     }
     let a = (lo + hi_a) / 2.0;
-    if a < 1.02 || a > 9.99 {
+    if !(1.02..=9.99).contains(&a) {
         return None;
     }
     let jac: Vec<f64> = pts
@@ -413,17 +413,19 @@ pub struct Route {
 impl Route {
     fn from(a: Option<Value>, b: Option<Value>, phi: Option<Value>, psi: Option<Value>) -> Route {
         let rho_frontier = match (phi, b) {
-            (Some(p), Some(b)) => Some(p.mul(b)),
+            (Some(p), Some(b)) => Some(p.times(b)),
             _ => None,
         };
         let rho_modes = match (b, psi) {
-            (Some(b), Some(p)) if p.value > 0.0 => Some(b.div(p)),
+            (Some(b), Some(p)) if p.value > 0.0 => Some(b.over(p)),
             _ => None,
         };
         let both: Vec<Value> = [rho_frontier, rho_modes].into_iter().flatten().collect();
         let rho = weighted_mean(&both);
         let alpha_t_predicted = match (rho, a, b) {
-            (Some(r), Some(a), Some(b)) => Some(r.mul(Value::new(a.value - 1.0, a.stderr)).div(b)),
+            (Some(r), Some(a), Some(b)) => {
+                Some(r.times(Value::new(a.value - 1.0, a.stderr)).over(b))
+            }
             _ => None,
         };
         Route {
@@ -472,7 +474,7 @@ impl Dynamics {
         };
         let (a_losses, losses_a) = match (d.alpha_t, d.phi) {
             (Some(at), Some(phi)) if phi.value > 0.0 => {
-                let r = at.div(phi);
+                let r = at.over(phi);
                 (Some(Value::new(1.0 + r.value, r.stderr)), "alpha_t/phi")
             }
             _ => (d.a_tail, "tail fit"),
@@ -499,7 +501,7 @@ impl Dynamics {
             None => Route::from(None, None, d.phi, d.psi),
         };
         let agreement = match (d.phi, d.psi) {
-            (Some(p), Some(q)) => Some(p.mul(q)),
+            (Some(p), Some(q)) => Some(p.times(q)),
             _ => None,
         };
         let agreement_z = agreement

@@ -444,9 +444,14 @@ pub struct ValidateReport {
     pub notes: Vec<String>,
 }
 
+/// A Markdown table cell: pipes escaped.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
 fn opt_g(v: Option<f64>) -> String {
     match v {
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) if x.abs() >= 1e-2 && x.abs() < 1e4 => format!("{x:.3}"),
         Some(x) => format!("{x:.2e}"),
         None => "—".into(),
@@ -531,7 +536,7 @@ impl ValidateReport {
             writeln!(
                 w,
                 "| {} | {} | {} | {} | {} |",
-                e.quantity,
+                cell(&e.quantity),
                 opt_g(e.truth),
                 match (e.estimate, e.estimate_err) {
                     (Some(v), Some(s)) => format!("{} ± {}", opt_g(Some(v)), opt_g(Some(s))),
@@ -552,9 +557,9 @@ impl ValidateReport {
             writeln!(
                 w,
                 "| {} | {} | {} | {} | {} | {} |",
-                t.target,
+                cell(&t.target),
                 t.stated_for,
-                t.tolerance,
+                cell(&t.tolerance),
                 opt_g(t.value),
                 t.count,
                 match t.met {
@@ -562,6 +567,61 @@ impl ValidateReport {
                     Some(false) => "**missed**".to_string(),
                     None => "—".to_string(),
                 }
+            )?;
+        }
+        writeln!(w)?;
+        // Predicted/measured by snapshot: medians over the target ranges.
+        writeln!(
+            w,
+            "| step | k_* true | k_* est. | C(t) | pruning pred/meas (r ∈ [k_*/30, k_*/2]) | quant. pred/meas, tensor (B = 3…6) | quant. pred/meas, channel (B = 3…6) |"
+        )?;
+        writeln!(w, "|---|---|---|---|---|---|---|")?;
+        let mut steps: Vec<u64> = self.compression.iter().map(|r| r.step).collect();
+        steps.dedup();
+        let med = |v: Vec<f64>| -> String {
+            if v.is_empty() {
+                return "—".into();
+            }
+            let mut v = v;
+            v.sort_by(f64::total_cmp);
+            let (lo, hi) = (v[0], v[v.len() - 1]);
+            format!(
+                "{} ({}–{})",
+                opt_g(Some(v[v.len() / 2])),
+                opt_g(Some(lo)),
+                opt_g(Some(hi))
+            )
+        };
+        for st in steps {
+            let rows: Vec<&CompressionCheckRow> =
+                self.compression.iter().filter(|r| r.step == st).collect();
+            let first = rows[0];
+            if first.k_star_true < 5 {
+                continue;
+            }
+            let k = first.k_star_true as f64;
+            let ratios = |f: &dyn Fn(&CompressionCheckRow) -> bool| -> Vec<f64> {
+                rows.iter()
+                    .filter(|r| f(r))
+                    .filter_map(|r| r.ratio)
+                    .collect()
+            };
+            writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                st,
+                first.k_star_true,
+                first.k_star_est.map_or("—".into(), |k| format!("{k:.1}")),
+                opt_g(first.c),
+                med(ratios(&|r| {
+                    r.kind == "rank" && r.param as f64 >= k / 30.0 && r.param as f64 <= k / 2.0
+                })),
+                med(ratios(
+                    &|r| r.kind == "quant_tensor" && (3..=6).contains(&r.param)
+                )),
+                med(ratios(
+                    &|r| r.kind == "quant_channel" && (3..=6).contains(&r.param)
+                )),
             )?;
         }
         writeln!(w)?;
