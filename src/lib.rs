@@ -7,12 +7,14 @@
 //! peer-compatible layer metrics and the spectral-framework estimators;
 //! `theory` turns those into pruning and quantization predictions;
 //! `report` writes JSON, CSV, tables, plots and HTML; `check` evaluates CI
-//! rules on reports; `simulate` trains the ground-truth models; `cli` is
-//! the thin command-line glue.
+//! rules on reports; `simulate` trains the ground-truth models; `compare`
+//! reads the dynamics off a series of snapshots and `validate`s them
+//! against a simulated run; `cli` is the thin command-line glue.
 
 pub mod backend;
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod fit;
 pub mod load;
 pub mod pipeline;

@@ -38,6 +38,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a self-contained HTML report (summary, sortable table, figures).
     Report(ReportArgs),
+    /// Read the dynamics off a series of snapshots: k_*(t), D(t), ρ, loss
+    /// exponent, Densing fit, complementarity.
+    Compare(super::compare::CompareArgs),
+    /// A simulated run's truth beside compare's estimates and the theory's
+    /// compression predictions beside the measured losses.
+    Validate(super::compare::ValidateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

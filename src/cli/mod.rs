@@ -3,6 +3,7 @@
 
 pub mod args;
 mod check;
+pub mod compare;
 mod inputs;
 pub mod predict;
 mod progress;
@@ -39,6 +40,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Predict(a) => predict::predict(a),
         Command::Check(a) => check::run(a),
         Command::Report(a) => report_cmd::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Validate(a) => compare::validate_cmd(a),
     }
 }
 
@@ -125,6 +128,24 @@ fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
             }
         },
     }
+}
+
+/// [`open_backend`], remembered for the same flags: a series of analyses
+/// (`compare`) opens the GPU, or probes for one, once.
+fn backend_for(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
+    type Key = (BackendChoice, Option<String>);
+    static LAST: std::sync::Mutex<Option<(Key, Option<Arc<GpuContext>>)>> =
+        std::sync::Mutex::new(None);
+    let key = (a.backend, a.adapter.clone());
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, gpu)) = last.as_ref()
+        && *k == key
+    {
+        return Ok(gpu.clone());
+    }
+    let gpu = open_backend(a)?;
+    *last = Some((key, gpu.clone()));
+    Ok(gpu)
 }
 
 /// The report's account of what ran.
@@ -353,7 +374,7 @@ pub(crate) fn analysis(
         anyhow::bail!("{}: {why}", path.display());
     }
     let e = args.engine;
-    let gpu = open_backend(e)?;
+    let gpu = backend_for(e)?;
     let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), args.quiet);
     let opts = RunOptions {
         threads,

@@ -1,7 +1,8 @@
 //! Estimators on a spectrum: the peer-compatible power-law fit and layer
 //! metrics, and the spectral-framework estimators (noise floor, rank-decay
-//! exponent b, broken power law, frontier k_*, density). Works on
-//! eigenvalues only; never reads files.
+//! exponent b, broken power law, saturating front, frontier k_*, density),
+//! and the estimators on a series of snapshots (`series`: ρ, loss
+//! exponent, Densing fit). Works on numbers only; never reads files.
 
 pub mod broken;
 pub mod estimate;
@@ -10,6 +11,8 @@ pub mod layer;
 pub mod noise;
 pub mod powerlaw;
 pub mod rankdecay;
+pub mod saturation;
+pub mod series;
 
 pub use estimate::{Estimate, Estimated, Unavailable, Window};
 pub use framework::{Frontier, FrontierSource, ReadingB, SpectralFit, model_density, spectral_fit};

@@ -9,6 +9,7 @@ pub mod html;
 mod npy;
 pub mod plot;
 mod predict;
+pub mod series;
 mod table;
 
 pub use npy::{file_stems, load_eigs, read_npy_f64, save_eigs, write_npy_f64};

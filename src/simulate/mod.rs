@@ -58,8 +58,8 @@ pub use read::{LossRow, ModeTrajectories, Run, SnapshotInfo};
 pub use task::Task;
 pub use train::{RunSummary, simulate};
 pub use truth::{
-    Analytic, CompressionRow, FitWindow, Measured, SlopeFit, SnapshotTruth, Truth, frontier_count,
-    half_learning_time,
+    Analytic, CompressionRow, FitWindow, MIN_HALF_LEARNING_STEPS, Measured, SlopeFit,
+    SnapshotTruth, Truth, frontier_count, half_learning_time,
 };
 
 use crate::load::{DType, LoadError};
