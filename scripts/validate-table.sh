@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Regenerates the "Does the theory hold?" tables of
+# Regenerates the "Does the theory hold?" tables of README.md and
 # docs/compare-and-validate.md: `specscope simulate` then `specscope
 # validate --format markdown` for the linear, deep-linear and MLP models at
 # their default sizes (a = 2.5, b = 1.5, seed 0), spliced between the
 # BEGIN/END validate-table comments. Deterministic (CPU f64 analysis of
 # seeded runs); about two minutes on two cores.
 #
-#   scripts/validate-table.sh                 # rewrites docs/compare-and-validate.md
-#   scripts/validate-table.sh OTHER.md        # splices into another file
+#   scripts/validate-table.sh                 # rewrites README.md and docs/compare-and-validate.md
+#   scripts/validate-table.sh OTHER.md ...    # splices into other files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-doc="${1:-docs/compare-and-validate.md}"
-grep -q '<!-- BEGIN validate-table -->' "$doc" || { echo "$doc has no BEGIN validate-table marker" >&2; exit 2; }
-grep -q '<!-- END validate-table -->' "$doc" || { echo "$doc has no END validate-table marker" >&2; exit 2; }
+docs=("$@")
+[ ${#docs[@]} -gt 0 ] || docs=(README.md docs/compare-and-validate.md)
+for doc in "${docs[@]}"; do
+  grep -q '<!-- BEGIN validate-table -->' "$doc" || { echo "$doc has no BEGIN validate-table marker" >&2; exit 2; }
+  grep -q '<!-- END validate-table -->' "$doc" || { echo "$doc has no END validate-table marker" >&2; exit 2; }
+done
 
 cargo build --release --quiet
 bin=target/release/specscope
@@ -29,10 +32,12 @@ trap 'rm -rf "$tmp"' EXIT
   done
 } >"$tmp/tables.md"
 
-awk -v tables="$tmp/tables.md" '
-  /<!-- BEGIN validate-table -->/ { print; while ((getline line < tables) > 0) print line; skip = 1; next }
-  /<!-- END validate-table -->/ { skip = 0 }
-  !skip { print }
-' "$doc" >"$tmp/doc.md"
-cp "$tmp/doc.md" "$doc"
-echo "updated $doc" >&2
+for doc in "${docs[@]}"; do
+  awk -v tables="$tmp/tables.md" '
+    /<!-- BEGIN validate-table -->/ { print; while ((getline line < tables) > 0) print line; close(tables); skip = 1; next }
+    /<!-- END validate-table -->/ { skip = 0 }
+    !skip { print }
+  ' "$doc" >"$tmp/doc.md"
+  cp "$tmp/doc.md" "$doc"
+  echo "updated $doc" >&2
+done
