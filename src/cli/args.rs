@@ -103,11 +103,6 @@ pub struct AnalyzeArgs {
     /// Write the report here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub selection: Selection,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
     /// Save each matrix's eigenvalues as .npy files (float64, descending) in DIR.
     #[arg(long, value_name = "DIR")]
     pub save_eigs: Option<PathBuf>,
@@ -121,6 +116,19 @@ pub struct AnalyzeArgs {
     /// Write the --plots figures as PNG instead of SVG.
     #[arg(long, requires = "plots")]
     pub png: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+}
+
+/// How a checkpoint is analysed: which tensors, how many threads, progress,
+/// and where and how spectra are computed (analyze, check, report, compare).
+#[derive(Debug, clap::Args)]
+pub struct AnalysisFlags {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -128,7 +136,7 @@ pub struct AnalyzeArgs {
     pub engine: EngineArgs,
 }
 
-/// Where and how spectra are computed (analyze, check, report).
+/// Where and how spectra are computed.
 #[derive(Debug, clap::Args)]
 pub struct EngineArgs {
     /// Where spectra are computed.
@@ -189,15 +197,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub github: bool,
     #[command(flatten)]
-    pub selection: Selection,
-    /// Worker threads when a checkpoint is analysed (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub analysis: AnalysisFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -219,13 +219,5 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub max_figures: usize,
     #[command(flatten)]
-    pub selection: Selection,
-    /// Worker threads when a checkpoint is analysed (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub analysis: AnalysisFlags,
 }

@@ -18,7 +18,7 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
         );
     }
     let config = check::config::read(&a.config)?;
-    let args = analysis_args(&a);
+    let args = AnalysisArgs::of(&a.analysis, None);
     let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
     let mut ranges = Ranges::default();
     for q in layouts(&config.rules) {
@@ -30,7 +30,7 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
         .baseline
         .as_ref()
         .map(|b| {
-            load_input(b, &analysis_args(&a))
+            load_input(b, &AnalysisArgs::of(&a.analysis, None))
                 .map(|(doc, _)| doc)
                 .with_context(|| format!("baseline {}", b.display()))
         })
@@ -67,14 +67,4 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
     } else {
         exit::VIOLATION
     })
-}
-
-fn analysis_args(a: &CheckArgs) -> AnalysisArgs<'_> {
-    AnalysisArgs {
-        selection: &a.selection,
-        threads: a.threads,
-        quiet: a.quiet,
-        engine: &a.engine,
-        init: None,
-    }
 }

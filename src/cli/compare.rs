@@ -3,7 +3,7 @@
 //! work), mode matching on the last snapshot, and the outputs. The
 //! numerics are `crate::compare` and `crate::fit::series`.
 
-use super::args::{EngineArgs, Format, Selection};
+use super::args::{AnalysisFlags, EngineArgs, Format, Selection};
 use super::{AnalysisArgs, analysis, emit, exit, selection, warn};
 use crate::compare::modes::ModeBasis;
 use crate::compare::validate::{self, EFFECTIVE};
@@ -62,15 +62,7 @@ pub struct CompareArgs {
     #[arg(long, requires = "plots")]
     pub png: bool,
     #[command(flatten)]
-    pub selection: Selection,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-    /// No progress bars.
-    #[arg(short, long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub analysis: AnalysisFlags,
 }
 
 /// Output of `validate`.
@@ -107,11 +99,8 @@ pub struct ValidateArgs {
 
 /// Everything a series needs besides the snapshots.
 pub(super) struct SeriesArgs<'a> {
-    pub selection: &'a Selection,
-    pub threads: Option<u16>,
-    pub quiet: bool,
-    pub engine: &'a EngineArgs,
-    pub init: Option<&'a Path>,
+    /// How each snapshot is analysed (init σ included).
+    pub analysis: AnalysisArgs<'a>,
     pub losses: Option<LossCurve>,
     pub measured: Option<MeasuredPruning>,
     pub time: TimeAxis,
@@ -198,20 +187,11 @@ pub(super) fn series_report(
     let run = || -> Result<(CompareReport, Vec<Analysed>)> {
         let mut backend = None;
         let mut notes = a.notes;
-        let sel = selection(a.selection)?;
+        let sel = selection(a.analysis.selection)?;
         let mut analyse =
             |snap: &compare::SnapshotRef, notes: &mut Vec<String>| -> Result<Analysed> {
-                let (rep, outcomes) = analysis(
-                    &snap.path,
-                    &AnalysisArgs {
-                        selection: a.selection,
-                        threads: a.threads,
-                        quiet: a.quiet,
-                        engine: a.engine,
-                        init: a.init,
-                    },
-                )
-                .with_context(|| format!("snapshot {}", snap.path.display()))?;
+                let (rep, outcomes) = analysis(&snap.path, &a.analysis)
+                    .with_context(|| format!("snapshot {}", snap.path.display()))?;
                 if rep.has_failures() {
                     notes.push(format!(
                         "{}: {} matrices failed",
@@ -274,6 +254,7 @@ pub(super) fn series_report(
             time: Some(a.time),
             order: s.order.clone(),
             noise: a
+                .analysis
                 .init
                 .map_or("median".into(), |p| format!("init {}", p.display())),
             rank: a.rank,
@@ -291,7 +272,7 @@ pub(super) fn series_report(
         );
         Ok((report, analysed))
     };
-    match a.threads {
+    match a.analysis.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n as usize)
             .build()
@@ -422,11 +403,7 @@ pub(super) fn run(a: CompareArgs) -> Result<u8> {
     let (rep, _) = series_report(
         &s,
         SeriesArgs {
-            selection: &a.selection,
-            threads: a.threads,
-            quiet: a.quiet,
-            engine: &a.engine,
-            init: init.as_deref(),
+            analysis: AnalysisArgs::of(&a.analysis, init.as_deref()),
             losses,
             measured,
             time: a.time,
@@ -487,11 +464,13 @@ pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
     let (cmp, analysed) = series_report(
         &s,
         SeriesArgs {
-            selection: &selection,
-            threads: a.threads,
-            quiet: a.quiet,
-            engine: &a.engine,
-            init: Some(&init),
+            analysis: AnalysisArgs {
+                selection: &selection,
+                threads: a.threads,
+                quiet: a.quiet,
+                engine: &a.engine,
+                init: Some(&init),
+            },
             losses: Some(losses),
             measured: Some(measured),
             time: TimeAxis::Step,

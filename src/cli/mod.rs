@@ -265,16 +265,7 @@ fn inspect(a: InspectArgs) -> Result<u8> {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<u8> {
-    let (rep, outcomes) = analysis(
-        &a.path,
-        &AnalysisArgs {
-            selection: &a.selection,
-            threads: a.threads,
-            quiet: a.quiet,
-            engine: &a.engine,
-            init: a.init.as_deref(),
-        },
-    )?;
+    let (rep, outcomes) = analysis(&a.path, &AnalysisArgs::of(&a.analysis, a.init.as_deref()))?;
     if let Some(dir) = &a.save_eigs {
         report::save_eigs(dir, &rep.layers, &outcomes)?;
     }
@@ -335,7 +326,9 @@ pub(crate) fn load_input(
     Ok((report::doc::ReportDoc::from_report(&rep), evals))
 }
 
-/// What an analysis takes from the command line (analyze, check, report).
+/// What an analysis takes from the command line (analyze, check, report,
+/// compare).
+#[derive(Clone, Copy)]
 pub(crate) struct AnalysisArgs<'a> {
     pub selection: &'a args::Selection,
     pub threads: Option<u16>,
@@ -343,6 +336,18 @@ pub(crate) struct AnalysisArgs<'a> {
     pub engine: &'a args::EngineArgs,
     /// An init snapshot for the noise level of the theory columns.
     pub init: Option<&'a Path>,
+}
+
+impl<'a> AnalysisArgs<'a> {
+    pub fn of(flags: &'a args::AnalysisFlags, init: Option<&'a Path>) -> AnalysisArgs<'a> {
+        AnalysisArgs {
+            selection: &flags.selection,
+            threads: flags.threads,
+            quiet: flags.quiet,
+            engine: &flags.engine,
+            init,
+        }
+    }
 }
 
 /// Plans and runs the analysis of a checkpoint: the report and each

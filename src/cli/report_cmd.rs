@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use std::io::Write;
 
 pub(super) fn run(a: ReportArgs) -> Result<u8> {
-    let args = analysis_args(&a);
+    let args = AnalysisArgs::of(&a.analysis, None);
     let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
     let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();
@@ -85,14 +85,4 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
         .and_then(|_| w.flush())
         .with_context(|| format!("{}: cannot write", a.output.display()))?;
     Ok(exit::SUCCESS)
-}
-
-fn analysis_args(a: &ReportArgs) -> AnalysisArgs<'_> {
-    AnalysisArgs {
-        selection: &a.selection,
-        threads: a.threads,
-        quiet: a.quiet,
-        engine: &a.engine,
-        init: None,
-    }
 }
