@@ -1,6 +1,8 @@
 //! End-to-end `specscope analyze` on the real MiniLM checkpoint: the whole
 //! process (start, mapping, decoding, spectra, fits, report), median of 5
-//! after one warm-up, per thread count. The peer baseline (WeightWatcher's
+//! after one warm-up, per thread count, with `--backend cpu` and with the
+//! default `auto` (which first probes for a hardware GPU adapter; on a
+//! machine without one that probe is the whole difference). The peer baseline (WeightWatcher's
 //! `analyze()` alone) runs side by side in scripts/bench-vs-peers.sh.
 //!
 //!   scripts/fetch-checkpoints.sh && cargo bench --bench e2e
@@ -25,7 +27,7 @@ fn main() {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    for t in [1, threads] {
+    for (t, backend) in [(1, "cpu"), (threads, "auto"), (threads, "cpu")] {
         let run = || {
             let t0 = Instant::now();
             let s = Command::new(bin)
@@ -38,7 +40,7 @@ fn main() {
                     "/dev/null",
                     "--quiet",
                 ])
-                .args(["--threads", &t.to_string()])
+                .args(["--threads", &t.to_string(), "--backend", backend])
                 .status()
                 .unwrap();
             assert!(s.success());
@@ -48,7 +50,7 @@ fn main() {
         let mut times: Vec<f64> = (0..5).map(|_| run()).collect();
         times.sort_by(f64::total_cmp);
         println!(
-            "e2e analyze MiniLM (40 matrices, 91 MB F32), {t} thread(s): median {:.3} s  (runs {:?})",
+            "e2e analyze MiniLM (40 matrices, 91 MB F32), --backend {backend:4}, {t} thread(s): median {:.3} s  (runs {:?})",
             times[2],
             times
                 .iter()
