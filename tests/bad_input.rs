@@ -130,10 +130,10 @@ fn header_not_json() {
     write_raw(&p, "{\"w\": {\"dtype\": \"F32\", oops", &[0; 16]);
     let o = analyze_json(&p);
     assert_eq!(o.status.code(), Some(ERROR));
+    let err = stderr(&o);
     assert!(
-        stderr(&o).contains("header is not valid JSON"),
-        "{}",
-        stderr(&o)
+        err.contains(&format!("{}: ", p.display())) && err.contains("header is not valid JSON"),
+        "{err}"
     );
     assert_no_panic(&o);
 }
@@ -154,7 +154,8 @@ fn overlapping_offsets_fail_both_tensors_only() {
     assert_eq!(o.status.code(), Some(PARTIAL));
     let err = stderr(&o);
     assert!(
-        err.contains("tensor `a.weight`") && err.contains("overlap those of tensor `b.weight`"),
+        err.contains(&format!("{}: tensor `a.weight`", p.display()))
+            && err.contains("overlap those of tensor `b.weight`"),
         "{err}"
     );
     assert!(err.contains("tensor `b.weight`"), "{err}");
@@ -180,11 +181,31 @@ fn offsets_outside_the_file_and_truncation() {
     assert_eq!(o.status.code(), Some(PARTIAL));
     let err = stderr(&o);
     assert!(
-        err.contains("tensor `b`") && err.contains("run past the end of the data section"),
+        err.contains(&format!("{}: tensor `b`", p.display()))
+            && err.contains("run past the end of the data section"),
         "{err}"
     );
     assert!(err.contains("truncated"), "{err}");
     assert_eq!(rows(&o).0, vec!["a"]);
+    assert_no_panic(&o);
+
+    // An intact file whose header points a tensor far past its data.
+    let q = dir.path().join("liar.safetensors");
+    let (g, gb) = good("good", 0);
+    let header =
+        format!(r#"{{{g},"far":{{"dtype":"F32","shape":[8,4],"data_offsets":[128,100000]}}}}"#);
+    let mut data = gb;
+    data.extend(vec![0u8; 128]);
+    write_raw(&q, &header, &data);
+    let o = analyze_json(&q);
+    assert_eq!(o.status.code(), Some(PARTIAL));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{}: tensor `far`", q.display()))
+            && err.contains("run past the end of the data section"),
+        "{err}"
+    );
+    assert_eq!(rows(&o).0, vec!["good"]);
     assert_no_panic(&o);
 }
 
@@ -201,7 +222,13 @@ fn shape_times_dtype_differs_from_byte_length() {
     let o = analyze_json(&p);
     assert_eq!(o.status.code(), Some(PARTIAL));
     let err = stderr(&o);
-    assert!(err.contains("tensor `liar`: shape [4, 4] of dtype F32 needs 64 bytes, but data_offsets [128, 160] give 32 bytes"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: tensor `liar`: shape [4, 4] of dtype F32 needs 64 bytes, but data_offsets [128, 160] give 32 bytes",
+            p.display()
+        )),
+        "{err}"
+    );
     assert_eq!(rows(&o).0, vec!["good"]);
     assert_no_panic(&o);
 }

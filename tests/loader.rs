@@ -338,3 +338,50 @@ fn weightwatcher_preset_follows_the_peers_walk() {
         vec!["narrow.weight", "norm.weight", "experts.weight"]
     );
 }
+
+#[test]
+fn include_and_exclude_select_tensors_by_name() {
+    let tiny = fixture("tiny/model.safetensors");
+    let names = |args: &[&str]| {
+        let mut a = vec![
+            "analyze",
+            tiny.to_str().unwrap(),
+            "--format",
+            "json",
+            "--quiet",
+            "--backend",
+            "cpu",
+        ];
+        a.extend_from_slice(args);
+        let o = specscope(&a);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        json(&o)["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = names(&[]);
+    // --include keeps the matches; --exclude then drops its own matches.
+    let only_block0 = names(&["--include", r"^blocks\.0\."]);
+    let want: Vec<String> = all
+        .iter()
+        .filter(|n| n.starts_with("blocks.0."))
+        .cloned()
+        .collect();
+    assert_eq!(only_block0, want);
+    assert_eq!(
+        names(&["--include", r"^blocks\.0\.", "--exclude", "mlp"]),
+        vec!["blocks.0.attn.out", "blocks.0.attn.qkv"]
+    );
+    let no_mlp = names(&["--exclude", r"\.mlp\."]);
+    assert_eq!(
+        no_mlp,
+        all.iter()
+            .filter(|n| !n.contains(".mlp."))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert!(no_mlp.len() < all.len() && !no_mlp.is_empty());
+}
