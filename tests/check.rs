@@ -1073,3 +1073,28 @@ fn compression_rules_on_a_json_report() {
     assert_eq!(o.status.code(), Some(ERROR));
     assert!(stderr(&o).contains("--eigs"), "{}", stderr(&o));
 }
+
+/// The example config the README shows, run on the checkpoint it names:
+/// every rule passes, with the summary the README prints.
+#[test]
+fn readme_example_config_passes_on_the_tiny_fixture() {
+    let cfg = fixture("tiny/specscope.toml");
+    let o = specscope(&[
+        "check",
+        fixture("tiny/model.safetensors").to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("3 rules: 3 passed, 0 failed"), "{out}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        readme.contains(text.trim_end()),
+        "README's example config differs from fixtures/tiny/specscope.toml"
+    );
+}
