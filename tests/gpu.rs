@@ -19,7 +19,7 @@ fn open(opts: &GpuOptions) -> Option<GpuContext> {
             if std::env::var("SPECSCOPE_REQUIRE_GPU").as_deref() == Ok("1") {
                 panic!("SPECSCOPE_REQUIRE_GPU=1 but {e}");
             }
-            eprintln!("skipped: {e}");
+            eprintln!("SKIPPED: {e}");
             None
         }
     }
@@ -239,8 +239,10 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 /// Lanczos top-K on the GPU: converged values within 1e-4 relative of the
-/// exact ones. Power-law matrices must converge entirely (their top is
-/// well separated), so the check cannot pass vacuously.
+/// exact ones. Every case must converge entirely, random ones included
+/// (their top 8 sit at the Marchenko–Pastur edge with relative gaps of
+/// ~1e-2, which the restarts resolve in ≤ 10 restarts here), so the check
+/// cannot pass vacuously.
 #[test]
 fn lanczos_matches_cpu() {
     let Some(ctx) = gpu() else { return };
@@ -274,36 +276,64 @@ fn lanczos_matches_cpu() {
             top.matvecs,
             top.restarts
         );
-        if c.label.starts_with("powerlaw") {
-            assert_eq!(n_conv, top.values.len(), "{}", c.label);
-        }
+        assert_eq!(n_conv, top.values.len(), "{}: not all converged", c.label);
     }
 }
 
-/// Power iteration on well-separated tops: λ_max within 1e-5 relative.
+/// Power iteration with the shipped tolerance (residual ‖Gq − θq‖ ≤
+/// 1e-5·θ): λ_max within 1e-5 relative, on separated (power-law) tops and
+/// on random bulks, whose top sits at the Marchenko–Pastur edge with a
+/// relative gap of only 1e-2 to 1e-1.
+///
+/// The residual contracts by μ₂/μ₁ per iteration from a start whose
+/// component along the top vector is ~1/√M, so the iteration budget is
+/// twice ln(√M/tol) / ln(μ₁/μ₂), from the exact gap; the run must report
+/// convergence within it. Once converged, Kato–Temple bounds the error by
+/// r²/(θ − μ₂), far below the 1e-5 asserted. The random 1000×300 and
+/// 300×1000 cases are left out for time only (lavapipe runs their 300–500
+/// iterations at 10–30 ms each); 257×257 and 65×65 cover the small-gap
+/// regime (gaps 5e-2 and 1.3e-2, ~600 iterations).
 #[test]
 fn power_matches_cpu() {
     let Some(ctx) = gpu() else { return };
-    let opts = KrylovOptions::default();
+    let tol = KrylovOptions::default().power_tol;
     for c in cases()
         .into_iter()
-        .filter(|c| !c.label.starts_with("random"))
+        .filter(|c| !(c.label.starts_with("random") && c.rows * c.cols > 257 * 257))
     {
-        let want = c.exact()[0];
+        let want = c.exact();
+        let m = want.len() as f64;
+        let budget = match want.get(1) {
+            Some(&mu2) if mu2 > 0.0 && want[0] > mu2 => {
+                (2.0 * (m.sqrt() / tol).ln() / (want[0] / mu2).ln()).ceil() as usize
+            }
+            _ => 10,
+        }
+        .max(10);
+        let opts = KrylovOptions {
+            max_iters: budget,
+            ..Default::default()
+        };
         let mut op = GpuOperator::new(ctx, &c.data()).unwrap();
         let p = spectrum::power(&mut op, &opts).unwrap();
         eprintln!(
-            "power {}: {} iterations, rel {:.1e}",
+            "power {}: {}/{budget} iterations, rel {:.1e}",
             c.label,
             p.iterations,
-            rel(p.value, want)
+            rel(p.value, want[0])
         );
-        assert!(p.converged, "{}: not converged", c.label);
         assert!(
-            rel(p.value, want) <= 1e-5,
-            "{}: {} vs {want}",
+            p.converged,
+            "{}: not converged in {budget} iterations (residual {:e})",
+            c.label, p.residual
+        );
+        assert!(p.residual <= tol * p.value, "{}: {p:?}", c.label);
+        assert!(
+            rel(p.value, want[0]) <= 1e-5,
+            "{}: {} vs {}",
             c.label,
-            p.value
+            p.value,
+            want[0]
         );
     }
 }
@@ -351,6 +381,58 @@ fn slq_moments_match_cpu() {
             c.label
         );
     }
+}
+
+/// SLQ on a random (Marchenko–Pastur) bulk, where the sampled part
+/// carries the error: moments p = 1, 2, 3 within 1e-2 relative, as on the
+/// CPU (spectrum::krylov tests). That tolerance must stand at ≥ 3 standard
+/// errors of the Hutchinson estimate, σ_p ≈ √(2N·var(μ^p)/probes)/Σμ^p
+/// over the N = M − d eigenvalues left after deflating the d converged top
+/// ones (a unit probe in N dimensions), computed here from the exact
+/// spectrum. A wide 64×1000 with the top 32 deflated gets there with 64
+/// probes (σ ≤ 2.7e-3) in about a second on lavapipe; 4 steps integrate
+/// polynomials up to degree 7 exactly, so the quadrature adds nothing.
+#[test]
+fn slq_moments_match_cpu_on_random_bulk() {
+    let Some(ctx) = gpu() else { return };
+    let opts = KrylovOptions {
+        top_k: 32,
+        probes: 64,
+        steps: 4,
+        ..Default::default()
+    };
+    let c = case("random", 64, 1000, DType::F32, 23);
+    let want = c.exact();
+    let mut op = GpuOperator::new(ctx, &c.data()).unwrap();
+    let d = spectrum::slq(&mut op, &opts).unwrap();
+    let deflated = d.top.converged.iter().take_while(|&&x| x).count();
+    let rest = &want[deflated..];
+    assert!(!rest.is_empty(), "{}: nothing left to sample", c.label);
+    let n = rest.len() as f64;
+    for p in 1..=3 {
+        let exact: f64 = want.iter().map(|x| x.powi(p)).sum();
+        let mean = rest.iter().map(|x| x.powi(p)).sum::<f64>() / n;
+        let var = rest.iter().map(|x| (x.powi(p) - mean).powi(2)).sum::<f64>() / n;
+        let sigma = (2.0 * n * var / opts.probes as f64).sqrt() / exact;
+        let r = rel(d.moment(p), exact);
+        eprintln!(
+            "slq {} moment {p}: rel {r:.1e} (σ {sigma:.1e}, {deflated} deflated)",
+            c.label
+        );
+        assert!(
+            3.0 * sigma <= 1e-2,
+            "{}: too few probes, σ {sigma:e}",
+            c.label
+        );
+        assert!(
+            r <= 1e-2,
+            "{} moment {p}: {} vs {exact}",
+            c.label,
+            d.moment(p)
+        );
+    }
+    let total: f64 = d.weights.iter().sum();
+    assert!(rel(total, want.len() as f64) <= 1e-9, "mass {total}");
 }
 
 /// The workgroup-memory reduction (forced) gives the same answers as the

@@ -35,7 +35,7 @@ fn have_gpu() -> bool {
             if std::env::var("SPECSCOPE_REQUIRE_GPU").as_deref() == Ok("1") {
                 panic!("SPECSCOPE_REQUIRE_GPU=1 but {e}");
             }
-            eprintln!("skipped: {e}");
+            eprintln!("SKIPPED: {e}");
             false
         }
     }
