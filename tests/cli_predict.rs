@@ -2,6 +2,9 @@
 //! the bundled tiny checkpoint (every tensor rule and dtype) and, when it
 //! is present, on the real MiniLM checkpoint.
 
+mod common;
+
+use specscope::load::DType;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -308,6 +311,93 @@ fn analyze_kq_equals_predict_kq() {
         for (r, l) in rows.iter().zip(layers) {
             assert_eq!(r["name"], l["name"]);
             assert_eq!(r["k_q_bbp"], l[col], "{} at {bits} bits", l["name"]);
+        }
+    }
+}
+
+/// A checkpoint of degenerate matrices: a constant spectrum (the identity),
+/// all zeros, rank 1, and M = 5.
+fn degenerate_checkpoint(dir: &Path) -> PathBuf {
+    let path = dir.join("degenerate.safetensors");
+    let eye: Vec<f64> = (0..32 * 32)
+        .map(|i| if i / 32 == i % 32 { 0.5 } else { 0.0 })
+        .collect();
+    let u = common::values(40, 1);
+    let v = common::values(25, 2);
+    let rank1: Vec<f64> = (0..40 * 25).map(|i| u[i / 25] * v[i % 25]).collect();
+    common::write(
+        &path,
+        &[
+            ("constant.weight", DType::F32, &[32, 32], eye),
+            ("zero.weight", DType::F32, &[20, 30], vec![0.0; 600]),
+            ("rank1.weight", DType::F32, &[40, 25], rank1),
+            (
+                "short.weight",
+                DType::F32,
+                &[5, 100],
+                common::values(500, 3),
+            ),
+        ],
+    );
+    path
+}
+
+/// No NaN or infinity anywhere: no `NaN`/`inf`/`infinity` token in the
+/// text (words such as "finite" are fine), and no field that parses as a
+/// non-finite number.
+fn assert_finite_text(what: &str, text: &str) {
+    for token in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let t = token.to_ascii_lowercase();
+        assert!(
+            !matches!(t.as_str(), "nan" | "inf" | "infinity"),
+            "{what} has `{token}`:\n{text}"
+        );
+    }
+    for field in text.split([',', '\n', '"', ' ', ':']) {
+        if let Ok(x) = field.trim().parse::<f64>() {
+            assert!(x.is_finite(), "{what} has {field}:\n{text}");
+        }
+    }
+}
+
+/// docs/theory.md §2: predict's reports never contain NaN or ∞. Every
+/// non-finite estimate is empty (CSV) or null (JSON), and the matrix's
+/// `model_status` gives the reason.
+#[test]
+fn degenerate_matrices_report_reasons_not_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = degenerate_checkpoint(dir.path());
+    let p = path.to_str().unwrap();
+    for extra in [
+        &["--sparsity", "0.5"][..],
+        &["--bits", "4"],
+        &["--rank", "2", "--bits", "4", "--verify"],
+    ] {
+        for format in ["json", "csv"] {
+            let mut args = vec!["predict", p, "--quiet", "--format", format];
+            args.extend_from_slice(extra);
+            let out = common::specscope(&args);
+            let text = common::stdout(&out);
+            assert!(!text.is_empty(), "{args:?}: {}", common::stderr(&out));
+            assert_finite_text(&format!("{args:?}"), &text);
+            if format == "json" {
+                let rep = common::json(&out);
+                let rows = rep["rows"].as_array().unwrap();
+                assert_eq!(rows.len(), 4, "{args:?}");
+                for r in rows {
+                    let why = r["model_status"].as_str().unwrap();
+                    assert!(why != "ok" && !why.is_empty(), "{args:?}: {r}");
+                }
+            } else {
+                let mut rd = csv::Reader::from_reader(text.as_bytes());
+                let h = rd.headers().unwrap().clone();
+                let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+                let recs: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+                assert_eq!(recs.len(), 4, "{args:?}");
+                for rec in &recs {
+                    assert_ne!(&rec[col("model_status")], "ok", "{rec:?}");
+                }
+            }
         }
     }
 }

@@ -420,6 +420,7 @@ fn assemble(
         row.shift_kept_meas = m.shift_kept;
         row.b_after = b_after;
     }
+    row.drop_non_finite();
     let name = &job.spec.name;
     let curve: Vec<CurveRow> = pred
         .curve

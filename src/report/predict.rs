@@ -19,6 +19,7 @@ pub struct PredictRow {
     pub m: usize,
     pub params: u64,
     /// ‖W‖²_F = Σμ.
+    #[serde(serialize_with = "finite")]
     pub frob2: f64,
     // the fit
     pub b: Option<f64>,
@@ -31,7 +32,8 @@ pub struct PredictRow {
     pub density: Option<f64>,
     pub s_c: Option<f64>,
     pub a: Option<f64>,
-    /// `ok`, or why ΔL/C cannot be predicted (no a under reading B).
+    /// `ok`, or why ΔL/C cannot be predicted (no a under reading B), and
+    /// which numbers were left empty because they were not finite.
     pub model_status: String,
     // truncation
     pub rank: Option<usize>,
@@ -46,9 +48,11 @@ pub struct PredictRow {
     pub k_q_overlap: Option<usize>,
     // the whole compression, predicted
     pub kept: usize,
+    #[serde(serialize_with = "finite")]
     pub err_pred: f64,
     pub dl: Option<f64>,
     pub dl_frac: Option<f64>,
+    #[serde(serialize_with = "finite")]
     pub shift_top_pred: f64,
     pub shift_kept_pred: Option<f64>,
     // measured (--verify)
@@ -66,6 +70,77 @@ pub struct PredictRow {
     /// `ok`, or `failed` with the reason in `note`.
     pub status: String,
     pub note: String,
+}
+
+/// A plain number that is not finite serializes as a missing one (null in
+/// JSON, empty in CSV); `PredictRow::drop_non_finite` records why.
+fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_f64(*v)
+    } else {
+        s.serialize_none()
+    }
+}
+
+impl PredictRow {
+    /// docs/theory.md §2: a report never holds NaN or ∞. Every optional
+    /// number that is not finite (the power-law α of a constant spectrum
+    /// is +∞, for one) becomes `None`; plain numbers that are not finite
+    /// are written empty by their serializer. Either way the fields and
+    /// their values are appended to `model_status`.
+    pub fn drop_non_finite(&mut self) {
+        let mut bad = Vec::new();
+        // In words, so that the report holds no `NaN` or `inf` token.
+        let say = |name: &str, x: f64| match x {
+            x if x.is_nan() => format!("{name} undefined (0/0)"),
+            x if x > 0.0 => format!("{name} = +∞"),
+            _ => format!("{name} = −∞"),
+        };
+        let mut opt = |name: &str, v: &mut Option<f64>| {
+            if let Some(x) = *v
+                && !x.is_finite()
+            {
+                bad.push(say(name, x));
+                *v = None;
+            }
+        };
+        opt("b", &mut self.b);
+        opt("b_err", &mut self.b_err);
+        opt("alpha", &mut self.alpha);
+        opt("b_alpha_ratio", &mut self.b_alpha_ratio);
+        opt("density", &mut self.density);
+        opt("s_c", &mut self.s_c);
+        opt("a", &mut self.a);
+        opt("trunc_energy", &mut self.trunc_energy);
+        opt("sigma_q", &mut self.sigma_q);
+        opt("rms_step", &mut self.rms_step);
+        opt("dl", &mut self.dl);
+        opt("dl_frac", &mut self.dl_frac);
+        opt("shift_kept_pred", &mut self.shift_kept_pred);
+        opt("err_meas", &mut self.err_meas);
+        opt("noise_ratio", &mut self.noise_ratio);
+        opt("shift_top_meas", &mut self.shift_top_meas);
+        opt("shift_kept_meas", &mut self.shift_kept_meas);
+        opt("b_after", &mut self.b_after);
+        for (name, x) in [
+            ("frob2", self.frob2),
+            ("err_pred", self.err_pred),
+            ("shift_top_pred", self.shift_top_pred),
+        ] {
+            if !x.is_finite() {
+                bad.push(say(name, x));
+            }
+        }
+        if bad.is_empty() {
+            return;
+        }
+        let why = format!("not finite, left empty: {}", bad.join(", "));
+        self.model_status = if self.model_status.is_empty() || self.model_status == "ok" {
+            why
+        } else {
+            format!("{}; {why}", self.model_status)
+        };
+    }
 }
 
 /// One point of a matrix's loss curve over bit widths.
@@ -146,8 +221,14 @@ pub struct PredictReport {
 fn num(v: Option<f64>, prec: usize) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x:.prec$}"),
-        Some(x) => format!("{x}"),
-        None => "-".into(),
+        _ => "-".into(),
+    }
+}
+
+fn sci(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.3e}"),
+        _ => "-".into(),
     }
 }
 
@@ -211,14 +292,14 @@ impl PredictReport {
                 int(r.k_star),
                 num(r.density, 3),
                 int(r.rank),
-                r.trunc_energy.map_or("-".into(), |e| format!("{e:.3e}")),
+                sci(r.trunc_energy),
                 r.sigma_q.map_or("-".into(), |s| format!("{s:.1e}")),
                 match (r.k_q_bbp, r.k_q_weyl) {
                     (Some(a), Some(b)) => format!("{a}/{b}"),
                     _ => "-".into(),
                 },
                 format!("{:.3e}", r.err_pred),
-                r.err_meas.map_or("-".into(), |e| format!("{e:.3e}")),
+                sci(r.err_meas),
                 format!("{}/{}", r.kept, int(kept_meas)),
                 num(r.dl_frac, 3),
                 if r.phase.is_empty() { "-" } else { &r.phase },
@@ -236,10 +317,8 @@ impl PredictReport {
             "model: density D {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} matrices with a)",
             num(s.density, 3),
             num(s.s_c, 3),
-            s.err_pred_verified
-                .or(s.err_pred)
-                .map_or("-".into(), |e| format!("{e:.3e}")),
-            s.err_meas.map_or("-".into(), |e| format!("{e:.3e}")),
+            sci(s.err_pred_verified.or(s.err_pred)),
+            sci(s.err_meas),
             num(s.kept_frac_pred, 3),
             num(s.kept_frac_meas, 3),
             num(s.dl_frac, 3),
@@ -262,5 +341,50 @@ impl PredictReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_numbers_are_empty_with_a_reason() {
+        let mut r = PredictRow {
+            name: "w".into(),
+            alpha: Some(f64::INFINITY),
+            b_after: Some(f64::NAN),
+            density: Some(0.25),
+            err_pred: f64::NEG_INFINITY,
+            model_status: "ok".into(),
+            status: "ok".into(),
+            ..Default::default()
+        };
+        r.drop_non_finite();
+        assert_eq!((r.alpha, r.b_after, r.density), (None, None, Some(0.25)));
+        assert_eq!(
+            r.model_status,
+            "not finite, left empty: alpha = +∞, b_after undefined (0/0), err_pred = −∞"
+        );
+        let mut csv = Vec::new();
+        {
+            let mut w = csv::Writer::from_writer(&mut csv);
+            w.serialize(&r).unwrap();
+        }
+        let csv = String::from_utf8(csv).unwrap().to_lowercase();
+        assert!(!csv.contains("nan") && !csv.contains("inf,"), "{csv}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["err_pred"].is_null() && json["alpha"].is_null());
+        // A reason already there is kept first.
+        let mut r = PredictRow {
+            alpha: Some(f64::INFINITY),
+            model_status: "needs k_*".into(),
+            ..Default::default()
+        };
+        r.drop_non_finite();
+        assert_eq!(
+            r.model_status,
+            "needs k_*; not finite, left empty: alpha = +∞"
+        );
     }
 }
