@@ -185,6 +185,45 @@ fn unknown_adapter_is_an_error() {
     assert!(err.contains("no-such-gpu-xyz"), "{err}");
 }
 
+/// `--backend auto --adapter NAME` where NAME matches only a software
+/// adapter (llvmpipe): the one fallback line says it matched but was
+/// refused as software, and how to force it, not "no adapter matches".
+#[test]
+fn auto_names_a_refused_software_match() {
+    if !have_gpu() {
+        return;
+    }
+    let all = specscope::backend::gpu::list_adapters();
+    // the whole name: a hardware adapter's name cannot contain it
+    let Some(soft) = all
+        .iter()
+        .find(|a| a.software && !all.iter().any(|h| !h.software && h.name.contains(&a.name)))
+    else {
+        eprintln!("SKIPPED: no software adapter (found {all:?})");
+        return;
+    };
+    let o = specscope(&[
+        "analyze",
+        &tiny(),
+        "--adapter",
+        &soft.name,
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert_eq!(json(&o)["backend"]["name"], "cpu");
+    let err = stderr(&o);
+    eprintln!("{err:?}");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(!err[0].contains("no adapter matches"), "{err:?}");
+    assert!(
+        err[0].contains("matches only the software adapter")
+            && err[0].contains("use --backend gpu to force it")
+            && err[0].contains("using the CPU backend"),
+        "{err:?}"
+    );
+}
+
 /// Each Krylov method through the CLI, on the CPU (always) and the GPU
 /// (when present): rows say the method, what their eigenvalues are and
 /// which converged; the norm is the exact ‖W‖²_F; the top eigenvalue

@@ -121,9 +121,14 @@ fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
         BackendChoice::Auto => match GpuContext::open(&opts(false)) {
             Ok(c) => Ok(Some(Arc::new(c))),
             Err(e) => {
-                warn(&format!(
-                    "{e}; using the CPU backend (--backend gpu accepts a software adapter)"
-                ));
+                let e = e.to_string();
+                // A refused software match already says how to force it.
+                let hint = if e.contains("--backend gpu") {
+                    ""
+                } else {
+                    " (--backend gpu accepts a software adapter)"
+                };
+                warn(&format!("{e}; using the CPU backend{hint}"));
                 Ok(None)
             }
         },

@@ -92,6 +92,25 @@ fn rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// Why no adapter was chosen, given those that matched `--adapter` (all of
+/// them software ones refused, or none). `listed` names every adapter found.
+fn no_adapter_reason(opts: &GpuOptions, matched: &[AdapterSummary], listed: &str) -> String {
+    match &opts.adapter {
+        Some(s) if matched.is_empty() => format!("no adapter matches `{s}`; {listed}"),
+        Some(s) => {
+            let names: Vec<String> = matched.iter().map(ToString::to_string).collect();
+            format!(
+                "`{s}` matches only the software adapter {}, which is not used \
+                 unless asked for (the CPU path is faster there): use --backend gpu to \
+                 force it",
+                names.join(", ")
+            )
+        }
+        None if opts.allow_software => listed.to_string(),
+        None => format!("no hardware adapter; {listed}"),
+    }
+}
+
 /// Key of a compiled pipeline: program, entry point, DTYPE, LAYOUT.
 type PipelineKey = (Program, &'static str, u32, u32);
 
@@ -139,16 +158,17 @@ impl GpuContext {
         } else {
             format!("found {}", found.join(", "))
         };
+        let matched: Vec<AdapterSummary> = candidates
+            .iter()
+            .map(|a| AdapterSummary::of(&a.get_info()))
+            .collect();
         let Some(adapter) = candidates
             .into_iter()
             .find(|a| opts.allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu)
         else {
-            let why = match &opts.adapter {
-                Some(s) => format!("no adapter matches `{s}`; {listed}"),
-                None if opts.allow_software => listed,
-                None => format!("no hardware adapter; {listed}"),
-            };
-            return Err(BackendError::NoAdapter { reason: why });
+            return Err(BackendError::NoAdapter {
+                reason: no_adapter_reason(opts, &matched, &listed),
+            });
         };
         let info = adapter.get_info();
         let summary = AdapterSummary::of(&info);
@@ -636,5 +656,43 @@ impl<'a> Batch<'a> {
             }
             ctx.queue.submit([enc.finish()]);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn llvmpipe() -> AdapterSummary {
+        AdapterSummary {
+            name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+            api: "Vulkan".into(),
+            device_type: "Cpu".into(),
+            driver: "llvmpipe".into(),
+            software: true,
+        }
+    }
+
+    /// `--backend auto --adapter llvm` on a machine with only llvmpipe: the
+    /// adapter matched but was refused as software; the message says so
+    /// and how to force it, instead of "no adapter matches".
+    #[test]
+    fn refused_software_match_is_named() {
+        let opts = GpuOptions {
+            adapter: Some("llvm".into()),
+            ..Default::default()
+        };
+        let listed = "found Vulkan/llvmpipe (LLVM 15.0.6, 256 bits) [Cpu]";
+        let why = no_adapter_reason(&opts, &[llvmpipe()], listed);
+        assert!(!why.contains("no adapter matches"), "{why}");
+        assert!(
+            why.contains("`llvm` matches only the software adapter Vulkan/llvmpipe"),
+            "{why}"
+        );
+        assert!(why.contains("use --backend gpu to force it"), "{why}");
+        let why = no_adapter_reason(&opts, &[], listed);
+        assert_eq!(why, format!("no adapter matches `llvm`; {listed}"));
+        let why = no_adapter_reason(&GpuOptions::default(), &[], listed);
+        assert_eq!(why, format!("no hardware adapter; {listed}"));
     }
 }
