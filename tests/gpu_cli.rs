@@ -224,6 +224,32 @@ fn auto_names_a_refused_software_match() {
     );
 }
 
+/// `--adapter` with `--backend cpu` picks nothing: one warning says so.
+#[test]
+fn adapter_with_cpu_backend_warns() {
+    let o = specscope(&[
+        "analyze",
+        &tiny(),
+        "--backend",
+        "cpu",
+        "--adapter",
+        "llvm",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert_eq!(json(&o)["backend"]["name"], "cpu");
+    let err = stderr(&o);
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].contains("--adapter `llvm` is ignored with --backend cpu"),
+        "{err:?}"
+    );
+    // without --adapter, nothing
+    let o = specscope(&["analyze", &tiny(), "--backend", "cpu", "-q"]);
+    assert!(stderr(&o).is_empty(), "{:?}", stderr(&o));
+}
+
 /// Each Krylov method through the CLI, on the CPU (always) and the GPU
 /// (when present): rows say the method, what their eigenvalues are and
 /// which converged; the norm is the exact ‖W‖²_F; the top eigenvalue

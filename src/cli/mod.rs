@@ -114,7 +114,14 @@ fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
         ..Default::default()
     };
     match a.backend {
-        BackendChoice::Cpu => Ok(None),
+        BackendChoice::Cpu => {
+            if let Some(s) = &a.adapter {
+                warn(&format!(
+                    "--adapter `{s}` is ignored with --backend cpu (it picks a GPU adapter)"
+                ));
+            }
+            Ok(None)
+        }
         BackendChoice::Gpu => Ok(Some(Arc::new(
             GpuContext::open(&opts(true)).context("--backend gpu")?,
         ))),
