@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{json, specscope, stderr};
+use common::{json, specscope, stderr, values};
 use serde_json::Value;
 use specscope::load::{DType, TensorOut, write_safetensors};
 use specscope::synth;
@@ -489,4 +489,87 @@ fn bad_inputs_are_errors_that_name_the_input() {
     let o = specscope(&["validate", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("truth.json"), "{}", stderr(&o));
+}
+
+/// `report` on a `simulate` run directory shows the last snapshot's
+/// matrices plus the comparison over the series (tables and figures) and
+/// the validation; on a bare folder of snapshots, the comparison only; a
+/// directory of checkpoints that hold different tensors (shards) is one
+/// model, not a series.
+#[test]
+fn report_of_a_run_directory_shows_the_series_and_the_validation() {
+    let dir = simulate(
+        "report",
+        &[
+            "--model", "linear", "--a", "2.5", "--b", "1.5", "--dim", "128", "--steps", "300",
+            "--seed", "2",
+        ],
+    );
+    let html = |path: &Path, name: &str| -> String {
+        let out = dir.parent().unwrap().join(format!("{name}.html"));
+        let o = specscope(&[
+            "report",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--backend",
+            "cpu",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let sections = |h: &str| -> Vec<String> {
+        h.split(r#"<section id=""#)
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let run = html(&dir, "run");
+    let ids = sections(&run);
+    for want in [
+        "snapshots",
+        "compare--dynamics",
+        "compare--series",
+        "validate--targets",
+        "validate--estimates",
+    ] {
+        assert!(ids.iter().any(|i| i == want), "{want} not in {ids:?}");
+    }
+    assert!(
+        !ids.iter().any(|i| i.starts_with("validate--compare")),
+        "the validation's own comparison is not repeated: {ids:?}"
+    );
+    // The series figures: D(t), k_*(t), α(t) and at least one ρ fit.
+    let snap = run.split(r#"<section id="snapshots">"#).nth(1).unwrap();
+    let snap = snap.split("</section>").next().unwrap();
+    assert!(snap.matches("<figure>").count() >= 4, "{snap:.400}");
+    // The matrices shown are the last snapshot's.
+    let last = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .max()
+        .unwrap();
+    assert!(snap.contains(&last), "{last} not named in {snap:.400}");
+
+    let bare = sections(&html(&dir.join("snapshots"), "bare"));
+    assert!(bare.iter().any(|i| i == "compare--dynamics"), "{bare:?}");
+    assert!(!bare.iter().any(|i| i.starts_with("validate")), "{bare:?}");
+
+    // Three files with different tensors: one model in three files.
+    let shards = dir.parent().unwrap().join("shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        common::write(
+            &shards.join(format!("part-{i}.safetensors")),
+            &[(
+                n,
+                specscope::load::DType::F32,
+                &[16, 8],
+                values(128, i as u64),
+            )],
+        );
+    }
+    let one = sections(&html(&shards, "shards"));
+    assert!(!one.iter().any(|i| i == "snapshots"), "{one:?}");
 }

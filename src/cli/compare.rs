@@ -13,7 +13,7 @@ use crate::compare::{
 use crate::load::Checkpoint;
 use crate::pipeline;
 use crate::report::plot::{self, Figure, ImageFormat, Series};
-use crate::report::series::CompareReport;
+use crate::report::series::{CompareReport, ValidateReport};
 use crate::simulate::Run;
 use anyhow::{Context, Result};
 use faer::Par;
@@ -287,6 +287,19 @@ pub(super) fn series_report(
 fn write_plots(r: &CompareReport, dir: &Path, format: ImageFormat) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, p) in snapshot_figures(r) {
+        let path = dir.join(format!("{name}.{}", format.extension()));
+        Figure::Xy(p).write(&path, format)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The snapshot figures of a comparison, each with its file stem: D(t),
+/// k_*(t) and α(t) of every matrix (and D of the model), and each matrix's
+/// ρ fit (k_* against t with the fitted slope φ).
+pub(super) fn snapshot_figures(r: &CompareReport) -> Vec<(String, plot::XyPlot)> {
     let time = format!("t ({})", r.time);
     let names: Vec<&str> = r
         .dynamics
@@ -359,13 +372,10 @@ fn write_plots(r: &CompareReport, dir: &Path, format: ImageFormat) -> Result<Vec
         p.title = format!("{}: {}", d.name, p.title);
         rho.push((format!("rho-fit.{stem}"), p));
     }
-    let mut written = Vec::new();
-    for (name, p) in figs.drain(..).map(|(n, p)| (n.to_string(), p)).chain(rho) {
-        let path = dir.join(format!("{name}.{}", format.extension()));
-        Figure::Xy(p).write(&path, format)?;
-        written.push(path);
-    }
-    Ok(written)
+    figs.drain(..)
+        .map(|(n, p)| (n.to_string(), p))
+        .chain(rho)
+        .collect()
 }
 
 fn image_format(png: bool) -> ImageFormat {
@@ -378,6 +388,58 @@ fn image_format(png: bool) -> ImageFormat {
 
 pub(super) fn run(a: CompareArgs) -> Result<u8> {
     let s = compare::series(&a.paths, a.time)?;
+    let opts = CompareOptions {
+        init: a.init.clone(),
+        losses: a.losses.clone(),
+        time: a.time,
+        rank: a.rank,
+        b: a.b,
+        modes: !a.no_modes,
+    };
+    let rep = compare_series(&s, &a.analysis, &opts)?;
+    if let Some(dir) = &a.plots {
+        write_plots(&rep, dir, image_format(a.png))?;
+    }
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(rep.write_table(w)?),
+        Format::Json => rep.write_json(w),
+        Format::Csv => rep.write_csv(w),
+    })?;
+    let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
+    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+}
+
+/// `compare`'s options besides the analysis flags.
+pub(super) struct CompareOptions {
+    pub init: Option<PathBuf>,
+    pub losses: Option<PathBuf>,
+    pub time: TimeAxis,
+    pub rank: Option<usize>,
+    pub b: Option<f64>,
+    pub modes: bool,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            init: None,
+            losses: None,
+            time: TimeAxis::Step,
+            rank: None,
+            b: None,
+            modes: true,
+        }
+    }
+}
+
+/// The comparison of a series as `compare` makes it: a `simulate` run
+/// directory's init snapshot, losses and measured compression are picked up
+/// unless the options name others.
+pub(super) fn compare_series(
+    s: &compare::Series,
+    flags: &AnalysisFlags,
+    a: &CompareOptions,
+) -> Result<CompareReport> {
     let mut notes = vec![];
     let init = a.init.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("init.safetensors");
@@ -401,29 +463,20 @@ pub(super) fn run(a: CompareArgs) -> Result<u8> {
         _ => None,
     };
     let (rep, _) = series_report(
-        &s,
+        s,
         SeriesArgs {
-            analysis: AnalysisArgs::of(&a.analysis, init.as_deref()),
+            analysis: AnalysisArgs::of(flags, init.as_deref()),
             losses,
             measured,
             time: a.time,
             rank: a.rank,
             b: a.b,
-            modes: !a.no_modes,
+            modes: a.modes,
             min_half_time: None,
             notes,
         },
     )?;
-    if let Some(dir) = &a.plots {
-        write_plots(&rep, dir, image_format(a.png))?;
-    }
-    emit(&a.output, |w| match a.format {
-        Format::Table => Ok(rep.write_table(w)?),
-        Format::Json => rep.write_json(w),
-        Format::Csv => rep.write_csv(w),
-    })?;
-    let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
-    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+    Ok(rep)
 }
 
 /// A scratch directory removed when dropped.
@@ -448,12 +501,33 @@ impl Drop for Scratch {
 }
 
 pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
-    let run = Run::open(&a.dir)?;
+    let rep = validate_run(&a.dir, a.rank, a.threads, a.quiet, &a.engine)?;
+    for n in &rep.notes {
+        warn(n);
+    }
+    emit(&a.output, |w| match a.format {
+        ValidateFormat::Table => Ok(rep.write_table(w)?),
+        ValidateFormat::Json => rep.write_json(w),
+        ValidateFormat::Csv => rep.write_csv(w),
+        ValidateFormat::Markdown => Ok(rep.write_markdown(w)?),
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+/// Validation of a `simulate` run directory against its truth.
+pub(super) fn validate_run(
+    dir: &Path,
+    rank: Option<usize>,
+    threads: Option<u16>,
+    quiet: bool,
+    engine: &EngineArgs,
+) -> Result<ValidateReport> {
+    let run = Run::open(dir)?;
     let scratch = Scratch::new()?;
     validate::write_effective(&run, &scratch.0)?;
     let s = compare::series(std::slice::from_ref(&scratch.0), TimeAxis::Step)?;
-    let losses = compare::read_losses(&a.dir.join("losses.csv"), TimeAxis::Step)?;
-    let measured = compare::read_measured_pruning(&a.dir.join("compression.csv"), &s.snapshots)?;
+    let losses = compare::read_losses(&dir.join("losses.csv"), TimeAxis::Step)?;
+    let measured = compare::read_measured_pruning(&dir.join("compression.csv"), &s.snapshots)?;
     let init = scratch.0.join("init.safetensors");
     let selection = Selection {
         include: Some(format!("^{EFFECTIVE}$")),
@@ -466,15 +540,15 @@ pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
         SeriesArgs {
             analysis: AnalysisArgs {
                 selection: &selection,
-                threads: a.threads,
-                quiet: a.quiet,
-                engine: &a.engine,
+                threads,
+                quiet,
+                engine,
                 init: Some(&init),
             },
             losses: Some(losses),
             measured: Some(measured),
             time: TimeAxis::Step,
-            rank: a.rank,
+            rank,
             b: None,
             modes: true,
             // The simulator's own floor for its true half-learning times.
@@ -486,14 +560,5 @@ pub(super) fn validate_cmd(a: ValidateArgs) -> Result<u8> {
     )?;
     let rep = validate::validate(&run, cmp, &analysed)?;
     drop(scratch);
-    for n in &rep.notes {
-        warn(n);
-    }
-    emit(&a.output, |w| match a.format {
-        ValidateFormat::Table => Ok(rep.write_table(w)?),
-        ValidateFormat::Json => rep.write_json(w),
-        ValidateFormat::Csv => rep.write_csv(w),
-        ValidateFormat::Markdown => Ok(rep.write_markdown(w)?),
-    })?;
-    Ok(exit::SUCCESS)
+    Ok(rep)
 }

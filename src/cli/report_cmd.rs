@@ -3,18 +3,120 @@
 //! or `--eigs DIR`) and, for the quantization curve, its weights' ranges
 //! (a checkpoint only), adds the report's own and the attached tables, and
 //! writes one self-contained HTML file.
+//!
+//! Given a directory of training snapshots (a `simulate` run directory, or
+//! at least three checkpoints with the same tensor names), the page is the
+//! last snapshot's analysis plus what `compare` finds over the series (its
+//! tables and D(t), k_*(t), α(t) and ρ-fit figures) and, for a `simulate`
+//! run, what `validate` finds against the truth.
 
 use super::args::ReportArgs;
+use super::compare::{CompareOptions, compare_series, snapshot_figures, validate_run};
 use super::{AnalysisArgs, exit, inputs};
+use crate::compare::{self, TimeAxis};
+use crate::load::Checkpoint;
 use crate::report::doc::ReportDoc;
-use crate::report::html::{self, HtmlReport, MatrixFigures};
-use crate::report::plot;
+use crate::report::html::{self, HtmlReport, MatrixFigures, Section};
+use crate::report::plot::{self, Figure};
 use anyhow::{Context, Result};
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The snapshot series `path` holds, if it is one: a `simulate` run
+/// directory, or a directory of at least three checkpoints (files or
+/// sub-directories) that all hold the same tensor names. The files of a
+/// sharded checkpoint hold different tensors, so they are not a series.
+fn snapshot_series(path: &Path) -> Option<compare::Series> {
+    if !path.is_dir() {
+        return None;
+    }
+    let s = compare::series(&[path.to_path_buf()], TimeAxis::Step).ok()?;
+    if path.join("snapshots").is_dir() {
+        return Some(s);
+    }
+    let names = |p: &Path| -> Option<BTreeSet<String>> {
+        let ck = Checkpoint::open(p).ok()?;
+        Some(ck.tensors.iter().map(|t| t.header.name.clone()).collect())
+    };
+    let first = names(&s.snapshots.first()?.path)?;
+    s.snapshots[1..]
+        .iter()
+        .all(|x| names(&x.path).as_ref() == Some(&first))
+        .then_some(s)
+}
+
+/// A report's JSON, for [`html::sections_from_json`].
+fn json_of(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> Result<serde_json::Value> {
+    let mut buf = Vec::new();
+    write(&mut buf)?;
+    Ok(serde_json::from_slice(&buf)?)
+}
+
+/// The sections a snapshot series adds: the series figures, then the
+/// comparison's tables and, for a `simulate` run, the validation's.
+fn series_sections(s: &compare::Series, a: &ReportArgs) -> Result<Vec<Section>> {
+    let cmp = compare_series(s, &a.analysis, &CompareOptions::default())?;
+    let mut figures = Vec::new();
+    for (name, p) in snapshot_figures(&cmp) {
+        let caption = match name.as_str() {
+            "density" => "density D(t) of each matrix and of the model".to_string(),
+            "k_star" => "frontier k_*(t)".to_string(),
+            "alpha" => "power-law exponent α(t)".to_string(),
+            n => format!("ρ fit, {}", n.trim_start_matches("rho-fit.")),
+        };
+        figures.push((caption, Figure::Xy(p).to_svg()?));
+    }
+    let mut out = vec![Section {
+        id: "snapshots".into(),
+        title: format!("Snapshots over time ({})", s.snapshots.len()),
+        note: Some(format!(
+            "{} snapshots, ordered {}; the matrices above are the last one's ({}).",
+            s.snapshots.len(),
+            s.order,
+            s.snapshots
+                .last()
+                .map_or(String::new(), |x| x.path.display().to_string())
+        )),
+        table: None,
+        figures,
+    }];
+    out.extend(html::sections_from_json(
+        "compare",
+        &json_of(|w| cmp.write_json(w))?,
+        &[],
+    ));
+    if let Some(dir) = &s.run_dir {
+        let a = &a.analysis;
+        let v = validate_run(dir, None, a.threads, a.quiet, &a.engine)?;
+        out.extend(html::sections_from_json(
+            "validate",
+            &json_of(|w| v.write_json(w))?,
+            // Its comparison of the effective maps repeats the one above.
+            &["compare"],
+        ));
+    }
+    Ok(out)
+}
 
 pub(super) fn run(a: ReportArgs) -> Result<u8> {
-    let args = AnalysisArgs::of(&a.analysis, None);
-    let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
+    let series = snapshot_series(&a.path);
+    // A series is shown through its last snapshot, analysed like `compare`
+    // analyses it (with a `simulate` run's init snapshot for σ).
+    let (model, init): (PathBuf, Option<PathBuf>) = match &series {
+        Some(s) => (
+            s.snapshots
+                .last()
+                .map_or(a.path.clone(), |x| x.path.clone()),
+            s.run_dir
+                .as_ref()
+                .map(|d| d.join("init.safetensors"))
+                .filter(|p| p.is_file()),
+        ),
+        None => (a.path.clone(), None),
+    };
+    let args = AnalysisArgs::of(&a.analysis, init.as_deref());
+    let loaded = inputs::load(&model, &args, a.eigs.as_deref())?;
     let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();
     let mut note = match &loaded.evals_note {
@@ -57,6 +159,9 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
         });
     }
     let mut sections = html::report_sections(doc);
+    if let Some(s) = &series {
+        sections.extend(series_sections(s, &a)?);
+    }
     for path in &a.attach {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
