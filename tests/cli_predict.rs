@@ -401,3 +401,69 @@ fn degenerate_matrices_report_reasons_not_nan() {
         }
     }
 }
+
+/// The text table says why a matrix has no loss model (a numbered note per
+/// such matrix) instead of a bare `ok`, and with --verify shows the
+/// predicted and measured spectral shifts and overlap counts.
+#[test]
+fn table_shows_reasons_and_verify_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = degenerate_checkpoint(dir.path());
+    let out = common::specscope(&[
+        "predict",
+        path.to_str().unwrap(),
+        "--sparsity",
+        "0.5",
+        "--verify",
+        "--quiet",
+    ]);
+    let text = common::stdout(&out);
+    assert_finite_text("table", &text);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}:\n{text}"))
+            .to_string()
+    };
+    let notes = &text[text.find("\nnotes:\n").expect("notes")..];
+    for (name, why) in [
+        ("constant ", "constant spectrum"),
+        ("zero ", "all eigenvalues are zero"),
+        ("rank1 ", "numerical rank 1"),
+        ("short ", "M = 5 eigenvalues"),
+    ] {
+        let l = line(name);
+        let tag = l.rsplit_once("ok [").expect(&l).1.trim_end_matches(']');
+        let note = notes
+            .lines()
+            .find(|n| n.trim_start().starts_with(&format!("[{tag}] ")))
+            .unwrap_or_else(|| panic!("no note [{tag}]:\n{text}"));
+        assert!(note.contains(why), "{note}");
+    }
+    // α of the identity is +∞ in the peer's convention: empty, and said so.
+    assert!(notes.contains("alpha = +∞"), "{notes}");
+
+    let tiny = tiny();
+    let out = common::specscope(&[
+        "predict",
+        tiny.to_str().unwrap(),
+        "--bits",
+        "4",
+        "--verify",
+        "--quiet",
+    ]);
+    let text = common::stdout(&out);
+    let header = text.lines().nth(1).unwrap();
+    for col in ["shift μ1 p/m", "shift kept p/m", "ovl p/m"] {
+        assert!(header.contains(col), "{header}");
+    }
+    // Verified rows have both sides; the pooled convolution only a prediction.
+    let embed = text.lines().find(|l| l.starts_with("embed ")).unwrap();
+    assert_eq!(embed.matches('%').count(), 4, "{embed}");
+    let conv = text.lines().find(|l| l.starts_with("stem.conv")).unwrap();
+    assert!(conv.contains("%/-"), "{conv}");
+    assert!(text.contains("stem.conv: pooled convolution"), "{text}");
+    // Without --verify the columns stay out.
+    let out = common::specscope(&["predict", tiny.to_str().unwrap(), "--bits", "4", "--quiet"]);
+    assert!(!common::stdout(&out).contains("ovl p/m"));
+}

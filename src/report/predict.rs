@@ -247,6 +247,13 @@ impl PredictReport {
         super::write_csv_rows(&self.rows, w)
     }
 
+    /// The text table: one line per matrix, then numbered notes for the
+    /// matrices whose status column is not a plain `ok` (a failure, a note
+    /// such as an unverified pooled convolution, or no loss model with the
+    /// reason from `model_status`). When any matrix was verified, three
+    /// more columns put predicted and measured side by side: the relative
+    /// shift of μ_1 and the median shift over the kept modes (in percent),
+    /// and the surviving-mode count by singular-vector overlap > 0.5.
     pub fn write_table(&self, mut w: impl Write) -> std::io::Result<()> {
         let width = self
             .rows
@@ -255,14 +262,23 @@ impl PredictReport {
             .max()
             .unwrap_or(4)
             .clamp(4, 50);
+        let verify = self.rows.iter().any(|r| r.verified);
         writeln!(
             w,
             "compression: {}   spectra: {}   noise σ: {}",
             self.compression, self.engine, self.noise
         )?;
+        let verify_head = if verify {
+            format!(
+                "  {:>15}  {:>15}  {:>9}",
+                "shift μ1 p/m", "shift kept p/m", "ovl p/m"
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             w,
-            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}  status",
+            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_head}  status",
             "name",
             "b",
             "k*",
@@ -277,33 +293,81 @@ impl PredictReport {
             "ΔL/max",
             "phase"
         )?;
+        let mut notes: Vec<String> = Vec::new();
         for r in &self.rows {
             let kept_meas = r.k_edge_meas.or(r.k_overlap_meas);
-            let status = if r.note.is_empty() {
-                r.status.clone()
+            let model = (!r.model_status.is_empty() && r.model_status != "ok").then(|| {
+                if r.model_status.starts_with("needs") {
+                    format!("no ΔL/C: {}", r.model_status)
+                } else {
+                    r.model_status.clone()
+                }
+            });
+            let note = match (r.note.is_empty(), model) {
+                (true, None) => None,
+                (false, None) => Some(r.note.clone()),
+                (true, Some(m)) => Some(m),
+                (false, Some(m)) => Some(format!("{}; {m}", r.note)),
+            };
+            let status = match note {
+                Some(n) => {
+                    notes.push(format!("[{}] {}: {n}", notes.len() + 1, r.name));
+                    format!("{} [{}]", r.status, notes.len())
+                }
+                None => r.status.clone(),
+            };
+            let verify_cols = if verify {
+                let pct = |v: Option<f64>| match v {
+                    Some(x) if x.is_finite() => format!("{:+.2}%", 100.0 * x),
+                    _ => "-".into(),
+                };
+                let pair = |p: Option<f64>, m: Option<f64>| format!("{}/{}", pct(p), pct(m));
+                // Predicted overlap survivors: the kept rank for a
+                // truncation (its top vectors are untouched), the overlap
+                // count for a quantization, the smaller when both.
+                let ovl_pred = match (r.k_q_overlap, r.rank) {
+                    (Some(k), Some(rank)) => k.min(rank),
+                    (Some(k), None) => k,
+                    (None, _) => r.kept,
+                };
+                format!(
+                    "  {:>15}  {:>15}  {:>9}",
+                    pair(Some(r.shift_top_pred), r.shift_top_meas),
+                    pair(r.shift_kept_pred, r.shift_kept_meas),
+                    format!("{ovl_pred}/{}", int(r.k_overlap_meas)),
+                )
             } else {
-                format!("{}: {}", r.status, r.note)
+                String::new()
             };
             writeln!(
                 w,
-                "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}  {status}",
+                "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_cols}  {status}",
                 r.name,
                 num(r.b, 3),
                 int(r.k_star),
                 num(r.density, 3),
                 int(r.rank),
                 sci(r.trunc_energy),
-                r.sigma_q.map_or("-".into(), |s| format!("{s:.1e}")),
+                r.sigma_q
+                    .filter(|s| s.is_finite())
+                    .map_or("-".into(), |s| format!("{s:.1e}")),
                 match (r.k_q_bbp, r.k_q_weyl) {
                     (Some(a), Some(b)) => format!("{a}/{b}"),
                     _ => "-".into(),
                 },
-                format!("{:.3e}", r.err_pred),
+                sci(Some(r.err_pred)),
                 sci(r.err_meas),
                 format!("{}/{}", r.kept, int(kept_meas)),
                 num(r.dl_frac, 3),
                 if r.phase.is_empty() { "-" } else { &r.phase },
             )?;
+        }
+        if !notes.is_empty() {
+            writeln!(w)?;
+            writeln!(w, "notes:")?;
+            for n in &notes {
+                writeln!(w, "  {n}")?;
+            }
         }
         let s = &self.summary;
         writeln!(w)?;
