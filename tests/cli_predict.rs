@@ -467,3 +467,56 @@ fn table_shows_reasons_and_verify_columns() {
     let out = common::specscope(&["predict", tiny.to_str().unwrap(), "--bits", "4", "--quiet"]);
     assert!(!common::stdout(&out).contains("ovl p/m"));
 }
+
+/// `--init`: σ is the init's RMS entry, scaled like the matrix's
+/// eigenvalues. A pooled convolution's spectrum is ×0.5 (the peer's
+/// `conv2d_norm`), so its σ² is too: σ = RMS·√0.5 there, RMS elsewhere.
+#[test]
+fn init_sigma_is_scaled_like_pooled_conv_spectra() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init.safetensors");
+    // Entries ±0.02: RMS exactly 0.02 (representable to f32 round-off).
+    let pm = |n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|i| if i % 3 == 0 { -0.02 } else { 0.02 })
+            .collect()
+    };
+    common::write(
+        &init,
+        &[
+            ("stem.conv.weight", DType::F32, &[32, 16, 3, 3], pm(4608)),
+            ("embed.weight", DType::F32, &[512, 64], pm(512 * 64)),
+        ],
+    );
+    let tiny = tiny();
+    let out = common::specscope(&[
+        "analyze",
+        tiny.to_str().unwrap(),
+        "--init",
+        init.to_str().unwrap(),
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    let rep = common::json(&out);
+    let layer = |name: &str| {
+        rep["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    let rms = 0.02f32 as f64;
+    let conv = layer("stem.conv");
+    assert_eq!(conv["noise_source"], "init", "{conv}");
+    let s = f(&conv, "noise_sigma");
+    assert!((s - rms * 0.5f64.sqrt()).abs() < 1e-12, "{s}");
+    let embed = layer("embed");
+    assert_eq!(embed["noise_source"], "init", "{embed}");
+    assert!((f(&embed, "noise_sigma") - rms).abs() < 1e-12);
+    // Tensors the init lacks fall back to the median estimate, with a warning.
+    assert_eq!(layer("blocks.0.attn.out")["noise_source"], "median");
+    assert!(common::stderr(&out).contains("init snapshot has no tensor"));
+}

@@ -138,9 +138,12 @@ fn data<'a>(ck: &'a Checkpoint, job: &Job, view: View) -> MatrixData<'a> {
     }
 }
 
-/// The RMS entry of the same tensor in the init snapshot, over the job's
-/// views; `None` (with a warning) when the init has no such tensor of
-/// the same shape.
+/// The noise σ of a job from the init snapshot: the RMS entry of the same
+/// tensor over the job's views, scaled like the job's eigenvalues (σ² ×
+/// `eval_scale`: ×0.5 for a pooled convolution, whose spectrum is scaled
+/// by `CONV_POOLED_SCALE`, so σ and the spectrum stay in the same units);
+/// an error (a warning and the median fallback) when the init has no such
+/// tensor of the same shape.
 fn init_sigma(init: &Checkpoint, ck: &Checkpoint, job: &Job) -> Result<f64, String> {
     let h = &ck.tensors[job.tensor].header;
     let Some(t) = init.tensors.iter().find(|t| t.header.name == h.name) else {
@@ -173,7 +176,7 @@ fn init_sigma(init: &Checkpoint, ck: &Checkpoint, job: &Job) -> Result<f64, Stri
     if bad > 0 {
         return Err(format!("init tensor `{}`: {bad} non-finite values", h.name));
     }
-    Ok((sum2 / count.max(1) as f64).sqrt())
+    Ok((job.spec.eval_scale * sum2 / count.max(1) as f64).sqrt())
 }
 
 /// σ_init for every job (or all `None` without an init snapshot).
