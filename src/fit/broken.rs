@@ -9,7 +9,11 @@
 //! intercept, break). Residuals of ln μ below [`RSS_FLOOR_PER_POINT`] are
 //! treated as zero, so round-off on an exact power law cannot "accept" a
 //! break. The break's uncertainty is its profile-likelihood 95% interval:
-//! the candidates with n·ln(RSS_b/RSS_best) ≤ 3.84.
+//! the candidates with n·ln(RSS_b/RSS_best) ≤ 3.84. A best break on the
+//! first or last candidate of the search is not accepted whatever its
+//! ΔBIC: the data do not bracket it, and at the top of the spectrum it is
+//! usually a handful of outlier eigenvalues (spikes) above a power law
+//! rather than a change of slope.
 
 use super::estimate::{
     Estimate, Estimated, GridPoint, MIN_EVALS, Prefix, Screened, Unavailable, Window, log_grid,
@@ -42,8 +46,12 @@ pub struct BrokenPowerLaw {
     /// that interval's half-width in ln k over 1.96, times k_b (a log-normal
     /// σ), and never below the grid's own resolution.
     pub k_break: Estimate,
-    /// BIC(one line) − BIC(two slopes); the break is accepted when > 10.
+    /// BIC(one line) − BIC(two slopes); the break is accepted when > 10
+    /// and not at the edge of the search.
     pub dbic: f64,
+    /// The best break is the first or last candidate (MIN_SIDE grid points
+    /// from either end).
+    pub at_edge: bool,
     pub accepted: bool,
     /// Grid points fitted.
     pub points: usize,
@@ -147,6 +155,7 @@ pub fn broken_power_law(s: &Screened, k_cap: usize) -> Estimated<BrokenPowerLaw>
             min: 2 * MIN_SIDE,
         })?;
     let (c, h) = (best.0, &best.1);
+    let at_edge = c == MIN_SIDE - 1 || c == n - MIN_SIDE;
     let rss2 = h.rss.max(floor);
     let bic2 = nf * (rss2 / nf).ln() + 4.0 * nf.ln();
     let dbic = bic1 - bic2;
@@ -197,7 +206,8 @@ pub fn broken_power_law(s: &Screened, k_cap: usize) -> Estimated<BrokenPowerLaw>
             },
         },
         dbic,
-        accepted: dbic > DBIC_ACCEPT,
+        at_edge,
+        accepted: dbic > DBIC_ACCEPT && !at_edge,
         points: n,
     })
 }

@@ -65,6 +65,10 @@ pub enum Unavailable {
     #[error("one power law fits as well as a broken one (ΔBIC = {dbic:.1} ≤ {threshold})")]
     NoBreak { dbic: f64, threshold: f64 },
     #[error(
+        "the best break (k = {k}, ΔBIC = {dbic:.1}) is at the edge of the searched ranks, so the data do not bracket it"
+    )]
+    BreakAtEdge { k: f64, dbic: f64 },
+    #[error(
         "the accepted break flattens the spectrum (slopes {s1:.3} then {s2:.3}); reading (B) needs it to steepen"
     )]
     Flattening { s1: f64, s2: f64 },

@@ -193,6 +193,12 @@ pub fn spectral_fit(
     out.broken = broken_power_law(&s, k_cap);
     out.reading_b = match &out.broken {
         Err(e) => Err(e.clone()),
+        Ok(f) if !f.accepted && f.at_edge && f.dbic > super::broken::DBIC_ACCEPT => {
+            Err(Unavailable::BreakAtEdge {
+                k: f.k_break.value,
+                dbic: f.dbic,
+            })
+        }
         Ok(f) if !f.accepted => Err(Unavailable::NoBreak {
             dbic: f.dbic,
             threshold: super::broken::DBIC_ACCEPT,
