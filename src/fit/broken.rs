@@ -269,4 +269,19 @@ mod tests {
         let f = broken_power_law(&s, 800).unwrap();
         assert!(!f.accepted, "{f:?}");
     }
+
+    #[test]
+    fn a_break_on_the_edge_of_the_search_is_not_accepted() {
+        // A steep head over the first three ranks, then one power law: the
+        // best hinge is the first candidate (k = 4) and beats one line by
+        // far, but the data do not bracket it. The same kind of spectrum
+        // with its break well inside the grid (k_b = 80) is not at the edge.
+        let mu = broken(3.0, 3.0, 1.0, 900);
+        let s = screen(&mu).unwrap();
+        let f = broken_power_law(&s, 900).unwrap();
+        assert!(f.at_edge && f.dbic > DBIC_ACCEPT, "{f:?}");
+        assert!(!f.accepted, "{f:?}");
+        let inside = broken_power_law(&screen(&broken(80.0, 0.5, 2.5, 1500)).unwrap(), 1500);
+        assert!(!inside.unwrap().at_edge);
+    }
 }
