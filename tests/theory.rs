@@ -362,3 +362,48 @@ fn degenerate_inputs_give_reasons_not_nan() {
         }
     }
 }
+
+/// The reported noise-floor and break columns, recomputed in the test from
+/// their textbook formulas with the reported σ̂: MP edge σ²(√N+√M)²;
+/// Gavish–Donoho's known-σ threshold (λ*(β)·√N·σ)² with
+/// λ*(β) = √(2(β+1) + 8β/((β+1) + √(β²+14β+1))) (Gavish & Donoho 2014,
+/// eq. 11), counted directly; the two-slope fit's numbers as the fitter
+/// holds them. On a rank-25 signal over an MP bulk, GD keeps at most the
+/// modes the noise edge keeps plus a few (its threshold sits near the edge).
+#[test]
+fn reported_noise_and_break_columns_match_their_formulas() {
+    let (n, m, r, sigma) = (1003, 397, 25, 0.05);
+    let d = Dims::of(n, m);
+    let thr = bbp_threshold(sigma * sigma, d);
+    let mu: Vec<f64> = (1..=r)
+        .map(|k| 30.0 * thr * (k as f64).powf(-0.9))
+        .collect();
+    let w = synth::with_spectrum(n, m, &mu, sigma, &mut synth::rng(7));
+    let ev = spectrum(&w);
+    let f = spectral_fit(&ev, d, None, None);
+    let c = TheoryColumns::new(&ev, &f, (n * m) as u64, None);
+    let s = c.noise_sigma.unwrap();
+    let (nf, mf) = (n as f64, m as f64);
+    let mp = s * s * (nf.sqrt() + mf.sqrt()).powi(2);
+    assert!((c.mp_edge.unwrap() / mp - 1.0).abs() < 1e-12);
+    assert!(c.noise_edge.unwrap() > c.mp_edge.unwrap());
+    let beta = mf / nf;
+    let lam = (2.0 * (beta + 1.0)
+        + 8.0 * beta / ((beta + 1.0) + (beta * beta + 14.0 * beta + 1.0).sqrt()))
+    .sqrt();
+    let gd = (lam * nf.sqrt() * s).powi(2);
+    let k_gd = ev.iter().filter(|&&x| x > gd).count();
+    assert_eq!(c.k_gd, Some(k_gd));
+    assert!(k_gd >= 1 && k_gd <= r + 5, "k_gd = {k_gd}");
+    assert!(c.noise_sigma_err.unwrap() > 0.0 && c.noise_sigma_err.unwrap() < 0.05 * s);
+    let bp = f.broken.as_ref().unwrap();
+    assert_eq!(c.break_k, Some(bp.k_break.value));
+    assert_eq!(c.break_s1, Some(bp.s1.value));
+    assert_eq!(c.break_s2, Some(bp.s2.value));
+    assert_eq!(c.break_dbic, Some(bp.dbic));
+    for (v, e) in [(c.b_hill, c.b_hill_err), (c.b_alpha, c.b_alpha_err)] {
+        if v.is_some() {
+            assert!(e.unwrap() > 0.0 && e.unwrap().is_finite());
+        }
+    }
+}

@@ -159,17 +159,28 @@ pub struct LayerRow {
     pub b_kmax: Option<usize>,
     pub b_clean: Option<bool>,
     pub b_hill: Option<f64>,
+    pub b_hill_err: Option<f64>,
     pub b_alpha: Option<f64>,
+    pub b_alpha_err: Option<f64>,
     pub b_alpha_ratio: Option<f64>,
     pub noise_sigma: Option<f64>,
+    pub noise_sigma_err: Option<f64>,
     pub noise_source: String,
+    pub mp_edge: Option<f64>,
+    pub noise_edge: Option<f64>,
     pub k_noise: Option<usize>,
+    pub k_gd: Option<usize>,
     pub k_star: Option<usize>,
     pub k_star_err: Option<f64>,
     pub k_star_source: String,
+    pub break_k: Option<f64>,
+    pub break_s1: Option<f64>,
+    pub break_s2: Option<f64>,
+    pub break_dbic: Option<f64>,
     pub density: Option<f64>,
     pub s_c: Option<f64>,
     pub a: Option<f64>,
+    pub a_err: Option<f64>,
     pub b_reading_b: Option<f64>,
     pub k_q4: Option<usize>,
     pub k_q8: Option<usize>,
@@ -294,17 +305,28 @@ impl LayerRow {
             b_kmax: None,
             b_clean: None,
             b_hill: None,
+            b_hill_err: None,
             b_alpha: None,
+            b_alpha_err: None,
             b_alpha_ratio: None,
             noise_sigma: None,
+            noise_sigma_err: None,
             noise_source: String::new(),
+            mp_edge: None,
+            noise_edge: None,
             k_noise: None,
+            k_gd: None,
             k_star: None,
             k_star_err: None,
             k_star_source: String::new(),
+            break_k: None,
+            break_s1: None,
+            break_s2: None,
+            break_dbic: None,
             density: None,
             s_c: None,
             a: None,
+            a_err: None,
             b_reading_b: None,
             k_q4: None,
             k_q8: None,
@@ -322,17 +344,28 @@ impl LayerRow {
         self.b_kmax = t.b_kmax;
         self.b_clean = t.b_clean;
         self.b_hill = t.b_hill;
+        self.b_hill_err = t.b_hill_err;
         self.b_alpha = t.b_alpha;
+        self.b_alpha_err = t.b_alpha_err;
         self.b_alpha_ratio = t.b_alpha_ratio;
         self.noise_sigma = t.noise_sigma;
+        self.noise_sigma_err = t.noise_sigma_err;
         self.noise_source = t.noise_source;
+        self.mp_edge = t.mp_edge;
+        self.noise_edge = t.noise_edge;
         self.k_noise = t.k_noise;
+        self.k_gd = t.k_gd;
         self.k_star = t.k_star;
         self.k_star_err = t.k_star_err;
         self.k_star_source = t.k_star_source;
+        self.break_k = t.break_k;
+        self.break_s1 = t.break_s1;
+        self.break_s2 = t.break_s2;
+        self.break_dbic = t.break_dbic;
         self.density = t.density;
         self.s_c = t.s_c;
         self.a = t.a;
+        self.a_err = t.a_err;
         self.b_reading_b = t.b_reading_b;
         self.k_q4 = t.k_q4;
         self.k_q8 = t.k_q8;

@@ -241,22 +241,42 @@ pub struct TheoryColumns {
     /// The b window lies in the clean range (noise inflation ≤ 10%).
     pub b_clean: Option<bool>,
     pub b_hill: Option<f64>,
+    /// Hill's estimate of b: its standard error.
+    pub b_hill_err: Option<f64>,
     /// 1/(α−1) and b·(α−1).
     pub b_alpha: Option<f64>,
+    /// 1/(α−1): its standard error.
+    pub b_alpha_err: Option<f64>,
     pub b_alpha_ratio: Option<f64>,
     pub noise_sigma: Option<f64>,
+    /// Standard error of σ.
+    pub noise_sigma_err: Option<f64>,
     /// `init` or `median` (docs/theory.md §3.3).
     pub noise_source: String,
+    /// Marchenko–Pastur bulk edge σ²(√N+√M)² and the noise edge (plus the
+    /// Tracy–Widom 95% margin), in μ units.
+    pub mp_edge: Option<f64>,
+    pub noise_edge: Option<f64>,
     pub k_noise: Option<usize>,
+    /// Modes above the Gavish–Donoho optimal hard threshold.
+    pub k_gd: Option<usize>,
     pub k_star: Option<usize>,
     pub k_star_err: Option<f64>,
     /// `break` or `noise_floor`.
     pub k_star_source: String,
+    /// The best two-slope fit, accepted or not: break rank, slopes before
+    /// and after, ΔBIC over one power law.
+    pub break_k: Option<f64>,
+    pub break_s1: Option<f64>,
+    pub break_s2: Option<f64>,
+    pub break_dbic: Option<f64>,
     /// The theory's D = k_*/M (the peer's column `D` is the KS distance).
     pub density: Option<f64>,
     pub s_c: Option<f64>,
     /// Reading (B): a and b from the broken power law.
     pub a: Option<f64>,
+    /// Reading (B): standard error of a.
+    pub a_err: Option<f64>,
     pub b_reading_b: Option<f64>,
     /// Surviving modes (BBP) at 4 and 8 bits, symmetric per channel.
     pub k_q4: Option<usize>,
@@ -291,6 +311,7 @@ impl TheoryColumns {
         let nf = fit.noise.as_ref().ok();
         let fr = fit.frontier.as_ref().ok();
         let rb = fit.reading_b.as_ref().ok();
+        let bp = fit.broken.as_ref().ok();
         let status = [
             fit.rank_decay.as_ref().err(),
             fit.frontier.as_ref().err(),
@@ -308,17 +329,28 @@ impl TheoryColumns {
             b_kmax: rd.map(|r| r.b.window.k_max),
             b_clean: rd.map(|_| fit.fit_cap_clean),
             b_hill: fit.b_hill.as_ref().ok().map(|e| e.value),
+            b_hill_err: fit.b_hill.as_ref().ok().map(|e| e.stderr),
             b_alpha: fit.b_alpha.as_ref().ok().map(|e| e.value),
+            b_alpha_err: fit.b_alpha.as_ref().ok().map(|e| e.stderr),
             b_alpha_ratio: fit.b_alpha_ratio,
             noise_sigma: nf.map(|n| n.sigma),
+            noise_sigma_err: nf.map(|n| n.sigma_se),
             noise_source: nf.map_or("", |n| n.source.as_str()).to_string(),
+            mp_edge: nf.map(|n| n.mp_edge),
+            noise_edge: nf.map(|n| n.noise_edge),
             k_noise: nf.map(|n| n.k_noise),
+            k_gd: nf.map(|n| n.k_gd),
             k_star: fit.k_star(),
             k_star_err: fr.map(|f| f.k_star.stderr),
             k_star_source: fr.map_or("", |f| f.source.as_str()).to_string(),
+            break_k: bp.map(|f| f.k_break.value),
+            break_s1: bp.map(|f| f.s1.value),
+            break_s2: bp.map(|f| f.s2.value),
+            break_dbic: bp.map(|f| f.dbic),
             density: fr.map(|f| f.density),
             s_c: fr.map(|f| f.s_c),
             a: rb.map(|r| r.a.value),
+            a_err: rb.map(|r| r.a.stderr),
             b_reading_b: rb.map(|r| r.b.value),
             k_q4: mu_kq(4),
             k_q8: mu_kq(8),
