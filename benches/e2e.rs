@@ -6,6 +6,10 @@
 //! `analyze()` alone) runs side by side in scripts/bench-vs-peers.sh.
 //!
 //!   scripts/fetch-checkpoints.sh && cargo bench --bench e2e
+//!
+//! With `PEER_PYTHON=/path/to/python` (weightwatcher and torch installed)
+//! the peer's `analyze()` runs right after on the same file, in the same
+//! run, and the ratios are printed.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,6 +31,7 @@ fn main() {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let mut medians = Vec::new();
     for (t, backend) in [(1, "cpu"), (threads, "auto"), (threads, "cpu")] {
         let run = || {
             let t0 = Instant::now();
@@ -49,6 +54,7 @@ fn main() {
         run();
         let mut times: Vec<f64> = (0..5).map(|_| run()).collect();
         times.sort_by(f64::total_cmp);
+        medians.push((t, backend, times[2]));
         println!(
             "e2e analyze MiniLM (40 matrices, 91 MB F32), --backend {backend:4}, {t} thread(s): median {:.3} s  (runs {:?})",
             times[2],
@@ -56,6 +62,38 @@ fn main() {
                 .iter()
                 .map(|x| (x * 1000.0).round() / 1000.0)
                 .collect::<Vec<_>>()
+        );
+    }
+    let Some(py) = std::env::var_os("PEER_PYTHON") else {
+        return;
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/ww_analyze_bench.py"
+    );
+    let out = Command::new(py)
+        .arg(script)
+        .arg(ckpt.parent().unwrap())
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output();
+    let ww = out.ok().filter(|o| o.status.success()).and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+            l.strip_prefix("ww_analyze_median_s ")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+    });
+    let Some(ww) = ww else {
+        println!("WeightWatcher baseline not run (PEER_PYTHON needs weightwatcher and torch)");
+        return;
+    };
+    println!("WeightWatcher analyze() alone, same file: median {ww:.3} s");
+    for (t, backend, ours) in medians {
+        println!(
+            "  ratio WeightWatcher / specscope (--backend {backend}, {t} thread(s)): {:.1}×",
+            ww / ours
         );
     }
 }
