@@ -160,6 +160,24 @@ fn backend_for(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
     Ok(gpu)
 }
 
+/// The pipeline's options for the engine flags (analyze, check, report,
+/// compare, predict).
+fn run_options(e: &args::EngineArgs, threads: usize, gpu: Option<Arc<GpuContext>>) -> RunOptions {
+    RunOptions {
+        threads,
+        method: e.method,
+        krylov: crate::spectrum::KrylovOptions {
+            top_k: e.top_k as usize,
+            tol: e.tol,
+            probes: e.slq_probes as usize,
+            steps: e.slq_steps as usize,
+            ..Default::default()
+        },
+        gpu,
+        ..RunOptions::default()
+    }
+}
+
 /// The report's account of what ran.
 fn backend_report(
     gpu: Option<&GpuContext>,
@@ -390,22 +408,9 @@ pub(crate) fn analysis(
         };
         anyhow::bail!("{}: {why}", path.display());
     }
-    let e = args.engine;
-    let gpu = backend_for(e)?;
+    let gpu = backend_for(args.engine)?;
     let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), args.quiet);
-    let opts = RunOptions {
-        threads,
-        method: e.method,
-        krylov: crate::spectrum::KrylovOptions {
-            top_k: e.top_k as usize,
-            tol: e.tol,
-            probes: e.slq_probes as usize,
-            steps: e.slq_steps as usize,
-            ..Default::default()
-        },
-        gpu: gpu.clone(),
-        ..RunOptions::default()
-    };
+    let opts = run_options(args.engine, threads, gpu.clone());
     let outcomes = pipeline::run(&ck, &plan, &opts, &bar);
     bar.finish();
     let rows: Vec<LayerRow> = plan

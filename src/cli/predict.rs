@@ -4,7 +4,10 @@
 //! gives `analyze` its init-snapshot σ and its k_q columns. Numerics live in
 //! `fit` and `theory`; this file only reads, schedules and assembles rows.
 
-use super::{emit, exit, input, open, progress, selection, warn};
+use super::{
+    backend_for, backend_report, emit, exit, input, open, progress, run_options, selection, warn,
+};
+use crate::backend::GpuContext;
 use crate::fit::noise::Dims;
 use crate::fit::{PowerLawFit, SpectralFit, spectral_fit};
 use crate::load::{Checkpoint, MatrixData, View};
@@ -15,13 +18,16 @@ use crate::report::{
 use crate::theory::quant::{
     DEFAULT_GROUP, Granularity, QuantSpec, RangeStats, Scheme, range_stats, range_stats_of,
 };
-use crate::theory::verify::{Compression, CpuExact, Measured, SpectrumEngine, compress, measure};
+use crate::theory::verify::{
+    Compression, CpuExact, GpuExact, Measured, SpectrumEngine, compress, measure,
+};
 use crate::theory::{self, Keep, Prediction, Request};
 use anyhow::{Context, Result, bail};
 use clap::ArgGroup;
 use faer::{MatRef, Par};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 #[command(group(
@@ -73,14 +79,11 @@ pub struct PredictArgs {
     /// Write the report here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    // Which tensors, threads, progress, and where and how spectra are
+    // computed, as for `analyze`; `--verify` recomputes on the same backend
+    // (always the exact method: it needs the eigenvectors).
     #[command(flatten)]
-    pub selection: super::args::Selection,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
+    pub analysis: super::args::AnalysisFlags,
 }
 
 /// The validated request.
@@ -547,7 +550,15 @@ fn predict_verify(
     let predicted_overlap = pred.quant.map_or(pred.kept, |q| q.k_overlap.max(q.k_bbp));
     let compare = (2 * predicted_overlap.max(pred.kept)).max(64);
     let m = measure(wm, &comp, &before, &after, compare, pred.kept, Par::Seq);
-    let fit_after = spectral_fit(&m.after, d, None, None);
+    // b refitted on what the engine can resolve: on the GPU a truncated
+    // W' has its null space at the f32 Gram's rounding (~1e-7·μ_1), not at
+    // zero, and a fit of that floor would be a b of rounding noise.
+    let resolved: Vec<f64> = m
+        .after
+        .iter()
+        .map(|&x| if x > after.resolution { x } else { 0.0 })
+        .collect();
+    let fit_after = spectral_fit(&resolved, d, None, None);
     let mut done = assemble(
         job,
         mu,
@@ -626,10 +637,55 @@ fn summary(done: &[Done]) -> PredictSummary {
     }
 }
 
+/// The engine `--verify` recomputes spectra with: the GPU's exact path
+/// when a GPU is open, else the CPU's f64 reference.
+fn verify_engine(gpu: Option<&Arc<GpuContext>>) -> Box<dyn SpectrumEngine> {
+    match gpu {
+        Some(ctx) => Box::new(GpuExact {
+            ctx: ctx.clone(),
+            par: Par::Seq,
+        }),
+        None => Box::new(CpuExact { par: Par::Seq }),
+    }
+}
+
+/// The report's account of what ran: the pipeline's (for every matrix
+/// without `--verify`, for pooled convolutions with it), plus the exact
+/// method of the verify engine when it ran.
+fn backend_of(
+    gpu: Option<&GpuContext>,
+    outcomes: &[pipeline::Outcome],
+    verified: bool,
+    threads: usize,
+) -> report::Backend {
+    let mut b = backend_report(gpu, outcomes, threads);
+    if verified && !b.method.split('+').any(|m| m == "exact") {
+        let exact = if gpu.is_some() {
+            "f32 Gram on the GPU, f64 eigenvalues on the CPU"
+        } else {
+            "f64"
+        };
+        b.method = if b.method.is_empty() {
+            "exact".into()
+        } else {
+            format!("exact+{}", b.method)
+        };
+        if !b.precision.split("; ").any(|p| p == exact) {
+            b.precision = if b.precision.is_empty() {
+                exact.to_string()
+            } else {
+                format!("{exact}; {}", b.precision)
+            };
+        }
+    }
+    b
+}
+
 pub fn predict(a: PredictArgs) -> Result<u8> {
     let req = request(&a)?;
-    let sel = selection(&a.selection)?;
-    let threads = a
+    let flags = &a.analysis;
+    let sel = selection(&flags.selection)?;
+    let threads = flags
         .threads
         .map_or_else(|| RunOptions::default().threads, usize::from);
     let ck = open(&a.path)?;
@@ -643,8 +699,22 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
     }
     let sigmas = init_sigmas(a.init.as_deref(), &ck, &plan)?;
     let plots = a.plots.is_some();
-    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), a.quiet);
-    let engine = CpuExact { par: Par::Seq };
+    let gpu = backend_for(&flags.engine)?;
+    let opts = run_options(&flags.engine, threads, gpu.clone());
+    if a.verify
+        && !matches!(
+            flags.engine.method,
+            pipeline::Method::Auto | pipeline::Method::Exact
+        )
+    {
+        warn(&format!(
+            "--verify needs every eigenvector: verified matrices use the exact method (--method {} applies to pooled convolutions only)",
+            flags.engine.method.as_str()
+        ));
+    }
+    let bar = progress::Bar::new(plan.jobs.len(), plan.total_bytes(&ck), flags.quiet);
+    let engine = verify_engine(gpu.as_ref());
+    let pipeline_outcomes;
     let mut done: Vec<Done> = if a.verify {
         // Pooled convolutions are several matrices sharing one spectrum:
         // truncating the pooled spectrum is not a compression of any one
@@ -658,15 +728,8 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
                 .collect(),
             skipped: Vec::new(),
         };
-        let pooled_out = pipeline::run(
-            &ck,
-            &pooled,
-            &RunOptions {
-                threads,
-                ..RunOptions::default()
-            },
-            &pipeline::Silent,
-        );
+        pipeline_outcomes = pipeline::run(&ck, &pooled, &opts, &pipeline::Silent);
+        let pooled_out = &pipeline_outcomes;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -686,7 +749,7 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
                         d.row.note = "pooled convolution: predicted, not verified".into();
                         d
                     } else {
-                        predict_verify(&ck, job, &req, *sigma, &engine, plots)
+                        predict_verify(&ck, job, &req, *sigma, engine.as_ref(), plots)
                     };
                     pipeline::Progress::matrix_done(&bar, &job.spec.name, 0);
                     d
@@ -694,14 +757,10 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
                 .collect()
         })
     } else {
-        let opts = RunOptions {
-            threads,
-            ..RunOptions::default()
-        };
-        let outcomes = pipeline::run(&ck, &plan, &opts, &bar);
+        pipeline_outcomes = pipeline::run(&ck, &plan, &opts, &bar);
         plan.jobs
             .iter()
-            .zip(&outcomes)
+            .zip(&pipeline_outcomes)
             .zip(&sigmas)
             .map(|((job, out), sigma)| predict_only(&ck, job, out, &req, *sigma, plots))
             .collect()
@@ -728,6 +787,24 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
         plot::write_named_plots(dir, format, &names, &figs)?;
     }
     let summary = summary(&done);
+    let backend = backend_of(
+        gpu.as_deref(),
+        &pipeline_outcomes,
+        summary.verified > 0,
+        threads,
+    );
+    let engine = if a.verify {
+        engine.name()
+    } else {
+        let arith = if gpu.is_some() { "f32" } else { "f64" };
+        let adapter = gpu
+            .as_ref()
+            .map_or(String::new(), |g| format!(", {}", g.adapter));
+        format!(
+            "{}-{}-{arith} (pipeline{adapter})",
+            backend.name, backend.method
+        )
+    };
     let mut rows = Vec::with_capacity(done.len());
     let (mut curves, mut profiles) = (Vec::new(), Vec::new());
     for d in done {
@@ -740,11 +817,8 @@ pub fn predict(a: PredictArgs) -> Result<u8> {
         tool: report::Tool::this(),
         command: "predict",
         input: input(&ck),
-        engine: if a.verify {
-            engine.name()
-        } else {
-            "cpu-exact-f64 (pipeline)".into()
-        },
+        engine,
+        backend,
         compression: describe(&req),
         noise: a
             .init

@@ -205,8 +205,13 @@ pub struct PredictReport {
     pub tool: Tool,
     pub command: &'static str,
     pub input: Input,
-    /// Engine of the spectra (`cpu-exact-f64`, …).
+    /// Engine of the spectra: `cpu-exact-f64` or `gpu-exact-f32 (adapter)`
+    /// with `--verify`, else the pipeline's, `cpu-exact-f64 (pipeline)`,
+    /// `gpu-exact-f32 (pipeline, adapter)`, ….
     pub engine: String,
+    /// What ran, as in the analyze report: backend, method(s), precision,
+    /// threads, GPU adapter.
+    pub backend: super::Backend,
     /// `rank 192`, `4-bit sym per channel`, … as requested.
     pub compression: String,
     /// Where σ came from: `init` (path) or `median`.

@@ -4,12 +4,15 @@
 //! the modes that survive (singular vectors keeping an overlap above 0.5,
 //! and outliers above the noise edge), and how the spectrum moved.
 //!
-//! The eigen-decompositions go through [`SpectrumEngine`], so a GPU
-//! backend can take over by implementing one method; [`CpuExact`] is the
-//! f64 reference. Owns no file access: it works on an in-memory matrix.
+//! The eigen-decompositions go through [`SpectrumEngine`]: [`CpuExact`] is
+//! the f64 reference, [`GpuExact`] forms the Gram on the GPU in f32 (the
+//! analyze pipeline's exact path) and solves it in f64 on the CPU. Owns no
+//! file access: it works on an in-memory matrix.
 
 use super::quant::{QuantSpec, quantize_in_place};
+use crate::backend::GpuContext;
 use crate::fit::noise::{Dims, noise_edge};
+use crate::load::{DType, MatrixData, View};
 use crate::spectrum::SpectrumError;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -25,6 +28,12 @@ pub const OVERLAP_SURVIVES: f64 = 0.5;
 pub struct GramEigen {
     pub values: Vec<f64>,
     pub vectors: Option<Mat<f64>>,
+    /// Eigenvalues at or below this cannot be told from zero in the
+    /// arithmetic the Gram was formed in: M·ε₆₄·μ_1 for [`CpuExact`] (the
+    /// numerical-rank rule of `fit`), √M·ε₃₂·μ_1 for [`GpuExact`]'s f32 Gram
+    /// (≈ 2.3e-6·μ_1 at M = 384, where its rounding measured ≤ 5.4e-7·μ_1;
+    /// docs/gpu.md).
+    pub resolution: f64,
 }
 
 /// Something that computes Gram spectra: the CPU f64 path here, a GPU
@@ -47,13 +56,8 @@ impl SpectrumEngine for CpuExact {
     }
 
     fn gram_eigen(&self, w: MatRef<'_, f64>, vectors: bool) -> Result<GramEigen, SpectrumError> {
-        use faer::dyn_stack::{MemBuffer, MemStack};
-        use faer::linalg::evd;
-        if w.col_iter().any(|c| c.iter().any(|x| !x.is_finite())) {
-            let count = w
-                .col_iter()
-                .map(|c| c.iter().filter(|x| !x.is_finite()).count())
-                .sum();
+        let count = non_finite(w);
+        if count > 0 {
             return Err(SpectrumError::NonFinite { count });
         }
         let a = if w.nrows() >= w.ncols() {
@@ -62,38 +66,123 @@ impl SpectrumEngine for CpuExact {
             w.transpose()
         };
         let m = a.ncols();
-        if m == 0 {
-            return Ok(GramEigen {
-                values: Vec::new(),
-                vectors: vectors.then(|| Mat::zeros(0, 0)),
-            });
-        }
         let mut g = Mat::<f64>::zeros(m, m);
         matmul(g.as_mut(), Accum::Replace, a.transpose(), a, 1.0, self.par);
         let frob2: f64 = (0..m).map(|i| g[(i, i)]).sum();
-        let mut s = faer::diag::Diag::<f64>::zeros(m);
-        let mut u = vectors.then(|| Mat::<f64>::zeros(m, m));
-        let want = if vectors {
-            evd::ComputeEigenvectors::Yes
-        } else {
-            evd::ComputeEigenvectors::No
-        };
-        let scratch = evd::self_adjoint_evd_scratch::<f64>(m, want, self.par, Default::default());
-        evd::self_adjoint_evd(
-            g.as_ref(),
-            s.as_mut(),
-            u.as_mut().map(|u| u.as_mut()),
-            self.par,
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|_| SpectrumError::NoConvergence)?;
-        // faer returns ascending order: reverse values and vectors.
-        let values: Vec<f64> = (0..m).rev().map(|i| s[i].max(0.0)).collect();
-        crate::spectrum::check_trace(&values, frob2)?;
-        let vectors = u.map(|u| Mat::from_fn(m, m, |i, j| u[(i, m - 1 - j)]));
-        Ok(GramEigen { values, vectors })
+        let resolution = m as f64 * f64::EPSILON;
+        solve_gram(g, frob2, vectors, resolution, self.par)
     }
+}
+
+/// The GPU's exact path on an in-memory matrix: G = AᵀA accumulated in f32
+/// on the GPU (split-K, pairwise sums; [`GpuContext::gram`]), widened to
+/// f64 and solved on the CPU like [`CpuExact`]. The eigenvalues agree with
+/// the CPU's to ~1e-6·μ_1 (the f32 Gram's rounding), not to f64 round-off.
+pub struct GpuExact {
+    pub ctx: std::sync::Arc<GpuContext>,
+    /// Parallelism of the CPU eigen-solve.
+    pub par: Par,
+}
+
+impl SpectrumEngine for GpuExact {
+    fn name(&self) -> String {
+        format!("gpu-exact-f32 ({})", self.ctx.adapter)
+    }
+
+    fn gram_eigen(&self, w: MatRef<'_, f64>, vectors: bool) -> Result<GramEigen, SpectrumError> {
+        let count = non_finite(w);
+        if count > 0 {
+            return Err(SpectrumError::NonFinite { count });
+        }
+        let (rows, cols) = (w.nrows(), w.ncols());
+        if rows.min(cols) == 0 {
+            return solve_gram(Mat::zeros(0, 0), 0.0, vectors, 0.0, self.par);
+        }
+        // Row-major little-endian f64, as a safetensors F64 tensor stores it
+        // (the upload narrows it to f32; ‖W‖²_F is taken from it in f64).
+        let mut bytes = Vec::with_capacity(rows * cols * 8);
+        for i in 0..rows {
+            for j in 0..cols {
+                bytes.extend_from_slice(&w[(i, j)].to_le_bytes());
+            }
+        }
+        let data = MatrixData {
+            bytes: &bytes,
+            dtype: &DType::F64,
+            view: View::dense(0, rows, cols),
+        };
+        let g = self.ctx.gram(&data, |_| {})?;
+        let m = g.lower.nrows();
+        // The lower triangle holds G: mirror it for the full solver.
+        let mut full = g.lower;
+        for j in 0..m {
+            for i in 0..j {
+                full[(i, j)] = full[(j, i)];
+            }
+        }
+        let resolution = (m as f64).sqrt() * f32::EPSILON as f64;
+        solve_gram(full, g.trace, vectors, resolution, self.par)
+    }
+}
+
+fn non_finite(w: MatRef<'_, f64>) -> usize {
+    w.col_iter()
+        .map(|c| c.iter().filter(|x| !x.is_finite()).count())
+        .sum()
+}
+
+/// Eigen-decomposition of a full symmetric Gram (faer's self-adjoint
+/// solver), descending, checked against its trace; `resolution` is
+/// [`GramEigen::resolution`] over μ_1.
+fn solve_gram(
+    g: Mat<f64>,
+    trace: f64,
+    vectors: bool,
+    resolution: f64,
+    par: Par,
+) -> Result<GramEigen, SpectrumError> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let m = g.nrows();
+    if m == 0 {
+        return Ok(GramEigen {
+            values: Vec::new(),
+            vectors: vectors.then(|| Mat::zeros(0, 0)),
+            resolution: 0.0,
+        });
+    }
+    let mut s = faer::diag::Diag::<f64>::zeros(m);
+    let mut u = vectors.then(|| Mat::<f64>::zeros(m, m));
+    let want = if vectors {
+        evd::ComputeEigenvectors::Yes
+    } else {
+        evd::ComputeEigenvectors::No
+    };
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(m, want, par, Default::default());
+    evd::self_adjoint_evd(
+        g.as_ref(),
+        s.as_mut(),
+        u.as_mut().map(|u| u.as_mut()),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|_| SpectrumError::NoConvergence)?;
+    // faer returns ascending order: reverse values and vectors. The trace
+    // is checked before negative round-off is clamped to zero: on an f32
+    // Gram of a rank-deficient W' (a truncation) the null eigenvalues are
+    // ±1e-7·μ_1, and clamping them would move Σμ by more than the check
+    // allows although nothing was lost.
+    let raw: Vec<f64> = (0..m).rev().map(|i| s[i]).collect();
+    crate::spectrum::check_trace(&raw, trace)?;
+    let values: Vec<f64> = raw.into_iter().map(|x| x.max(0.0)).collect();
+    let vectors = u.map(|u| Mat::from_fn(m, m, |i, j| u[(i, m - 1 - j)]));
+    let resolution = values[0] * resolution;
+    Ok(GramEigen {
+        values,
+        vectors,
+        resolution,
+    })
 }
 
 /// What to do to the matrix.
@@ -165,7 +254,8 @@ pub struct Measured {
     /// Top modes whose short-side singular vector has |cos| > 0.5 with
     /// some singular vector of W' (among the modes compared).
     pub k_overlap: usize,
-    /// Modes compared for overlap (the top `compared` of W).
+    /// Modes compared for overlap (the top `compared` of W, never one
+    /// below its [`GramEigen::resolution`]).
     pub compared: usize,
     /// Eigenvalues of W' above the noise edge of the measured quantization
     /// noise (MP edge + TW 95% margin), when quantized.
@@ -202,14 +292,25 @@ pub fn measure(
     let entries = (d.n * d.m) as f64;
     let noise_var = (comp.quant_err2 > 0.0).then(|| comp.quant_err2 / entries);
     let m = before.values.len();
-    let compared = compare.min(m);
+    // Only modes W resolves: the singular vector of an eigenvalue the Gram's
+    // arithmetic cannot tell from zero is arbitrary (on the GPU's f32 Gram,
+    // modes below ~M·1e-7·μ_1).
+    let resolved = before
+        .values
+        .iter()
+        .take_while(|&&x| x > before.resolution)
+        .count();
+    let compared = compare.min(resolved);
     let mut k_overlap = 0;
     if let (Some(v), Some(vh)) = (&before.vectors, &after.vectors) {
         // Only modes W' really has: eigenvectors of (numerically) zero
         // eigenvalues are an arbitrary basis of its null space and would
         // "match" truncated modes by chance.
-        let tol = after.values.first().copied().unwrap_or(0.0) * m as f64 * f64::EPSILON;
-        let live = after.values.iter().take_while(|&&x| x > tol).count();
+        let live = after
+            .values
+            .iter()
+            .take_while(|&&x| x > after.resolution)
+            .count();
         let against = (2 * compared).min(live);
         let mut o = Mat::<f64>::zeros(compared, against);
         matmul(
