@@ -49,8 +49,8 @@ trap 'rm -rf "$tmp"' EXIT
 # Exit code 3 (partial) would still leave a report; anything else stops.
 run() { "$bin" "$@" --quiet --format json || [ $? -eq 3 ]; }
 run analyze "$ck" --backend cpu >"$tmp/analyze.json"
-run predict "$ck" --bits 4 --granularity channel --verify >"$tmp/q4.json"
-run predict "$ck" --sparsity 0.5 --verify >"$tmp/r50.json"
+run predict "$ck" --bits 4 --granularity channel --verify --backend cpu >"$tmp/q4.json"
+run predict "$ck" --sparsity 0.5 --verify --backend cpu >"$tmp/r50.json"
 
 python3 - "$tmp" "$out" >"$tmp/long.md" <<'PY'
 import json, os, sys

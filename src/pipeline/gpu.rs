@@ -90,9 +90,7 @@ pub(super) fn run(
                     let job = &plan.jobs[i];
                     let scale = job.spec.eval_scale;
                     let solved = gram.and_then(|g| {
-                        let e = spectrum::eigenvalues_desc(g.lower.as_ref(), par)?;
-                        spectrum::check_trace(&e, g.trace)?;
-                        Ok(e)
+                        spectrum::eigenvalues_desc_checked(g.lower.as_ref(), g.trace, par)
                     });
                     budget.release(want);
                     let mut p = pending[i].lock().unwrap();

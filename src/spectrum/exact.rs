@@ -141,6 +141,26 @@ pub const TWO_STAGE_BAND: usize = 32;
 /// root-free QL/QR of `tridiagonal`. Values below zero (round-off on a rank-deficient
 /// Gram, |μ| ≲ ε·M·μ_max) are clamped to zero: μ = σ² cannot be negative.
 pub fn eigenvalues_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
+    Ok(clamped(raw_desc(g, par)?))
+}
+
+/// [`eigenvalues_desc`], checked against `trace` (see [`check_trace`])
+/// *before* negative round-off is clamped: on an f32 Gram (the GPU's) of a
+/// rank-deficient matrix the null eigenvalues are ±ε₃₂-sized, and clamping
+/// them first would move Σμ by more than the check allows although nothing
+/// was lost.
+pub fn eigenvalues_desc_checked(
+    g: MatRef<'_, f64>,
+    trace: f64,
+    par: Par,
+) -> Result<Vec<f64>, SpectrumError> {
+    let raw = raw_desc(g, par)?;
+    check_trace(&raw, trace)?;
+    Ok(clamped(raw))
+}
+
+/// Descending eigenvalues, negative round-off kept.
+fn raw_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
     if g.nrows() == 0 {
         return Ok(Vec::new());
     }
@@ -154,21 +174,24 @@ pub fn eigenvalues_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, Spectr
     tridiagonal_desc(d, e)
 }
 
-/// [`eigenvalues_desc`] for a Gram the caller no longer needs: below
+/// [`raw_desc`] for a Gram the caller no longer needs: below
 /// [`TWO_STAGE_MIN`] it is reduced in place instead of copied.
-fn eigenvalues_desc_owned(mut g: Mat<f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
+fn raw_desc_owned(mut g: Mat<f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
     if g.nrows() >= TWO_STAGE_MIN || g.nrows() == 0 {
-        return eigenvalues_desc(g.as_ref(), par);
+        return raw_desc(g.as_ref(), par);
     }
     let (d, e) = one_stage(g.as_mut(), par);
     tridiagonal_desc(d, e)
 }
 
+fn clamped(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().map(|x| x.max(0.0)).collect()
+}
+
 fn tridiagonal_desc(mut d: Vec<f64>, mut e: Vec<f64>) -> Result<Vec<f64>, SpectrumError> {
     super::tridiagonal::eigenvalues(&mut d, &mut e).map_err(|_| SpectrumError::NoConvergence)?;
-    let mut out: Vec<f64> = d.into_iter().map(|x| x.max(0.0)).collect();
-    out.reverse();
-    Ok(out)
+    d.reverse();
+    Ok(d)
 }
 
 /// faer's Householder tridiagonalization of the symmetric matrix whose
@@ -213,9 +236,9 @@ pub fn exact_spectrum_observed(
 ) -> Result<Vec<f64>, SpectrumError> {
     let g = gram_lower_observed(data, par, done, row_absmax)?;
     let frob2: f64 = (0..g.nrows()).map(|i| g[(i, i)]).sum();
-    let evals = eigenvalues_desc_owned(g, par)?;
-    check_trace(&evals, frob2)?;
-    Ok(evals)
+    let raw = raw_desc_owned(g, par)?;
+    check_trace(&raw, frob2)?;
+    Ok(clamped(raw))
 }
 
 /// Σμ against ‖W‖²_F. The tolerance 1e-8·M is far above f64 round-off of a

@@ -8,7 +8,7 @@ pub mod tridiagonal;
 pub mod twostage;
 
 pub use exact::{
-    SpectrumError, check_trace, eigenvalues_desc, exact_spectrum, exact_spectrum_observed,
-    gram_lower, gram_lower_observed,
+    SpectrumError, check_trace, eigenvalues_desc, eigenvalues_desc_checked, exact_spectrum,
+    exact_spectrum_observed, gram_lower, gram_lower_observed,
 };
 pub use krylov::{Density, KrylovOptions, PowerResult, TopK, lanczos, power, slq};
