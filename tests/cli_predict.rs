@@ -551,29 +551,6 @@ fn init_sigma_is_scaled_like_pooled_conv_spectra() {
     assert!(common::stderr(&out).contains("init snapshot has no tensor"));
 }
 
-/// A GPU adapter, a software one (lavapipe) included; without one the GPU
-/// tests print `SKIPPED:` and why, unless SPECSCOPE_REQUIRE_GPU=1 (CI),
-/// where they fail.
-fn have_gpu() -> bool {
-    use specscope::backend::{GpuContext, GpuOptions};
-    match GpuContext::open(&GpuOptions {
-        allow_software: true,
-        ..Default::default()
-    }) {
-        Ok(c) => {
-            eprintln!("[{}]", c.adapter);
-            true
-        }
-        Err(e) => {
-            if std::env::var("SPECSCOPE_REQUIRE_GPU").as_deref() == Ok("1") {
-                panic!("SPECSCOPE_REQUIRE_GPU=1 but {e}");
-            }
-            eprintln!("SKIPPED: {e}");
-            false
-        }
-    }
-}
-
 /// GPU against CPU. The GPU's exact path accumulates the Gram in f32, so
 /// every eigenvalue carries ~1e-7·μ_1 of rounding (docs/theory.md §4.3),
 /// not f64 round-off. ‖W‖²_F and the noise ratio agree to 1e-5 relative;
@@ -599,7 +576,7 @@ fn close(what: &str, g: &serde_json::Value, c: &serde_json::Value, key: &str, ab
 
 #[test]
 fn verify_on_the_gpu_agrees_with_the_cpu() {
-    if !have_gpu() {
+    if !common::have_gpu() {
         return;
     }
     let tiny = tiny();
@@ -692,7 +669,7 @@ fn verify_on_the_gpu_agrees_with_the_cpu() {
 /// analyze on the GPU, and the report names the GPU.
 #[test]
 fn predict_on_the_gpu_uses_analyze_spectra() {
-    if !have_gpu() {
+    if !common::have_gpu() {
         return;
     }
     let tiny = tiny();

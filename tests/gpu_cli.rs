@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{checkpoint, fixture, read_npy, specscope};
+use common::{checkpoint, fixture, have_gpu, read_npy, specscope};
 use serde_json::Value;
 use specscope::backend::{GpuContext, GpuOptions};
 use std::process::Output;
@@ -20,25 +20,6 @@ fn stderr(o: &Output) -> Vec<String> {
         .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
         .map(str::to_string)
         .collect()
-}
-
-fn have_gpu() -> bool {
-    match GpuContext::open(&GpuOptions {
-        allow_software: true,
-        ..Default::default()
-    }) {
-        Ok(c) => {
-            eprintln!("[{}]", c.adapter);
-            true
-        }
-        Err(e) => {
-            if std::env::var("SPECSCOPE_REQUIRE_GPU").as_deref() == Ok("1") {
-                panic!("SPECSCOPE_REQUIRE_GPU=1 but {e}");
-            }
-            eprintln!("SKIPPED: {e}");
-            false
-        }
-    }
 }
 
 fn tiny() -> String {

@@ -94,3 +94,26 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
 }
+
+/// Whether a GPU adapter (a software one, lavapipe, included) opens; the
+/// GPU tests call it first. Without one they print `SKIPPED:` and why,
+/// unless SPECSCOPE_REQUIRE_GPU=1 (CI), where they fail.
+pub fn have_gpu() -> bool {
+    use specscope::backend::{GpuContext, GpuOptions};
+    match GpuContext::open(&GpuOptions {
+        allow_software: true,
+        ..Default::default()
+    }) {
+        Ok(c) => {
+            eprintln!("[{}]", c.adapter);
+            true
+        }
+        Err(e) => {
+            if std::env::var("SPECSCOPE_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("SPECSCOPE_REQUIRE_GPU=1 but {e}");
+            }
+            eprintln!("SKIPPED: {e}");
+            false
+        }
+    }
+}
