@@ -37,6 +37,28 @@ pub enum SpectrumError {
     Backend(#[from] crate::backend::BackendError),
 }
 
+/// This thread's decode buffer, at least `len` long (its contents are
+/// stale: callers overwrite what they read). Taken out of the thread's
+/// slot for the duration, so a nested call simply gets a new buffer; hand
+/// it back with [`give_block`].
+pub fn take_block(len: usize) -> Vec<f64> {
+    let mut buf = BLOCK.with_borrow_mut(std::mem::take);
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    buf
+}
+
+/// Returns a buffer from [`take_block`] to this thread's slot (the larger
+/// one is kept).
+pub fn give_block(buf: Vec<f64>) {
+    BLOCK.with_borrow_mut(|slot| {
+        if slot.capacity() < buf.capacity() {
+            *slot = buf;
+        }
+    });
+}
+
 /// Accumulates the lower triangle of G = AᵀA, where A is the matrix with
 /// its long side as rows (so G is M×M). `done` is told which byte range of
 /// the tensor a finished block spanned, so its pages can be released.
@@ -67,12 +89,7 @@ pub fn gram_lower_observed(
     };
     let mut g = Mat::<f64>::zeros(m, m);
     let b = (BLOCK_ELEMS / m.max(1)).clamp(1, long.max(1));
-    // Taken out of the thread's slot for the duration (and put back at the
-    // end), so a nested call on the same thread simply gets a new buffer.
-    let mut buf = BLOCK.with_borrow_mut(std::mem::take);
-    if buf.len() < b * m {
-        buf.resize(b * m, 0.0);
-    }
+    let mut buf = take_block(b * m);
     let mut bad = 0;
     let mut start = 0;
     while start < long {
@@ -103,11 +120,7 @@ pub fn gram_lower_observed(
         }
         start = end;
     }
-    BLOCK.with_borrow_mut(|slot| {
-        if slot.capacity() < buf.capacity() {
-            *slot = buf;
-        }
-    });
+    give_block(buf);
     if bad > 0 {
         return Err(SpectrumError::NonFinite { count: bad });
     }
