@@ -60,6 +60,21 @@ pub fn power_law(count: usize, b: f64, scale: f64) -> Vec<f64> {
     (1..=count).map(|k| scale * (k as f64).powf(-b)).collect()
 }
 
+/// A broken power law over ranks 1…count: μ_k = k^(−s₁) up to the break
+/// k_b, then continuing with slope s₂ (μ_k = k_b^(−s₁)·(k/k_b)^(−s₂)).
+pub fn broken_power_law(count: usize, k_b: f64, s1: f64, s2: f64) -> Vec<f64> {
+    (1..=count)
+        .map(|k| {
+            let k = k as f64;
+            if k <= k_b {
+                k.powf(-s1)
+            } else {
+                k_b.powf(-s1) * (k / k_b).powf(-s2)
+            }
+        })
+        .collect()
+}
+
 /// Row-major values of a matrix.
 pub fn row_major(w: &Mat<f64>) -> Vec<f64> {
     let mut out = Vec::with_capacity(w.nrows() * w.ncols());

@@ -437,16 +437,7 @@ fn compression_figures_from_the_theory() {
     // A broken power law (0.5 then 2.5 at k = 30) over 180 modes (few
     // enough that the curve keeps every rank) on 540×180 views: a
     // steepening break, so a loss model exists.
-    let mu: Vec<f64> = (1..=180)
-        .map(|k| {
-            let k = k as f64;
-            if k <= 30.0 {
-                k.powf(-0.5)
-            } else {
-                30f64.powf(-0.5) * (k / 30.0).powf(-2.5)
-            }
-        })
-        .collect();
+    let mu = specscope::synth::broken_power_law(180, 30.0, 0.5, 2.5);
     let d = Dims::of(540, 180);
     let fit = spectral_fit(&mu, d, None, None);
     let c = curves::pruning_curve(&mu, d, &fit);

@@ -127,8 +127,8 @@ fn mode_bases(
         .jobs
         .iter()
         .filter_map(|job| {
-            let i = last.rows.iter().position(|r| r.name == job.spec.name)?;
-            let pf = point_fit(&last.rows[i], last.evals[i].as_deref());
+            let i = last.rows().iter().position(|r| r.name == job.spec.name)?;
+            let pf = point_fit(&last.rows()[i], last.evals[i].as_deref());
             let k = pf
                 .saturation
                 .as_ref()
@@ -200,10 +200,12 @@ pub(super) fn series_report(
                     ));
                 }
                 backend.get_or_insert(rep.backend.clone());
+                let channel_ranges = outcomes.iter().map(|o| o.channel_ranges).collect();
                 Ok(Analysed {
                     snapshot: snap.clone(),
                     evals: outcomes.into_iter().map(|o| o.evals.ok()).collect(),
-                    rows: rep.layers,
+                    report: rep,
+                    channel_ranges,
                 })
             };
         let (last_snap, rest) = s.snapshots.split_last().expect("a series has snapshots");
@@ -396,7 +398,7 @@ pub(super) fn run(a: CompareArgs) -> Result<u8> {
         b: a.b,
         modes: !a.no_modes,
     };
-    let rep = compare_series(&s, &a.analysis, &opts)?;
+    let (rep, _) = compare_series(&s, &a.analysis, &opts)?;
     if let Some(dir) = &a.plots {
         write_plots(&rep, dir, image_format(a.png))?;
     }
@@ -432,14 +434,15 @@ impl Default for CompareOptions {
     }
 }
 
-/// The comparison of a series as `compare` makes it: a `simulate` run
-/// directory's init snapshot, losses and measured compression are picked up
-/// unless the options name others.
+/// The comparison of a series as `compare` makes it, with every snapshot's
+/// analysis (the last one last): a `simulate` run directory's init
+/// snapshot, losses and measured compression are picked up unless the
+/// options name others.
 pub(super) fn compare_series(
     s: &compare::Series,
     flags: &AnalysisFlags,
     a: &CompareOptions,
-) -> Result<CompareReport> {
+) -> Result<(CompareReport, Vec<Analysed>)> {
     let mut notes = vec![];
     let init = a.init.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("init.safetensors");
@@ -462,7 +465,7 @@ pub(super) fn compare_series(
         )?),
         _ => None,
     };
-    let (rep, _) = series_report(
+    series_report(
         s,
         SeriesArgs {
             analysis: AnalysisArgs::of(flags, init.as_deref()),
@@ -475,8 +478,7 @@ pub(super) fn compare_series(
             min_half_time: None,
             notes,
         },
-    )?;
-    Ok(rep)
+    )
 }
 
 /// A scratch directory removed when dropped.

@@ -70,21 +70,32 @@ pub(super) fn load(path: &Path, args: &AnalysisArgs, eigs: Option<&Path>) -> Res
         );
     }
     let (rep, outcomes) = analysis(path, args)?;
-    if rep.summary.analysed == 0 {
-        bail!("{}: no weight matrix could be analysed", path.display());
-    }
     let channel_ranges = outcomes.iter().map(|o| o.channel_ranges).collect();
     let evals = outcomes.into_iter().map(|o| o.evals.ok()).collect();
-    Ok(Loaded {
-        doc: ReportDoc::from_report(&rep),
-        evals,
-        evals_note: None,
-        checkpoint: Some(path.to_path_buf()),
-        channel_ranges,
-    })
+    Loaded::analysed(path, &rep, evals, channel_ranges)
 }
 
 impl Loaded {
+    /// A checkpoint's analysis, already run (by `load`, or by `compare` for
+    /// the last snapshot of a series).
+    pub fn analysed(
+        path: &Path,
+        rep: &crate::report::AnalyzeReport,
+        evals: Vec<Option<Vec<f64>>>,
+        channel_ranges: Vec<Option<RangeStats>>,
+    ) -> Result<Loaded> {
+        if rep.summary.analysed == 0 {
+            bail!("{}: no weight matrix could be analysed", path.display());
+        }
+        Ok(Loaded {
+            doc: ReportDoc::from_report(rep),
+            evals,
+            evals_note: None,
+            checkpoint: Some(path.to_path_buf()),
+            channel_ranges,
+        })
+    }
+
     /// The weights' range statistics under `q`'s scheme and granularity
     /// (scaled like the eigenvalues), per report layer; `None` for a JSON
     /// report. The symmetric per-channel ones come from the analysis; any

@@ -18,10 +18,11 @@ use crate::load::Checkpoint;
 use crate::report::doc::ReportDoc;
 use crate::report::html::{self, HtmlReport, MatrixFigures, Section};
 use crate::report::plot::{self, Figure};
+use crate::report::series::CompareReport;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The snapshot series `path` holds, if it is one: a `simulate` run
 /// directory, or a directory of at least three checkpoints (files or
@@ -55,10 +56,13 @@ fn json_of(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> Result<ser
 
 /// The sections a snapshot series adds: the series figures, then the
 /// comparison's tables and, for a `simulate` run, the validation's.
-fn series_sections(s: &compare::Series, a: &ReportArgs) -> Result<Vec<Section>> {
-    let cmp = compare_series(s, &a.analysis, &CompareOptions::default())?;
+fn series_sections(
+    s: &compare::Series,
+    cmp: &CompareReport,
+    a: &ReportArgs,
+) -> Result<Vec<Section>> {
     let mut figures = Vec::new();
-    for (name, p) in snapshot_figures(&cmp) {
+    for (name, p) in snapshot_figures(cmp) {
         let caption = match name.as_str() {
             "density" => "density D(t) of each matrix and of the model".to_string(),
             "k_star" => "frontier k_*(t)".to_string(),
@@ -101,22 +105,30 @@ fn series_sections(s: &compare::Series, a: &ReportArgs) -> Result<Vec<Section>> 
 
 pub(super) fn run(a: ReportArgs) -> Result<u8> {
     let series = snapshot_series(&a.path);
-    // A series is shown through its last snapshot, analysed like `compare`
-    // analyses it (with a `simulate` run's init snapshot for σ).
-    let (model, init): (PathBuf, Option<PathBuf>) = match &series {
-        Some(s) => (
-            s.snapshots
-                .last()
-                .map_or(a.path.clone(), |x| x.path.clone()),
-            s.run_dir
-                .as_ref()
-                .map(|d| d.join("init.safetensors"))
-                .filter(|p| p.is_file()),
-        ),
-        None => (a.path.clone(), None),
+    let args = AnalysisArgs::of(&a.analysis, None);
+    // A series is shown through its last snapshot, as `compare` analysed it
+    // (with a `simulate` run's init snapshot for σ): every snapshot is
+    // analysed once.
+    let (loaded, cmp) = match &series {
+        Some(s) => {
+            if let Some(dir) = &a.eigs {
+                anyhow::bail!(
+                    "--eigs {} is for a JSON report; a snapshot series is analysed and has its own eigenvalues",
+                    dir.display()
+                );
+            }
+            let (cmp, mut analysed) = compare_series(s, &a.analysis, &CompareOptions::default())?;
+            let last = analysed.pop().context("a series has snapshots")?;
+            let loaded = inputs::Loaded::analysed(
+                &last.snapshot.path,
+                &last.report,
+                last.evals,
+                last.channel_ranges,
+            )?;
+            (loaded, Some(cmp))
+        }
+        None => (inputs::load(&a.path, &args, a.eigs.as_deref())?, None),
     };
-    let args = AnalysisArgs::of(&a.analysis, init.as_deref());
-    let loaded = inputs::load(&model, &args, a.eigs.as_deref())?;
     let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();
     let mut note = match &loaded.evals_note {
@@ -159,8 +171,8 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
         });
     }
     let mut sections = html::report_sections(doc);
-    if let Some(s) = &series {
-        sections.extend(series_sections(s, &a)?);
+    if let (Some(s), Some(cmp)) = (&series, &cmp) {
+        sections.extend(series_sections(s, cmp, &a)?);
     }
     for path in &a.attach {
         let text = std::fs::read_to_string(path)

@@ -88,12 +88,22 @@ impl CompareError {
     }
 }
 
-/// One snapshot's analysis: `analyze`'s rows and each row's eigenvalues.
+/// One snapshot's analysis: `analyze`'s report, each row's eigenvalues and
+/// the symmetric per-channel weight ranges gathered while reading it (so
+/// `report` can show the last snapshot without analysing it again).
 #[derive(Debug, Clone)]
 pub struct Analysed {
     pub snapshot: SnapshotRef,
-    pub rows: Vec<LayerRow>,
+    pub report: crate::report::AnalyzeReport,
     pub evals: Vec<Option<Vec<f64>>>,
+    pub channel_ranges: Vec<Option<crate::theory::quant::RangeStats>>,
+}
+
+impl Analysed {
+    /// The report's rows, one per matrix.
+    pub fn rows(&self) -> &[LayerRow] {
+        &self.report.layers
+    }
 }
 
 /// Matched modes of one matrix: `strength[j][i]` = s_{ranks[i]}(t[j]), at
@@ -344,15 +354,15 @@ pub fn assemble(
     let t: Vec<f64> = analysed.iter().map(|a| a.snapshot.t).collect();
     let last = analysed.last().expect("a series has snapshots");
     // Matrices in the last snapshot's order, matched by name.
-    let names: Vec<&LayerRow> = last.rows.iter().collect();
-    let index_of = |a: &Analysed, name: &str| a.rows.iter().position(|r| r.name == name);
+    let names: Vec<&LayerRow> = last.rows().iter().collect();
+    let index_of = |a: &Analysed, name: &str| a.rows().iter().position(|r| r.name == name);
     let fits: Vec<Vec<Option<PointFit>>> = names
         .par_iter()
         .map(|row| {
             analysed
                 .iter()
                 .map(|a| {
-                    index_of(a, &row.name).map(|i| point_fit(&a.rows[i], a.evals[i].as_deref()))
+                    index_of(a, &row.name).map(|i| point_fit(&a.rows()[i], a.evals[i].as_deref()))
                 })
                 .collect()
         })
@@ -372,7 +382,7 @@ pub fn assemble(
             let Some(i) = index_of(a, &row.name) else {
                 continue;
             };
-            let r = &a.rows[i];
+            let r = &a.rows()[i];
             let pf = f[j].expect("fit exists where the row does");
             let sat = pf.saturation.as_ref().ok();
             series.push(SeriesRow {
@@ -494,7 +504,7 @@ pub fn assemble(
             let Some(i) = index_of(a, &row.name) else {
                 continue;
             };
-            let r = &a.rows[i];
+            let r = &a.rows()[i];
             if let Some(k) = kstars[mi][j] {
                 dp.push((Some(k / row.m as f64), row.params));
                 kt += k;

@@ -15,9 +15,7 @@
 //! usually a handful of outlier eigenvalues (spikes) above a power law
 //! rather than a change of slope.
 
-use super::estimate::{
-    Estimate, Estimated, GridPoint, MIN_EVALS, Prefix, Screened, Unavailable, Window, log_grid,
-};
+use super::estimate::{Estimate, Estimated, GridPoint, Prefix, Screened, Unavailable, Window};
 use serde::Serialize;
 
 /// ΔBIC a break must gain over one power law to be accepted. Kass &
@@ -121,15 +119,7 @@ fn invert3(a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
 /// numerical rank) and returns the best break with its ΔBIC. Unavailable
 /// when the range holds less than a decade or fewer than 2·MIN_SIDE points.
 pub fn broken_power_law(s: &Screened, k_cap: usize) -> Estimated<BrokenPowerLaw> {
-    let k_cap = k_cap.min(s.rank);
-    if k_cap < MIN_EVALS {
-        return Err(Unavailable::FewAboveNoise {
-            count: k_cap,
-            edge: s.mu.get(k_cap).copied().unwrap_or(0.0),
-            min: MIN_EVALS,
-        });
-    }
-    let g = log_grid(s.mu, k_cap);
+    let g = s.grid(k_cap)?;
     let n = g.len();
     if n < 2 * MIN_SIDE {
         return Err(Unavailable::TooFew {
@@ -218,16 +208,7 @@ mod tests {
     use crate::fit::estimate::screen;
 
     fn broken(k_b: f64, s1: f64, s2: f64, m: usize) -> Vec<f64> {
-        (1..=m)
-            .map(|k| {
-                let k = k as f64;
-                if k <= k_b {
-                    k.powf(-s1)
-                } else {
-                    k_b.powf(-s1) * (k / k_b).powf(-s2)
-                }
-            })
-            .collect()
+        crate::synth::broken_power_law(m, k_b, s1, s2)
     }
 
     #[test]

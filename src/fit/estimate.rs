@@ -97,6 +97,23 @@ pub struct Screened<'a> {
     pub rank: usize,
 }
 
+impl Screened<'_> {
+    /// The log-spaced rank grid over ranks 1..=`k_cap` (capped at the
+    /// numerical rank) that the rank-plot fits use; unavailable when fewer
+    /// than [`MIN_EVALS`] modes remain.
+    pub fn grid(&self, k_cap: usize) -> Estimated<Vec<GridPoint>> {
+        let k_cap = k_cap.min(self.rank);
+        if k_cap < MIN_EVALS {
+            return Err(Unavailable::FewAboveNoise {
+                count: k_cap,
+                edge: self.mu.get(k_cap).copied().unwrap_or(0.0),
+                min: MIN_EVALS,
+            });
+        }
+        Ok(log_grid(self.mu, k_cap))
+    }
+}
+
 /// Rejects spectra no rank-decay estimator can use: empty, non-finite,
 /// all zero, fewer than [`MIN_EVALS`] values, numerical rank below
 /// [`MIN_EVALS`] (rank 1 included), or constant. `mu` must be descending.

@@ -42,14 +42,7 @@ pub struct RankDecay {
 /// at the numerical rank).
 pub fn rank_decay(s: &Screened, k_cap: usize) -> Estimated<RankDecay> {
     let k_cap = k_cap.min(s.rank);
-    if k_cap < MIN_EVALS {
-        return Err(Unavailable::FewAboveNoise {
-            count: k_cap,
-            edge: s.mu.get(k_cap).copied().unwrap_or(0.0),
-            min: MIN_EVALS,
-        });
-    }
-    let g = log_grid(s.mu, k_cap);
+    let g = s.grid(k_cap)?;
     let pre = Prefix::new(&g);
     let decade = 10f64.ln() - 1e-9;
     // (span, rms, i, j) of the best straight window, and of the straightest.

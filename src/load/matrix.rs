@@ -73,6 +73,16 @@ impl View {
             col_stride: 1,
         }
     }
+
+    /// Whether rows are the long side, and (long side, short side M): the
+    /// Gram is M×M, accumulated over the long side.
+    pub fn sides(&self) -> (bool, usize, usize) {
+        if self.rows >= self.cols {
+            (true, self.rows, self.cols)
+        } else {
+            (false, self.cols, self.rows)
+        }
+    }
 }
 
 /// One matrix to analyse: a name, the rule, and the views whose spectra

@@ -12,7 +12,7 @@ use crate::backend::{GpuContext, GpuGram};
 use crate::spectrum::{self, SpectrumError};
 use faer::Par;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, mpsc};
+use std::sync::{Mutex, mpsc};
 
 /// Eigenvalues gathered for one job, view by view.
 #[derive(Default)]
@@ -32,17 +32,11 @@ pub(super) fn run(
     progress: &dyn Progress,
 ) -> Vec<Outcome> {
     let n = plan.jobs.len();
+    // One CPU solver thread per core, each solving sequentially (with one
+    // thread, `rayon(1)` would be the same as `Seq`).
     let solvers = opts.threads.max(1);
-    let par = if solvers == 1 {
-        Par::rayon(opts.threads.max(1))
-    } else {
-        Par::Seq
-    };
-    let budget = Budget {
-        used: Mutex::new(0),
-        freed: Condvar::new(),
-        total: opts.memory_budget,
-    };
+    let par = Par::Seq;
+    let budget = Budget::new(opts.memory_budget);
     let results: Vec<Mutex<Option<Outcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let pending: Vec<Mutex<Pending>> = plan
         .jobs

@@ -106,6 +106,13 @@ struct Budget {
 }
 
 impl Budget {
+    fn new(total: u64) -> Budget {
+        Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            total,
+        }
+    }
     fn acquire(&self, want: u64) {
         let mut used = self.used.lock().unwrap();
         while *used > 0 && *used + want > self.total {
@@ -137,11 +144,7 @@ pub fn run(
     } else {
         Par::Seq
     };
-    let budget = Budget {
-        used: Mutex::new(0),
-        freed: Condvar::new(),
-        total: opts.memory_budget,
-    };
+    let budget = Budget::new(opts.memory_budget);
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Outcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
     // How many jobs still need each tensor, so its pages are released when

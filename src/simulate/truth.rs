@@ -20,9 +20,10 @@ pub const FRONTIER_FRACTION: f64 = 1.0 - 1.0 / std::f64::consts::E;
 /// flow and t_½ is quantized to a few steps.
 pub const MIN_HALF_LEARNING_STEPS: f64 = 20.0;
 
-/// The loss-exponent window of THEORY.md §4: 5 < k_* < R/20.
-pub const WINDOW_K_MIN: f64 = 5.0;
-pub const WINDOW_K_DIVISOR: f64 = 20.0;
+/// The loss-exponent window of THEORY.md §4, 5 < k_* < R/20: the same
+/// window the estimator (`fit::series`) fits in.
+pub const WINDOW_K_MIN: f64 = crate::fit::series::FRONTIER_K_MIN;
+pub const WINDOW_K_DIVISOR: f64 = crate::fit::series::LOSS_WINDOW_DIVISOR;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Truth {

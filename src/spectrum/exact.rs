@@ -81,12 +81,7 @@ pub fn gram_lower_observed(
     mut row_absmax: Option<&mut [f64]>,
 ) -> Result<Mat<f64>, SpectrumError> {
     let v = data.view;
-    let tall = v.rows >= v.cols;
-    let (long, m) = if tall {
-        (v.rows, v.cols)
-    } else {
-        (v.cols, v.rows)
-    };
+    let (tall, long, m) = v.sides();
     let mut g = Mat::<f64>::zeros(m, m);
     let b = (BLOCK_ELEMS / m.max(1)).clamp(1, long.max(1));
     let mut buf = take_block(b * m);

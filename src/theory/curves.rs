@@ -120,16 +120,7 @@ mod tests {
         // A broken power law (slopes 0.5 then 2.5 at k = 30) on 180 modes
         // (every rank on the curve): a steepening break, so reading (B)
         // gives a loss model.
-        let mu: Vec<f64> = (1..=180)
-            .map(|k| {
-                let k = k as f64;
-                if k <= 30.0 {
-                    k.powf(-0.5)
-                } else {
-                    30f64.powf(-0.5) * (k / 30.0).powf(-2.5)
-                }
-            })
-            .collect();
+        let mu = crate::synth::broken_power_law(180, 30.0, 0.5, 2.5);
         let d = Dims::of(540, 180);
         let fit = spectral_fit(&mu, d, None, None);
         let c = pruning_curve(&mu, d, &fit);

@@ -64,12 +64,7 @@ impl UploadPlan {
 /// Splits the long side into blocks of at most `max_binding` bytes.
 pub(super) fn plan(data: &MatrixData, max_binding: u64) -> Result<UploadPlan, BackendError> {
     let v = data.view;
-    let tall = v.rows >= v.cols;
-    let (long, m) = if tall {
-        (v.rows, v.cols)
-    } else {
-        (v.cols, v.rows)
-    };
+    let (tall, long, m) = v.sides();
     let (dtype, elem) = match data.dtype {
         DType::F16 => (1, 2),
         DType::BF16 => (2, 2),
