@@ -158,6 +158,35 @@ impl<'a> GpuOperator<'a> {
         })
     }
 
+    /// Records dst (+)= Σ of the `nparts` partial vectors of length `n`
+    /// the previous dispatch left in `parts` (`accumulate`: add to dst).
+    fn sum_parts(
+        &self,
+        batch: &mut Batch,
+        sum: &wgpu::ComputePipeline,
+        dst: &wgpu::Buffer,
+        n: usize,
+        nparts: usize,
+        accumulate: bool,
+    ) {
+        let s = SumParams {
+            n: n as u32,
+            parts: nparts as u32,
+            stride: n as u32,
+            accumulate: accumulate as u32,
+            dst_off: 0,
+            src_off: 0,
+            pad: [0; 2],
+        };
+        batch.dispatch(
+            sum,
+            vec![(0, dst.clone(), 0, None), (1, self.parts.clone(), 0, None)],
+            2,
+            &s,
+            (n as u64).div_ceil(256),
+        );
+    }
+
     /// Records work = G·basis[src].
     fn record_apply(&self, batch: &mut Batch, src: usize) -> Result<(), BackendError> {
         let rowdot = self.pipelines("rowdot")?;
@@ -208,25 +237,7 @@ impl<'a> GpuOperator<'a> {
                     &p,
                     (m.div_ceil(256) as u32, nparts as u32),
                 );
-                let s = SumParams {
-                    n: m as u32,
-                    parts: nparts as u32,
-                    stride: m as u32,
-                    accumulate: (c > 0) as u32,
-                    dst_off: 0,
-                    src_off: 0,
-                    pad: [0; 2],
-                };
-                batch.dispatch(
-                    &sum,
-                    vec![
-                        (0, self.work.clone(), 0, None),
-                        (1, self.parts.clone(), 0, None),
-                    ],
-                    2,
-                    &s,
-                    (m as u64).div_ceil(256),
-                );
+                self.sum_parts(batch, &sum, &self.work, m, nparts, c > 0);
             } else {
                 // W_c is M × len: t = W_cᵀ x; work (+)= W_c t
                 let p = ApplyParams {
@@ -251,25 +262,7 @@ impl<'a> GpuOperator<'a> {
                     &p,
                     (len.div_ceil(256) as u32, nparts as u32),
                 );
-                let s = SumParams {
-                    n: len as u32,
-                    parts: nparts as u32,
-                    stride: len as u32,
-                    accumulate: 0,
-                    dst_off: 0,
-                    src_off: 0,
-                    pad: [0; 2],
-                };
-                batch.dispatch(
-                    &sum,
-                    vec![
-                        (0, self.t.clone(), 0, None),
-                        (1, self.parts.clone(), 0, None),
-                    ],
-                    2,
-                    &s,
-                    (len as u64).div_ceil(256),
-                );
+                self.sum_parts(batch, &sum, &self.t, len, nparts, false);
                 let p = ApplyParams {
                     in_off: 0,
                     accumulate: (c > 0) as u32,
