@@ -1,5 +1,5 @@
 //! `compare` over a snapshot series against one `analyze` per snapshot
-//! (the speed target: no more than 20 separate analyze runs plus
+//! (the speed target: no more than 20 separate analyze runs plus
 //! 10%). Whole processes, all cores, median of 3 after one warm-up each,
 //! with `--backend cpu` (the computation alone) and the default `auto`
 //! (what a user runs: every analyze process probes for a GPU).

@@ -4,7 +4,7 @@
 //!   cargo bench --bench simulate
 //!   SPECSCOPE_BENCH_REPS=5 cargo bench --bench simulate
 //!
-//! The budget is two minutes per default run on two cores.
+//! Target: at most two minutes per default run on two cores.
 
 use specscope::simulate::{ModelKind, SimConfig, simulate};
 use std::time::Instant;

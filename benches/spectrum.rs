@@ -3,7 +3,7 @@
 //!
 //!   cargo bench --bench spectrum
 //!
-//! The 768×3072 f32 case is the one the foundation issue compares with
+//! The 768×3072 f32 case is the one the speed target compares with
 //! `numpy.linalg.eigvalsh` on the same Gram (benches/reference/numpy_eigvalsh_bench.py).
 //! With `PEER_PYTHON=/path/to/python` (numpy and threadpoolctl installed)
 //! that baseline runs right after, in the same run, and the ratio is

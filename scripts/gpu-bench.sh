@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU benchmark for a session lent a datacenter GPU (the `device` tool).
+# GPU benchmark for a datacenter GPU (H100/H200).
 #
 # Two steps, because the device machine has no Rust toolchain and no
 # network:
@@ -15,7 +15,7 @@
 # GB/s), generates a 7B-decoder-shaped bf16 checkpoint (32 blocks: q,k,v,o
 # 4096×4096; gate, up 11008×4096; down 4096×11008; 224 matrices, 12.9 GB),
 # times `specscope analyze --backend gpu` on it, and prints one table at the
-# end: each step's status, the figures, and the targets of issue 3 marked
+# end: each step's status, the figures, and the GPU targets marked
 # met or missed.
 #
 # A failing (or timed-out) step does not stop the run: every step's exit
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 mode="${1:-}"
 B=.gpu-bench
 
-# The targets, from issue 3 ("Speed": targets on an H200).
+# The GPU speed targets (on an H200).
 TARGET_GRAM_TFLOPS=20   # Gram ≥ 20 TFLOP/s
 TARGET_APPLY_FRAC=0.5   # Gram apply ≥ 50 % of memory bandwidth
 TARGET_7B_SECONDS=60    # exact spectra of all 224 matrices in ≤ 60 s
@@ -204,7 +204,7 @@ for log in ('test-gpu.log', 'test-gpu_cli.log'):
         print(f'| {log[:-4]} | {res[-1]} | |')
 
 print()
-print('| what | measured | target (issue 3, H200) | |')
+print('| what | measured | target (H200) | |')
 print('|---|---|---|---|')
 bench = read('bench.txt')
 if bench is None:

@@ -116,7 +116,7 @@ fn quantization_verify_and_curve() {
         }
         n += 1;
         // Δ²/12 holds to a few percent on these near-Gaussian weights
-        // (docs/theory.md §5: 0.98–1.03 measured); 5% is the brief's bound.
+        // (docs/theory.md §5: 0.98–1.03 measured); 5% is the stated bound.
         let ratio: f64 = rec[col("noise_ratio")].parse().unwrap();
         assert!((ratio - 1.0).abs() < 0.05, "{}: {ratio}", &rec[col("name")]);
     }

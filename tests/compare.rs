@@ -1,4 +1,4 @@
-//! `specscope compare` and `specscope validate` end to end: the issue's
+//! `specscope compare` and `specscope validate` end to end: the validation
 //! targets on simulated runs (fixed seeds, sizes small enough for a few
 //! seconds each), exact synthetic series for the estimators and the mode
 //! matching, orderings, losses files, errors, plots, and the HTML
@@ -85,7 +85,7 @@ fn linear_run_meets_the_linear_targets_and_pins_the_compression_misses() {
     );
     let rep = validate(&dir);
     let d = effective(&rep);
-    // The tolerances, on the spectra alone (p = 1). Measured: b
+    // The target tolerances, on the spectra alone (p = 1). Measured: b
     // 1.499, a 2.492, ρ 1.010 (frontier) and 0.996 (modes), α̂_t 0.4% off.
     let (a, b) = (f(d, "a_spectra"), f(d, "b_spectra"));
     assert!((b - 1.5).abs() <= 0.1, "b = {b}");

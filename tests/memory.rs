@@ -3,7 +3,7 @@
 //! 512 MiB. Mapped file pages count, so the test uses a checkpoint (1.7 GB)
 //! much larger than that bound (1.18 GB): it fails if pages of finished
 //! tensors are kept, or if a tensor is ever materialised whole in f64.
-//! Includes the 262144×640 embedding the foundation issue names.
+//! Includes the 262144×640 embedding of a large vocabulary.
 
 use std::io::Write;
 use std::process::Command;

@@ -33,7 +33,7 @@ fn sigma_for_edge(edge: f64, n: usize, m: usize) -> f64 {
 fn b_is_recovered_on_noisy_power_laws() {
     // μ_k = k^-b on all 512 modes of a 1024×512 matrix, plus noise whose
     // bulk edge sits at μ_200: the bulk swallows the tail, so the window
-    // rule has to find the clean decade(s) on its own. The brief asks
+    // rule has to find the clean decade(s) on its own. The target asks
     // ±0.05; measured errors are ≤ 0.012 (docs/theory.md §5).
     for (i, b) in [1.2, 1.5, 2.0, 3.0].into_iter().enumerate() {
         let mu = synth::power_law(512, b, 1.0);
@@ -65,7 +65,7 @@ fn b_is_recovered_on_noisy_power_laws() {
 fn frontier_and_noise_of_a_known_rank_signal_on_an_mp_bulk() {
     // Rank 25 on a 1003×397 N(0, 0.05²) bulk, signal θ_k = 30·thr·k^(−0.715)
     // (30× down to 3× the BBP threshold σ²√(NM)): every mode detectable.
-    // The brief: k_* within ±15% and σ within ±5%.
+    // Target: k_* within ±15% and σ within ±5%.
     let (n, m, r, sigma) = (1003, 397, 25, 0.05);
     let thr = bbp_threshold(sigma * sigma, Dims::of(n, m));
     let s = (10f64).ln() / (r as f64).ln();
@@ -102,7 +102,7 @@ fn frontier_and_noise_of_a_known_rank_signal_on_an_mp_bulk() {
 fn bbp_detectability_of_a_single_spike() {
     // m = n = 500, σ = 1, one spike with singular value f·σ·(mn)^(1/4).
     // Detected = at least one eigenvalue above the noise edge (MP edge +
-    // TW 95% margin) with σ from the median. The brief: f = 1.2
+    // TW 95% margin) with σ from the median. Target: f = 1.2
     // detected and f = 0.8 not, each in ≥ 90% of 50 seeds.
     //
     // Measured: 0.8× is rejected in 49/50 (target met); 1.2× is detected
@@ -140,7 +140,7 @@ fn bbp_detectability_of_a_single_spike() {
 #[test]
 fn quantization_noise_is_delta_squared_over_twelve() {
     // Round-to-nearest error is uniform on [−Δ/2, Δ/2] when Δ is small
-    // against the spread of the weights: variance Δ²/12. The brief: within
+    // against the spread of the weights: variance Δ²/12. Target: within
     // 5% for B ≥ 4, on Gaussian weights and on a power-law matrix.
     let (rows, cols) = (333, 517);
     let gauss = synth::row_major(&synth::gaussian(rows, cols, 0.02, &mut synth::rng(5)));
@@ -206,7 +206,7 @@ fn surviving_modes_after_quantization_on_power_laws() {
     // Predicted k_q (BBP, isolated-spike threshold) against the measured
     // count of eigenvalues of Q(W) above the noise edge of the measured
     // quantization noise, on power-law matrices where the Δ²/12 model
-    // holds (B ≥ 5). The brief asked ±10%; measured: 0.69–1.00 of the BBP
+    // holds (B ≥ 5). Target ±10%; measured: 0.69–1.00 of the BBP
     // count (BBP over-predicts once k_q is a sizeable fraction of M, where
     // modes near the threshold are too dense to count as isolated spikes)
     // and always above Weyl's (docs/theory.md §5). Pinned: Weyl ≤
@@ -250,7 +250,7 @@ fn surviving_modes_after_quantization_on_power_laws() {
 fn truncation_energy_is_the_measured_frobenius_error() {
     // Eckart–Young: ‖W − W_r‖²_F = Σ_{k>r} μ_k. W_r from faer's SVD (an
     // independent route) and from `compress` (projection on the Gram's
-    // eigenvectors). Tolerance 1e-9 relative (the brief): both are
+    // eigenvectors). Tolerance 1e-9 relative (target): both are
     // backward stable, errors ~ε·M·‖W‖² ≈ 1e-13·‖W‖², and r is kept where
     // the tail holds ≥ 1e-3 of the energy.
     let (rows, cols) = (257, 190);

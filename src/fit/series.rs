@@ -11,7 +11,7 @@
 //! - **spectra** (p = 1): the saturation fit's β is b when g ∝ λt, so
 //!   b = β, a = s₁ + β;
 //! - **losses**: L ∝ t^(−α_t) and k_* ∝ t^(φ) give L ∝ k_*^(−α_t/φ), and
-//!   tail dominance L ∝ k_*^(1−a), so a = 1 + α_t/φ (which is the brief's
+//!   tail dominance L ∝ k_*^(1−a), so a = 1 + α_t/φ (which is the framework's
 //!   a = 1 + α_t·b/ρ) and b = a − s₁. No assumption on p.
 //!
 //! Numbers only; never reads files. Times must be positive (an init
