@@ -11,6 +11,7 @@
 //! reads the dynamics off a series of snapshots and `validate`s them
 //! against a simulated run; `cli` is the thin command-line glue.
 
+pub mod analysis;
 pub mod backend;
 pub mod check;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod compare;
 pub mod fit;
 pub mod load;
 pub mod pipeline;
+pub mod predict;
 pub mod report;
 pub mod simulate;
 pub mod spectrum;

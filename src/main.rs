@@ -1,7 +1,7 @@
 //! The `specscope` binary: parse, run, map the result to an exit code.
 
 use clap::Parser;
-use specscope::cli::{self, args::Cli};
+use specscope::cli::{self, Cli};
 use std::process::ExitCode;
 
 /// mimalloc keeps freed pages for reuse: the per-matrix Gram, tridiagonal

@@ -9,6 +9,7 @@
 use super::config::{Config, ConfigError, Kind, Missing, Rule, Scope, Test};
 use super::predict::{MatrixInput, Predictions, Ranges, missing_inputs, quantizer};
 use crate::report::doc::{FieldKind, ReportDoc, field_kind, number};
+use crate::report::fmt::significant as num;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -192,26 +193,6 @@ pub fn resolve(config: &Config, inputs: &Inputs<'_>) -> Result<(), ConfigError> 
         }
     }
     Ok(())
-}
-
-/// A number for messages: up to 6 significant digits, exponent form when
-/// very large or small.
-pub fn num(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if (1e-4..1e6).contains(&a) {
-        let digits = (5 - a.log10().floor() as i32).max(0) as usize;
-        let s = format!("{x:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{x:.5e}")
-    }
 }
 
 fn condition(rule: &Rule) -> String {

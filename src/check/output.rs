@@ -70,7 +70,7 @@ pub fn write_human(r: &CheckReport, mut w: impl Write) -> std::io::Result<()> {
     )
 }
 
-pub fn write_json(r: &CheckReport, mut w: impl Write) -> anyhow::Result<()> {
+pub fn write_json(r: &CheckReport, mut w: impl Write) -> Result<(), crate::report::ReportError> {
     serde_json::to_writer_pretty(&mut w, r)?;
     writeln!(w)?;
     Ok(())

@@ -4,25 +4,80 @@
 //! the baseline; evaluates, writes the summary or JSON, the JUnit file and
 //! the GitHub annotations, and maps the result to exit 0 / 1.
 
-use super::args::{CheckArgs, CheckFormat};
-use super::{AnalysisArgs, emit, exit, inputs, load_input};
+use super::args::AnalysisFlags;
+use super::engine::{Engine, selection};
+use super::output::{emit, exit, warn_all};
 use crate::check::predict::{Ranges, layouts};
 use crate::check::{self, Inputs, output};
+use crate::report::source::Loaded;
 use anyhow::{Context, Result};
+use clap::ValueEnum;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
-pub(super) fn run(a: CheckArgs) -> Result<u8> {
+/// Output of `check` on standard output (or `-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A summary naming each violation.
+    Text,
+    /// Every rule and check, with values and counts.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// A checkpoint (analysed first) or an `analyze --format json` report.
+    pub path: PathBuf,
+    /// The rules file.
+    #[arg(short, long, value_name = "FILE", default_value = "specscope.toml")]
+    pub config: PathBuf,
+    /// An earlier analyze report (or checkpoint) for `drift` rules.
+    #[arg(long, value_name = "REPORT")]
+    pub baseline: Option<PathBuf>,
+    /// Eigenvalues saved by `analyze --save-eigs DIR`, for the
+    /// compression-target rules on a JSON report.
+    #[arg(long, value_name = "DIR")]
+    pub eigs: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Write the summary (or JSON) here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write JUnit XML here (one testcase per rule and matrix).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also print GitHub Actions annotations (`::error ...`) on standard output.
+    #[arg(long)]
+    pub github: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+}
+
+/// A report, or a checkpoint analysed into one (its warnings on stderr).
+fn load(path: &Path, engine: &Engine, eigs: Option<&Path>) -> Result<Loaded> {
+    let loaded = if crate::report::source::is_report_path(path) {
+        Loaded::saved(path, eigs)?
+    } else {
+        Loaded::load(path, &engine.options()?, eigs, &engine.bar)?
+    };
+    if let Some(an) = &loaded.analysis {
+        warn_all(&an.warnings());
+    }
+    Ok(loaded)
+}
+
+pub fn run(a: CheckArgs) -> Result<u8> {
     if a.github && a.format == CheckFormat::Json && a.output.is_none() {
         anyhow::bail!(
             "--github prints annotations on standard output, where --format json goes too: write the JSON with -o FILE"
         );
     }
     let config = check::config::read(&a.config)?;
-    let args = AnalysisArgs::of(&a.analysis, None);
-    let loaded = inputs::load(&a.path, &args, a.eigs.as_deref())?;
+    let engine = Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
+    let loaded = load(&a.path, &engine, a.eigs.as_deref())?;
     let mut ranges = Ranges::default();
     for q in layouts(&config.rules) {
-        if let Some(r) = loaded.ranges(&q, &args)? {
+        if let Some(r) = loaded.ranges(&q, engine.threads())? {
             ranges.insert(q, r);
         }
     }
@@ -30,8 +85,8 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
         .baseline
         .as_ref()
         .map(|b| {
-            load_input(b, &AnalysisArgs::of(&a.analysis, None))
-                .map(|(doc, _)| doc)
+            load(b, &engine, None)
+                .map(|l| l.doc)
                 .with_context(|| format!("baseline {}", b.display()))
         })
         .transpose()?;
@@ -46,7 +101,7 @@ pub(super) fn run(a: CheckArgs) -> Result<u8> {
     let result = check::evaluate(&config, &inputs);
     emit(&a.output, |w| match a.format {
         CheckFormat::Text => Ok(output::write_human(&result, w)?),
-        CheckFormat::Json => output::write_json(&result, w),
+        CheckFormat::Json => Ok(output::write_json(&result, w)?),
     })?;
     if let Some(path) = &a.junit {
         let f = std::fs::File::create(path)

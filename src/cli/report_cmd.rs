@@ -10,19 +10,42 @@
 //! tables and D(t), k_*(t), α(t) and ρ-fit figures) and, for a `simulate`
 //! run, what `validate` finds against the truth.
 
-use super::args::ReportArgs;
-use super::compare::{CompareOptions, compare_series, snapshot_figures, validate_run};
-use super::{AnalysisArgs, exit, inputs};
-use crate::compare::{self, TimeAxis};
+use super::args::AnalysisFlags;
+use super::engine::{Engine, selection};
+use super::output::{exit, warn_all};
+use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
 use crate::load::Checkpoint;
 use crate::report::doc::ReportDoc;
 use crate::report::html::{self, HtmlReport, MatrixFigures, Section};
-use crate::report::plot::{self, Figure};
+use crate::report::plot::{self, Figure, snapshot_figures};
 use crate::report::series::CompareReport;
+use crate::report::source::Loaded;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A checkpoint (analysed first) or an `analyze --format json` report.
+    pub path: PathBuf,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Eigenvalues saved by `analyze --save-eigs DIR`, for the figures of a
+    /// JSON report.
+    #[arg(long, value_name = "DIR")]
+    pub eigs: Option<PathBuf>,
+    /// More JSON (e.g. snapshot or validation results): each array of
+    /// objects in it becomes a table section. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Draw figures for at most this many matrices (the rest are listed).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_figures: usize,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+}
 
 /// The snapshot series `path` holds, if it is one: a `simulate` run
 /// directory, or a directory of at least three checkpoints (files or
@@ -59,7 +82,7 @@ fn json_of(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> Result<ser
 fn series_sections(
     s: &compare::Series,
     cmp: &CompareReport,
-    a: &ReportArgs,
+    engine: &Engine,
 ) -> Result<Vec<Section>> {
     let mut figures = Vec::new();
     for (name, p) in snapshot_figures(cmp) {
@@ -87,15 +110,14 @@ fn series_sections(
     }];
     out.extend(html::sections_from_json(
         "compare",
-        &json_of(|w| cmp.write_json(w))?,
+        &json_of(|w| Ok(cmp.write_json(w)?))?,
         &[],
     ));
     if let Some(dir) = &s.run_dir {
-        let a = &a.analysis;
-        let v = validate_run(dir, None, a.threads, a.quiet, &a.engine)?;
+        let v = validate_run(dir, None, &engine.options()?, &engine.bar)?;
         out.extend(html::sections_from_json(
             "validate",
-            &json_of(|w| v.write_json(w))?,
+            &json_of(|w| Ok(v.write_json(w)?))?,
             // Its comparison of the effective maps repeats the one above.
             &["compare"],
         ));
@@ -103,13 +125,15 @@ fn series_sections(
     Ok(out)
 }
 
-pub(super) fn run(a: ReportArgs) -> Result<u8> {
-    let series = snapshot_series(&a.path);
-    let args = AnalysisArgs::of(&a.analysis, None);
-    // A series is shown through its last snapshot, as `compare` analysed it
-    // (with a `simulate` run's init snapshot for σ): every snapshot is
-    // analysed once.
-    let (loaded, cmp) = match &series {
+/// The page's report: a saved one, a checkpoint analysed, or a snapshot
+/// series shown through its last snapshot as `compare` analysed it (with a
+/// `simulate` run's init snapshot for σ; every snapshot analysed once).
+fn load(
+    a: &ReportArgs,
+    series: Option<&compare::Series>,
+    engine: &Engine,
+) -> Result<(Loaded, Option<CompareReport>)> {
+    match series {
         Some(s) => {
             if let Some(dir) = &a.eigs {
                 anyhow::bail!(
@@ -117,18 +141,35 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
                     dir.display()
                 );
             }
-            let (cmp, mut analysed) = compare_series(s, &a.analysis, &CompareOptions::default())?;
-            let last = analysed.pop().context("a series has snapshots")?;
-            let loaded = inputs::Loaded::analysed(
-                &last.snapshot.path,
-                &last.report,
-                last.evals,
-                last.channel_ranges,
+            let (cmp, mut analysed) = compare_series(
+                s,
+                &engine.options()?,
+                &CompareOptions::default(),
+                &engine.bar,
             )?;
-            (loaded, Some(cmp))
+            for x in &analysed {
+                warn_all(&x.analysis.warnings());
+            }
+            let last = analysed.pop().context("a series has snapshots")?;
+            Ok((Loaded::analysed(last.analysis)?, Some(cmp)))
         }
-        None => (inputs::load(&a.path, &args, a.eigs.as_deref())?, None),
-    };
+        None if crate::report::source::is_report_path(&a.path) => {
+            Ok((Loaded::saved(&a.path, a.eigs.as_deref())?, None))
+        }
+        None => {
+            let loaded = Loaded::load(&a.path, &engine.options()?, a.eigs.as_deref(), &engine.bar)?;
+            if let Some(an) = &loaded.analysis {
+                warn_all(&an.warnings());
+            }
+            Ok((loaded, None))
+        }
+    }
+}
+
+pub fn run(a: ReportArgs) -> Result<u8> {
+    let series = snapshot_series(&a.path);
+    let engine = Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
+    let (loaded, cmp) = load(&a, series.as_ref(), &engine)?;
     let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();
     let mut note = match &loaded.evals_note {
@@ -138,7 +179,7 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
     // The quantization curves use `analyze`'s quantizer (4-bit here: the
     // curve covers every B from 2 to 8).
     let ranges = loaded
-        .ranges(&crate::theory::analyze_quantizer(4), &args)?
+        .ranges(&crate::theory::analyze_quantizer(4), engine.threads())?
         .unwrap_or_default();
     let mut figures = Vec::new();
     for (i, l) in layers.iter().enumerate() {
@@ -172,7 +213,7 @@ pub(super) fn run(a: ReportArgs) -> Result<u8> {
     }
     let mut sections = html::report_sections(doc);
     if let (Some(s), Some(cmp)) = (&series, &cmp) {
-        sections.extend(series_sections(s, cmp, &a)?);
+        sections.extend(series_sections(s, cmp, &engine)?);
     }
     for path in &a.attach {
         let text = std::fs::read_to_string(path)

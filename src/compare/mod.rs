@@ -14,10 +14,13 @@
 
 pub mod modes;
 pub mod order;
+mod run;
 pub mod validate;
 
 pub use order::{Series, SnapshotRef, series};
+pub use run::{CompareOptions, compare_series, validate_run};
 
+use crate::analysis::{Analysis, MatrixResult};
 use crate::fit::estimate::screen;
 use crate::fit::noise::{Dims, noise_floor};
 use crate::fit::saturation::{Saturation, saturation_fit};
@@ -25,11 +28,12 @@ use crate::fit::series::{
     self as fs, Dynamics, DynamicsInput, FRONTIER_K_MIN, FRONTIER_MAX_FRACTION,
     LOSS_WINDOW_DIVISOR, Route, Value, median, weighted_mean,
 };
+use crate::pipeline::SpectrumKind;
 use crate::report::series::{
     CompareReport, ComplementarityRow, ComplementaritySummary, DensingRow, DynamicsRow, LossFitRow,
     ModeRow, ModelSeriesRow, SeriesRow, SnapshotRow,
 };
-use crate::report::{Backend, LayerRow, SCHEMA_VERSION, Tool};
+use crate::report::{Backend, SCHEMA_VERSION, Tool};
 use crate::theory::prune::LossModel;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -77,6 +81,11 @@ pub enum CompareError {
     Format { path: PathBuf, reason: String },
     #[error(transparent)]
     Sim(#[from] crate::simulate::SimError),
+    #[error("snapshot {}: {source}", path.display())]
+    Snapshot {
+        path: PathBuf,
+        source: crate::analysis::AnalysisError,
+    },
 }
 
 impl CompareError {
@@ -88,22 +97,12 @@ impl CompareError {
     }
 }
 
-/// One snapshot's analysis: `analyze`'s report, each row's eigenvalues and
-/// the symmetric per-channel weight ranges gathered while reading it (so
-/// `report` can show the last snapshot without analysing it again).
+/// One snapshot and its analysis (kept whole, so `report` can show the
+/// last snapshot without analysing it again).
 #[derive(Debug, Clone)]
 pub struct Analysed {
     pub snapshot: SnapshotRef,
-    pub report: crate::report::AnalyzeReport,
-    pub evals: Vec<Option<Vec<f64>>>,
-    pub channel_ranges: Vec<Option<crate::theory::quant::RangeStats>>,
-}
-
-impl Analysed {
-    /// The report's rows, one per matrix.
-    pub fn rows(&self) -> &[LayerRow] {
-        &self.report.layers
-    }
+    pub analysis: Analysis,
 }
 
 /// Matched modes of one matrix: `strength[j][i]` = s_{ranks[i]}(t[j]), at
@@ -179,19 +178,22 @@ pub struct PointFit {
 /// The saturation fit of one analysed matrix, over the same range the
 /// fitter's rank-decay fits use (the clean range when it holds a decade,
 /// else everything above the noise edge; docs/theory.md §3.1), with the
-/// init σ when the analysis had one.
-pub fn point_fit(row: &LayerRow, evals: Option<&[f64]>) -> PointFit {
-    let saturation = match evals {
-        None => Err(row.error.clone().unwrap_or_else(|| "no eigenvalues".into())),
-        Some(_) if row.spectrum != "full" => Err(format!(
+/// noise σ the analysis used.
+pub fn point_fit(row: &MatrixResult) -> PointFit {
+    let saturation = match &row.spectrum {
+        Err(e) => Err(e.to_string()),
+        Ok(s) if s.kind != SpectrumKind::Full => Err(format!(
             "{} spectrum (method {}): the saturation fit needs every eigenvalue",
-            row.spectrum, row.method
+            s.kind.as_str(),
+            row.method.as_str()
         )),
-        Some(mu) => match screen(mu) {
+        Ok(s) => match screen(&s.evals) {
             Err(e) => Err(e.to_string()),
-            Ok(s) => {
-                let d = Dims::of(row.n, row.m);
-                let nf = noise_floor(mu, d, row.noise_sigma);
+            Ok(sc) => {
+                let mu = &s.evals;
+                let s = sc;
+                let d = Dims::of(row.n(), row.m());
+                let nf = noise_floor(mu, d, row.noise_sigma());
                 let clean = nf.k_clean.min(s.rank);
                 let cap = if clean >= crate::fit::estimate::MIN_EVALS {
                     clean
@@ -204,8 +206,8 @@ pub fn point_fit(row: &LayerRow, evals: Option<&[f64]>) -> PointFit {
     };
     PointFit {
         saturation,
-        fitter_k_star: row.k_star,
-        fitter_source: row.k_star_source.clone(),
+        fitter_k_star: row.k_star(),
+        fitter_source: row.k_star_source().to_string(),
     }
 }
 
@@ -354,16 +356,15 @@ pub fn assemble(
     let t: Vec<f64> = analysed.iter().map(|a| a.snapshot.t).collect();
     let last = analysed.last().expect("a series has snapshots");
     // Matrices in the last snapshot's order, matched by name.
-    let names: Vec<&LayerRow> = last.rows().iter().collect();
-    let index_of = |a: &Analysed, name: &str| a.rows().iter().position(|r| r.name == name);
+    let names: Vec<&MatrixResult> = last.analysis.matrices.iter().collect();
+    let index_of =
+        |a: &Analysed, name: &str| a.analysis.matrices.iter().position(|r| r.name() == name);
     let fits: Vec<Vec<Option<PointFit>>> = names
         .par_iter()
         .map(|row| {
             analysed
                 .iter()
-                .map(|a| {
-                    index_of(a, &row.name).map(|i| point_fit(&a.rows()[i], a.evals[i].as_deref()))
-                })
+                .map(|a| index_of(a, &row.name()).map(|i| point_fit(&a.analysis.matrices[i])))
                 .collect()
         })
         .collect();
@@ -375,27 +376,27 @@ pub fn assemble(
     let mut dyns: Vec<MatrixDyn> = Vec::new();
     let mut mode_rows = Vec::new();
     for (mi, row) in names.iter().enumerate() {
-        let m = row.m;
+        let m = row.m();
         let f: Vec<Option<&PointFit>> = fits[mi].iter().map(|f| f.as_ref()).collect();
         let (ks, ks_err, source) = frontier_values(&f, m);
         for (j, a) in analysed.iter().enumerate() {
-            let Some(i) = index_of(a, &row.name) else {
+            let Some(i) = index_of(a, &row.name()) else {
                 continue;
             };
-            let r = &a.rows()[i];
+            let r = &a.analysis.matrices[i];
             let pf = f[j].expect("fit exists where the row does");
             let sat = pf.saturation.as_ref().ok();
             series.push(SeriesRow {
                 snapshot: j,
                 t: t[j],
-                name: row.name.clone(),
+                name: row.name().to_string(),
                 m,
                 k_star: ks[j],
                 k_star_err: ks_err[j],
                 density: ks[j].map(|k| k / m as f64),
-                mu_max: r.lambda_max,
-                alpha: (r.status == "success").then_some(r.alpha).flatten(),
-                b: r.b,
+                mu_max: r.lambda_max(),
+                alpha: r.alpha(),
+                b: r.b(),
                 k_star_saturation: sat.map(|s| s.k_star.value),
                 s1: sat.map(|s| s.s1.value),
                 beta: sat.map(|s| s.beta.value),
@@ -405,8 +406,8 @@ pub fn assemble(
                     Ok(_) => "ok".into(),
                     Err(e) => e.clone(),
                 },
-                k_star_fitter: r.k_star,
-                k_star_fitter_source: r.k_star_source.clone(),
+                k_star_fitter: r.k_star(),
+                k_star_fitter_source: r.k_star_source().to_string(),
             });
         }
         let phi = fs::frontier_exponent(&t, &ks, m);
@@ -429,7 +430,7 @@ pub fn assemble(
         let s1 = median(&pick.iter().map(|s| s.s1.value).collect::<Vec<_>>());
         let beta = median(&pick.iter().map(|s| s.beta.value).collect::<Vec<_>>());
         // Mode-wise ψ.
-        let traj = trajectories.iter().find(|tr| tr.name == row.name);
+        let traj = trajectories.iter().find(|tr| tr.name == row.name());
         let mode_fit = traj.map(|tr| {
             let fractions: Vec<Vec<f64>> = (0..tr.ranks.len())
                 .map(|i| {
@@ -444,7 +445,7 @@ pub fn assemble(
         if let (Some(tr), Some(mf)) = (traj, &mode_fit) {
             for (i, md) in mf.modes.iter().enumerate() {
                 mode_rows.push(ModeRow {
-                    name: row.name.clone(),
+                    name: row.name().to_string(),
                     k: md.k,
                     sigma_last: tr.sigma_last[i],
                     t_half: md.t_half,
@@ -463,7 +464,7 @@ pub fn assemble(
             a_tail: None,
             b_given: settings.b,
         };
-        let mut drow = dynamics_row(&row.name, Some(m), row.params, &input);
+        let mut drow = dynamics_row(row.name(), Some(m), row.params(), &input);
         drow.frontier_source = source;
         drow.phi_points = phi.map(|p| p.points);
         drow.psi_modes = psi.map(|p| p.points);
@@ -491,7 +492,7 @@ pub fn assemble(
     }
 
     // Model series.
-    let total_params: u64 = names.iter().map(|r| r.params).sum();
+    let total_params: u64 = names.iter().map(|r| r.params()).sum();
     let mut model_series = Vec::new();
     for (j, a) in analysed.iter().enumerate() {
         let mut dp = Vec::new();
@@ -501,26 +502,24 @@ pub fn assemble(
         let mut alphas = Vec::new();
         let (mut bw, mut bsum) = (0.0, 0.0);
         for (mi, row) in names.iter().enumerate() {
-            let Some(i) = index_of(a, &row.name) else {
+            let Some(i) = index_of(a, &row.name()) else {
                 continue;
             };
-            let r = &a.rows()[i];
+            let r = &a.analysis.matrices[i];
             if let Some(k) = kstars[mi][j] {
-                dp.push((Some(k / row.m as f64), row.params));
+                dp.push((Some(k / row.m() as f64), row.params()));
                 kt += k;
                 any_k = true;
             }
-            if let Some(l) = r.lambda_max {
+            if let Some(l) = r.lambda_max() {
                 mu_max = Some(mu_max.map_or(l, |m: f64| m.max(l)));
             }
-            if r.status == "success"
-                && let Some(al) = r.alpha
-            {
+            if let Some(al) = r.alpha() {
                 alphas.push(al);
             }
-            if let Some(b) = r.b {
-                bsum += b * r.params as f64;
-                bw += r.params as f64;
+            if let Some(b) = r.b() {
+                bsum += b * r.params() as f64;
+                bw += r.params() as f64;
             }
         }
         model_series.push(ModelSeriesRow {
@@ -551,7 +550,7 @@ pub fn assemble(
                 let frac: Vec<f64> = kstars
                     .iter()
                     .zip(&names)
-                    .filter_map(|(k, r)| k[j].map(|k| k / r.m as f64))
+                    .filter_map(|(k, r)| k[j].map(|k| k / r.m() as f64))
                     .collect();
                 match (median(&k), median(&frac)) {
                     (Some(k), Some(f)) => {
@@ -595,7 +594,7 @@ pub fn assemble(
         .map(|((d, ks), row)| {
             let tail = losses.and_then(|_| {
                 let l: Vec<Option<f64>> = t.iter().map(|&tt| loss_at(tt)).collect();
-                fs::tail_exponent(ks, &l, row.m)
+                fs::tail_exponent(ks, &l, row.m())
             });
             let input = DynamicsInput {
                 alpha_t,
@@ -717,21 +716,21 @@ pub fn assemble(
                         };
                         let model = ks.map(|k| LossModel {
                             a,
-                            k_star: (k.round() as usize).min(row.m),
+                            k_star: (k.round() as usize).min(row.m()),
                         });
                         let c = model.and_then(|lm| {
-                            let tail = lm.lost(lm.k_star, row.m);
+                            let tail = lm.lost(lm.k_star, row.m());
                             (tail > 0.0).then(|| loss / tail)
                         });
                         let dl_predicted = match (model, c) {
-                            (Some(lm), Some(c)) => finite(c * lm.prune(k_c.min(row.m))),
+                            (Some(lm), Some(c)) => finite(c * lm.prune(k_c.min(row.m()))),
                             _ => None,
                         };
                         let dl_measured = measured.and_then(|m| m.at(j, k_c));
                         rows.push(ComplementarityRow {
                             snapshot: j,
                             t: t[j],
-                            name: row.name.clone(),
+                            name: row.name().to_string(),
                             k_c,
                             k_star: *ks,
                             in_regime: ks.is_some_and(|k| k > k_c as f64),
@@ -752,7 +751,7 @@ pub fn assemble(
                         (v.len() >= 2 && lo > 0.0).then(|| hi / lo - 1.0)
                     };
                     comp_summary.push(ComplementaritySummary {
-                        name: row.name.clone(),
+                        name: row.name().to_string(),
                         k_c,
                         snapshots: rows.iter().filter(|r| r.in_regime).count(),
                         spread_predicted: spread(|r| r.sum_predicted),

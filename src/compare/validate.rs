@@ -410,7 +410,11 @@ pub fn validate(
             .find(|r| r.snapshot == j && r.name == EFFECTIVE);
         let k_est = row.and_then(|r| r.k_star);
         let m = row.map_or(0, |r| r.m);
-        let mu = analysed[j].evals.first().cloned().flatten();
+        let mu = analysed[j]
+            .analysis
+            .matrices
+            .first()
+            .and_then(|m| m.evals().map(<[f64]>::to_vec));
         let net = run.weights(s)?;
         let dims = {
             let (k, dd) = (net.layers.last().unwrap().nrows(), net.layers[0].ncols());

@@ -8,7 +8,7 @@
 //! agree unless some σ_k/σ_max is below ~1e-6, where a Gram cannot tell a
 //! tiny singular value from round-off anyway.
 
-use super::powerlaw::{self, PowerLawFit};
+use super::powerlaw::{self, FitFailure, PowerLawFit};
 use serde::Serialize;
 
 /// Eigenvalues below this count as a weak rank loss (the peer's `tolerance`).
@@ -18,11 +18,63 @@ pub const WEAK_RANK_LOSS_TOLERANCE: f64 = 1e-6;
 pub const OVER_TRAINED: f64 = 2.0;
 pub const UNDER_TRAINED: f64 = 6.0;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Whether the power-law fit produced α (the peer's `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FitStatus {
+    Success,
+    Failed,
+}
+
+impl FitStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FitStatus::Success => "success",
+            FitStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for FitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The peer's training warning from α (`warning` column; empty when none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AlphaWarning {
+    #[serde(rename = "")]
+    None,
+    /// α < 2.
+    #[serde(rename = "over-trained")]
+    OverTrained,
+    /// α > 6.
+    #[serde(rename = "under-trained")]
+    UnderTrained,
+}
+
+impl AlphaWarning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlphaWarning::None => "",
+            AlphaWarning::OverTrained => "over-trained",
+            AlphaWarning::UnderTrained => "under-trained",
+        }
+    }
+}
+
+impl std::fmt::Display for AlphaWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerMetrics {
     pub alpha: f64,
     pub alpha_weighted: f64,
-    #[serde(rename = "D")]
+    /// Kolmogorov–Smirnov distance of the fit (the peer's `D`).
     pub d: f64,
     pub entropy: f64,
     pub lambda_max: f64,
@@ -42,12 +94,15 @@ pub struct LayerMetrics {
     /// The largest fitted eigenvalue; `None` when the fit failed.
     pub xmax: Option<f64>,
     pub xmin: f64,
-    /// `success` or `failed` (the fit).
-    pub status: &'static str,
-    /// `over-trained` (alpha < 2), `under-trained` (alpha > 6) or empty.
-    pub warning: &'static str,
+    /// Whether the fit succeeded.
+    pub status: FitStatus,
+    /// over-trained (alpha < 2), under-trained (alpha > 6) or none.
+    pub warning: AlphaWarning,
     /// Why the fit failed, when it did.
     pub fit_error: Option<String>,
+    /// The power-law fit itself, for the estimators that build on it (the
+    /// framework's b = 1/(α−1)): never refitted or rebuilt from columns.
+    pub fit: Result<PowerLawFit, FitFailure>,
     /// Points in the fitted tail and points given to the fit.
     pub n_tail: i64,
     pub n_fit: i64,
@@ -81,7 +136,7 @@ pub fn layer_metrics(evals: &[f64], m: usize, slice_min_sv: f64) -> LayerMetrics
             *d,
             *sigma,
             evals.iter().filter(|&&e| e >= *xmin).count() as i64,
-            "success",
+            FitStatus::Success,
             None,
             *n_tail as i64,
             *n_fit as i64,
@@ -93,7 +148,7 @@ pub fn layer_metrics(evals: &[f64], m: usize, slice_min_sv: f64) -> LayerMetrics
             -1.0,
             -1.0,
             -1,
-            "failed",
+            FitStatus::Failed,
             Some(e.to_string()),
             0,
             0,
@@ -102,11 +157,11 @@ pub fn layer_metrics(evals: &[f64], m: usize, slice_min_sv: f64) -> LayerMetrics
     // The peer compares the sentinel −1 too, so a failed fit reads
     // "over-trained"; kept for drop-in comparability, `fit_error` says why.
     let warning = if alpha < OVER_TRAINED {
-        "over-trained"
+        AlphaWarning::OverTrained
     } else if alpha > UNDER_TRAINED {
-        "under-trained"
+        AlphaWarning::UnderTrained
     } else {
-        ""
+        AlphaWarning::None
     };
     let alpha_norm: f64 = evals.iter().map(|&e| e.powf(alpha)).sum();
     LayerMetrics {
@@ -136,6 +191,7 @@ pub fn layer_metrics(evals: &[f64], m: usize, slice_min_sv: f64) -> LayerMetrics
         status,
         warning,
         fit_error,
+        fit,
         n_tail,
         n_fit,
     }
@@ -176,7 +232,7 @@ mod tests {
         let h: f64 = -p.iter().map(|p| p * p.ln()).sum::<f64>() / (3.0f64 + 1e-10).ln();
         assert!((m.entropy - h).abs() < 1e-15);
         // 3 points above 1e-5: the small-sample fallback path
-        assert_eq!(m.status, "success");
+        assert_eq!(m.status, FitStatus::Success);
     }
 
     #[test]
@@ -188,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             (m.status, m.warning, m.xmax),
-            ("failed", "over-trained", None)
+            (FitStatus::Failed, AlphaWarning::OverTrained, None)
         );
         assert!(m.fit_error.unwrap().contains("at least 2"));
     }

@@ -16,6 +16,6 @@ pub mod series;
 
 pub use estimate::{Estimate, Estimated, Unavailable, Window};
 pub use framework::{Frontier, FrontierSource, ReadingB, SpectralFit, model_density, spectral_fit};
-pub use layer::{LayerMetrics, layer_metrics};
+pub use layer::{AlphaWarning, FitStatus, LayerMetrics, layer_metrics};
 pub use noise::{Dims, NoiseFloor, NoiseSource};
 pub use powerlaw::{FitFailure, PowerLawFit};

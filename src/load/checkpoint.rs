@@ -264,6 +264,30 @@ impl Checkpoint {
         t.file.map(|i| &self.files[i])
     }
 
+    /// The file and header of tensor `index`, which a plan includes only
+    /// when it has no problem, and so a file.
+    pub fn planned(&self, index: usize) -> (&SafetensorsFile, &TensorHeader) {
+        let t = &self.tensors[index];
+        let file = self
+            .file_of(t)
+            .expect("a planned tensor has no problem, so it has a file");
+        (file, &t.header)
+    }
+
+    /// A view of planned tensor `index` as matrix data.
+    pub fn matrix_data(
+        &self,
+        index: usize,
+        view: crate::load::View,
+    ) -> crate::load::MatrixData<'_> {
+        let (file, h) = self.planned(index);
+        crate::load::MatrixData {
+            bytes: file.tensor_bytes(h),
+            dtype: &h.dtype,
+            view,
+        }
+    }
+
     /// Total bytes of the tensors that can be read.
     pub fn readable_bytes(&self) -> u64 {
         self.tensors

@@ -1,11 +1,14 @@
-//! Loading: safetensors files, sharded indexes, dtype decoding, and the
-//! tensor → matrix rules. Everything here reads; nothing computes spectra.
+//! Loading: safetensors files, sharded indexes, dtype decoding, the
+//! tensor → matrix rules, and the value ranges and quantization grids of a
+//! matrix's weights (`quant`). Everything here reads; nothing computes
+//! spectra.
 
 mod checkpoint;
 mod dtype;
 mod error;
 mod file;
 mod matrix;
+pub mod quant;
 mod write;
 
 pub use checkpoint::{Checkpoint, Tensor, natural_cmp};

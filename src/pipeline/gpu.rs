@@ -5,8 +5,8 @@
 //! flight is bounded by the same byte budget as the CPU path.
 
 use super::{
-    Budget, Checkpoint, Job, Outcome, Plan, Progress, RunOptions, channel_ranges, exact_outcome,
-    krylov, krylov_outcome, views, working_bytes,
+    Budget, Checkpoint, Grant, Job, Outcome, Plan, Progress, RunOptions, channel_ranges, collect,
+    exact_outcome, guarded, krylov, krylov_outcome, views, working_bytes,
 };
 use crate::backend::{GpuContext, GpuGram};
 use crate::spectrum::{self, SpectrumError};
@@ -20,8 +20,10 @@ struct Pending {
     evals: Vec<f64>,
     sv_min: f64,
     err: Option<SpectrumError>,
-    ranges: Option<crate::theory::quant::RangeStats>,
+    ranges: Option<crate::load::quant::RangeStats>,
     views_left: usize,
+    /// A view's solve panicked: the job is reported failed.
+    panicked: bool,
 }
 
 pub(super) fn run(
@@ -55,55 +57,64 @@ pub(super) fn run(
     // The GPU thread is done with a job's bytes: release the tensor after
     // its last job.
     let uploaded = |job: &Job| -> u64 {
-        let t = &ck.tensors[job.tensor];
+        let (file, h) = ck.planned(job.tensor);
         if remaining[job.tensor].fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(f) = ck.file_of(t) {
-                f.release(t.header.bytes.clone());
-            }
-            t.header.bytes.len() as u64
+            file.release(h.bytes.clone());
+            h.bytes.len() as u64
         } else {
             0
         }
     };
     let finish = |i: usize, out: Outcome, bytes: u64| {
         progress.matrix_done(&plan.jobs[i].spec.name, bytes);
-        *results[i].lock().unwrap() = Some(out);
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
     };
     // (job, view, Gram or error, bytes released, budget held)
-    type Work = (usize, Result<GpuGram, SpectrumError>, u64, u64);
+    type Work<'b> = (usize, Result<GpuGram, SpectrumError>, u64, Grant<'b>);
     let (tx, rx) = mpsc::sync_channel::<Work>(solvers);
     let rx = Mutex::new(rx);
     std::thread::scope(|s| {
         for _ in 0..solvers {
             s.spawn(|| {
                 loop {
-                    let msg = rx.lock().unwrap().recv();
-                    let Ok((i, gram, bytes, want)) = msg else {
+                    let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((i, gram, bytes, grant)) = msg else {
                         break;
                     };
                     let job = &plan.jobs[i];
                     let scale = job.spec.eval_scale;
-                    let solved = gram.and_then(|g| {
-                        spectrum::eigenvalues_desc_checked(g.lower.as_ref(), g.trace, par)
-                    });
-                    budget.release(want);
-                    let mut p = pending[i].lock().unwrap();
+                    let solved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        gram.and_then(|g| {
+                            spectrum::eigenvalues_desc_checked(g.lower.as_ref(), g.trace, par)
+                        })
+                    }));
+                    drop(grant);
+                    let mut p = pending[i].lock().unwrap_or_else(|e| e.into_inner());
                     match solved {
-                        Ok(e) => {
+                        Err(_) => {
+                            p.panicked = true;
+                        }
+                        Ok(Ok(e)) => {
                             p.sv_min = p
                                 .sv_min
                                 .max((e.last().copied().unwrap_or(0.0) * scale).sqrt());
                             p.evals.extend(e.into_iter().map(|v| v * scale));
                         }
-                        Err(e) => {
+                        Ok(Err(e)) => {
                             p.err.get_or_insert(e);
                         }
                     }
                     p.views_left -= 1;
                     if p.views_left == 0 {
                         let p = std::mem::take(&mut *p);
-                        let mut o = exact_outcome(ck, job, p.evals, p.sv_min, p.err);
-                        o.channel_ranges = p.ranges;
+                        let o = guarded(ck, job, super::Method::Exact, || {
+                            if p.panicked {
+                                panic!("the eigen-solver panicked");
+                            }
+                            let mut o = exact_outcome(ck, job, p.evals, p.sv_min, p.err);
+                            o.channel_ranges = p.ranges;
+                            o
+                        });
                         finish(i, o, bytes);
                     }
                 }
@@ -113,42 +124,51 @@ pub(super) fn run(
         for (i, job) in plan.jobs.iter().enumerate() {
             let method = opts.method.resolve(&job.spec, Some(ctx));
             if method != super::Method::Exact {
-                let ranges = channel_ranges(ck, job);
-                let r = krylov(
-                    &job.spec,
-                    views(ck, job),
-                    method,
-                    &opts.krylov,
-                    Some(ctx),
-                    par,
-                );
+                let o = guarded(ck, job, method, || {
+                    let ranges = channel_ranges(ck, job);
+                    let r = krylov(
+                        &job.spec,
+                        views(ck, job),
+                        method,
+                        &opts.krylov,
+                        Some(ctx),
+                        par,
+                    );
+                    let mut o = krylov_outcome(ck, job, method, r);
+                    o.channel_ranges = Some(ranges);
+                    o
+                });
                 let bytes = uploaded(job);
-                let mut o = krylov_outcome(ck, job, method, r);
-                o.channel_ranges = Some(ranges);
                 finish(i, o, bytes);
                 continue;
             }
-            let t = &ck.tensors[job.tensor];
-            let file = ck.file_of(t).expect("planned tensors have a file");
-            let base = t.header.bytes.start;
+            let (file, h) = ck.planned(job.tensor);
+            let base = h.bytes.start;
             let nviews = job.spec.views.len();
             // The channel ranges on the host first: the upload then reads
             // the same, already resident, pages.
-            pending[i].lock().unwrap().ranges = Some(channel_ranges(ck, job));
+            pending[i].lock().unwrap_or_else(|e| e.into_inner()).ranges =
+                Some(channel_ranges(ck, job));
             for (v, data) in views(ck, job).enumerate() {
-                let want = working_bytes(&job.spec);
-                budget.acquire(want);
-                let gram = ctx.gram(&data, |r| file.release(base + r.start..base + r.end));
+                let grant = budget.acquire(working_bytes(&job.spec));
+                let gram = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ctx.gram(&data, |r| file.release(base + r.start..base + r.end))
+                }))
+                .unwrap_or_else(|_| {
+                    Err(SpectrumError::Backend(
+                        crate::backend::BackendError::Internal {
+                            op: "gram".into(),
+                            message: "panicked".into(),
+                        },
+                    ))
+                });
                 let bytes = if v + 1 == nviews { uploaded(job) } else { 0 };
-                if tx.send((i, gram, bytes, want)).is_err() {
+                if tx.send((i, gram, bytes, grant)).is_err() {
                     break;
                 }
             }
         }
         drop(tx);
     });
-    results
-        .into_iter()
-        .map(|m| m.into_inner().unwrap().expect("every job ran"))
-        .collect()
+    collect(results)
 }

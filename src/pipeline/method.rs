@@ -15,6 +15,28 @@ use serde::Serialize;
 /// Largest M that `--method auto` solves exactly.
 pub const AUTO_EXACT_MAX_M: usize = 8192;
 
+/// What a matrix's eigenvalues are (the report's `spectrum` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpectrumKind {
+    /// Every eigenvalue.
+    Full,
+    /// The top K (Lanczos, power iteration).
+    TopK,
+    /// Quantiles of an SLQ density, with the top K exact.
+    Density,
+}
+
+impl SpectrumKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpectrumKind::Full => "full",
+            SpectrumKind::TopK => "top_k",
+            SpectrumKind::Density => "density",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
@@ -43,11 +65,11 @@ impl Method {
     }
 
     /// What the eigenvalues of a matrix analysed this way are.
-    pub fn spectrum(self) -> &'static str {
+    pub fn spectrum(self) -> SpectrumKind {
         match self {
-            Method::Exact | Method::Auto => "full",
-            Method::Lanczos | Method::Power => "top_k",
-            Method::Slq => "density",
+            Method::Exact | Method::Auto => SpectrumKind::Full,
+            Method::Lanczos | Method::Power => SpectrumKind::TopK,
+            Method::Slq => SpectrumKind::Density,
         }
     }
 

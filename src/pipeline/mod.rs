@@ -9,18 +9,37 @@ mod gpu;
 mod method;
 mod plan;
 
-pub use method::{AUTO_EXACT_MAX_M, KrylovOutcome, Method, krylov};
+pub use method::{AUTO_EXACT_MAX_M, KrylovOutcome, Method, SpectrumKind, krylov};
 pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
 
 use crate::backend::GpuContext;
+use crate::load::quant::{Granularity, RangeStats, Scheme, range_stats_of};
 use crate::load::{Checkpoint, MatrixData, MatrixSpec, RuleKind};
 use crate::spectrum::{self, KrylovOptions, SpectrumError};
-use crate::theory::quant::{Granularity, RangeStats, Scheme, range_stats_of};
 use faer::Par;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
+
+/// Why a matrix has no spectrum; names its file and tensor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: tensor `{tensor}`: {cause}", file.display())]
+pub struct MatrixFailure {
+    pub file: PathBuf,
+    pub tensor: String,
+    pub cause: FailureCause,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FailureCause {
+    #[error(transparent)]
+    Spectrum(#[from] SpectrumError),
+    /// A bug: the computation panicked. The matrix is reported failed and
+    /// the run goes on.
+    #[error("internal error (please report it): {0}")]
+    Panicked(String),
+}
 
 /// The result of one matrix.
 #[derive(Debug, Clone)]
@@ -34,7 +53,7 @@ pub struct Outcome {
     pub rows: usize,
     pub cols: usize,
     /// Eigenvalues μ_k = σ_k², descending, or why there are none.
-    pub evals: Result<Vec<f64>, String>,
+    pub evals: Result<Vec<f64>, MatrixFailure>,
     /// The smallest singular value; for pooled slices the largest of the
     /// per-slice minima (the peer's `sv_min`). Zero when not computed.
     pub sv_min: f64,
@@ -52,9 +71,12 @@ pub struct Outcome {
     pub channel_ranges: Option<RangeStats>,
 }
 
-/// Progress events, for a progress bar.
+/// Progress events, for a progress bar: a run of `matrices` matrices
+/// reading `bytes` starts, each matrix finishes, the run finishes.
 pub trait Progress: Sync {
+    fn start(&self, _matrices: usize, _bytes: u64) {}
     fn matrix_done(&self, _name: &str, _bytes: u64) {}
+    fn finish(&self) {}
 }
 
 /// No progress reporting.
@@ -113,16 +135,28 @@ impl Budget {
             total,
         }
     }
-    fn acquire(&self, want: u64) {
-        let mut used = self.used.lock().unwrap();
+    /// Waits until `want` bytes fit; the grant is returned when the
+    /// guard drops, so a holder that panics still releases it.
+    fn acquire(&self, want: u64) -> Grant<'_> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         while *used > 0 && *used + want > self.total {
-            used = self.freed.wait(used).unwrap();
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
         }
         *used += want;
+        Grant { budget: self, want }
     }
-    fn release(&self, want: u64) {
-        *self.used.lock().unwrap() -= want;
-        self.freed.notify_all();
+}
+
+/// Bytes held from a [`Budget`] until dropped.
+struct Grant<'a> {
+    budget: &'a Budget,
+    want: u64,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        *self.budget.used.lock().unwrap_or_else(|e| e.into_inner()) -= self.want;
+        self.budget.freed.notify_all();
     }
 }
 
@@ -162,28 +196,49 @@ pub fn run(
                         break;
                     }
                     let job = &plan.jobs[i];
-                    let want = working_bytes(&job.spec);
-                    budget.acquire(want);
-                    let out = run_one(ck, job, par, opts);
-                    budget.release(want);
-                    let t = &ck.tensors[job.tensor];
+                    let grant = budget.acquire(working_bytes(&job.spec));
+                    let out = guarded(ck, job, Method::Exact, || run_one(ck, job, par, opts));
+                    drop(grant);
+                    let (file, h) = ck.planned(job.tensor);
                     let last = remaining[job.tensor].fetch_sub(1, Ordering::AcqRel) == 1;
-                    if last && let Some(f) = ck.file_of(t) {
-                        f.release(t.header.bytes.clone());
+                    if last {
+                        file.release(h.bytes.clone());
                     }
-                    progress.matrix_done(
-                        &job.spec.name,
-                        if last { t.header.bytes.len() as u64 } else { 0 },
-                    );
-                    *results[i].lock().unwrap() = Some(out);
+                    progress
+                        .matrix_done(&job.spec.name, if last { h.bytes.len() as u64 } else { 0 });
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
                 }
             });
         }
     });
+    collect(results)
+}
+
+/// The outcomes in job order: every slot is filled once its worker is done.
+fn collect(results: Vec<Mutex<Option<Outcome>>>) -> Vec<Outcome> {
     results
         .into_iter()
-        .map(|m| m.into_inner().unwrap().expect("every job ran"))
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran")
+        })
         .collect()
+}
+
+/// Runs one job's computation; a panic becomes the matrix's failure (named
+/// like any other), so the run goes on and the exit code says so.
+fn guarded(ck: &Checkpoint, job: &Job, method: Method, f: impl FnOnce() -> Outcome) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        let mut o = outcome(ck, job, method);
+        o.evals = Err(failure(ck, job, FailureCause::Panicked(msg)));
+        o
+    })
 }
 
 fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
@@ -195,9 +250,7 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
         o.channel_ranges = Some(ranges);
         return o;
     }
-    let t = &ck.tensors[job.tensor];
-    let h = &t.header;
-    let file = ck.file_of(t).expect("planned tensors have a file");
+    let (file, h) = ck.planned(job.tensor);
     let bytes = file.tensor_bytes(h);
     let base = h.bytes.start;
     let mut evals = Vec::with_capacity(job.spec.num_evals());
@@ -244,23 +297,15 @@ fn channel_ranges(ck: &Checkpoint, job: &Job) -> RangeStats {
 }
 
 /// The views of a job as matrix data.
-fn views<'a>(ck: &'a Checkpoint, job: &'a Job) -> impl Iterator<Item = MatrixData<'a>> + 'a {
-    let t = &ck.tensors[job.tensor];
-    let bytes = ck
-        .file_of(t)
-        .expect("planned tensors have a file")
-        .tensor_bytes(&t.header);
-    job.spec.views.iter().map(move |v| MatrixData {
-        bytes,
-        dtype: &t.header.dtype,
-        view: *v,
-    })
+pub fn views<'a>(ck: &'a Checkpoint, job: &'a Job) -> impl Iterator<Item = MatrixData<'a>> + 'a {
+    job.spec
+        .views
+        .iter()
+        .map(move |v| ck.matrix_data(job.tensor, *v))
 }
 
 fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
-    let t = &ck.tensors[job.tensor];
-    let h = &t.header;
-    let file = ck.file_of(t).expect("planned tensors have a file");
+    let (file, h) = ck.planned(job.tensor);
     Outcome {
         name: job.spec.name.clone(),
         tensor: h.name.clone(),
@@ -279,10 +324,13 @@ fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
     }
 }
 
-fn failure(ck: &Checkpoint, job: &Job, e: &SpectrumError) -> String {
-    let t = &ck.tensors[job.tensor];
-    let file = ck.file_of(t).expect("planned tensors have a file");
-    format!("{}: tensor `{}`: {e}", file.path.display(), t.header.name)
+fn failure(ck: &Checkpoint, job: &Job, cause: FailureCause) -> MatrixFailure {
+    let (file, h) = ck.planned(job.tensor);
+    MatrixFailure {
+        file: file.path.clone(),
+        tensor: h.name.clone(),
+        cause,
+    }
 }
 
 /// The outcome of the exact method from pooled eigenvalues.
@@ -300,7 +348,7 @@ fn exact_outcome(
     o.frob2 = Some(evals.iter().sum());
     o.evals = match err {
         None => Ok(evals),
-        Some(e) => Err(failure(ck, job, &e)),
+        Some(e) => Err(failure(ck, job, e.into())),
     };
     o.sv_min = sv_min;
     o
@@ -319,7 +367,7 @@ fn krylov_outcome(
             o.converged = Some(k.converged);
             o.evals = Ok(k.evals);
         }
-        Err(e) => o.evals = Err(failure(ck, job, &e)),
+        Err(e) => o.evals = Err(failure(ck, job, e.into())),
     }
     o
 }

@@ -198,7 +198,7 @@ fn cell(v: &Value) -> (String, String) {
             let shown = if n.is_i64() || n.is_u64() {
                 n.to_string()
             } else {
-                crate::check::eval::num(x)
+                super::fmt::significant(x)
             };
             (shown, format!("{x:e}"))
         }

@@ -5,21 +5,26 @@
 //! figures and `html` writes the self-contained page.
 
 pub mod doc;
+mod error;
+pub mod fmt;
 pub mod html;
 mod npy;
 pub mod plot;
 mod predict;
 pub mod series;
+pub mod source;
 mod table;
 
+pub use error::ReportError;
 pub use npy::{file_stems, load_eigs, read_npy_f64, save_eigs, write_npy_f64};
 pub use predict::{
     CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow,
 };
 pub use table::{write_inspect_table, write_table};
 
-use crate::fit::LayerMetrics;
-use crate::pipeline::{Job, Outcome, Skipped};
+use crate::analysis::{Analysis, EngineInfo, MatrixResult};
+use crate::fit::{AlphaWarning, FitStatus, LayerMetrics};
+use crate::pipeline::{Method, Skipped, SpectrumKind};
 use serde::Serialize;
 
 /// Bumped whenever a field changes meaning or disappears.
@@ -54,6 +59,27 @@ pub struct Input {
     pub files: Vec<InputFile>,
 }
 
+impl Input {
+    pub fn new(root: &std::path::Path, files: &[crate::analysis::FileInfo]) -> Input {
+        Input {
+            path: root.display().to_string(),
+            files: files
+                .iter()
+                .map(|f| InputFile {
+                    path: f.path.display().to_string(),
+                    bytes: f.bytes,
+                    tensors: f.tensors,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn of(ck: &crate::load::Checkpoint) -> Input {
+        let files: Vec<_> = ck.files.iter().map(crate::analysis::FileInfo::of).collect();
+        Input::new(&ck.root, &files)
+    }
+}
+
 /// Which engine computed the spectra.
 #[derive(Debug, Clone, Serialize)]
 pub struct Backend {
@@ -71,6 +97,40 @@ pub struct Backend {
     /// How the peer's metrics are computed from a partial spectrum (top K
     /// or SLQ density); absent when every matrix was solved exactly.
     pub partial_spectra: Option<&'static str>,
+}
+
+impl Backend {
+    /// The account of an engine: the methods that ran and the arithmetic
+    /// of each.
+    pub fn of(e: &EngineInfo) -> Backend {
+        let gpu = e.gpu.is_some();
+        let methods: Vec<&str> = e.methods.iter().map(|m| m.as_str()).collect();
+        let mut prec: Vec<&str> = e.methods.iter().map(|m| precision(gpu, *m)).collect();
+        prec.dedup();
+        Backend {
+            name: if gpu { "gpu" } else { "cpu" }.into(),
+            method: methods.join("+"),
+            precision: prec.join("; "),
+            threads: e.threads,
+            adapter: e.gpu.as_ref().map(|g| g.name.clone()),
+            driver: e.gpu.as_ref().map(|g| g.driver.clone()),
+            api: e.gpu.as_ref().map(|g| g.api.clone()),
+            partial_spectra: e
+                .methods
+                .iter()
+                .any(|m| *m != Method::Exact)
+                .then_some(PARTIAL_SPECTRA_NOTE),
+        }
+    }
+}
+
+/// The arithmetic of a method on the CPU or the GPU.
+pub fn precision(gpu: bool, m: Method) -> &'static str {
+    match (gpu, m) {
+        (false, _) => "f64",
+        (true, Method::Exact) => "f32 Gram on the GPU, f64 eigenvalues on the CPU",
+        (true, _) => "f32 on the GPU, f64 projected problem on the CPU",
+    }
 }
 
 /// What `Backend::partial_spectra` says when a method other than `exact`
@@ -122,10 +182,10 @@ pub struct LayerRow {
     pub sigma: Option<f64>,
     pub spectral_norm: Option<f64>,
     pub stable_rank: Option<f64>,
-    pub status: String,
+    pub status: FitStatus,
     pub sv_max: Option<f64>,
     pub sv_min: Option<f64>,
-    pub warning: String,
+    pub warning: AlphaWarning,
     pub weak_rank_loss: Option<i64>,
     pub xmax: Option<f64>,
     pub xmin: Option<f64>,
@@ -143,10 +203,10 @@ pub struct LayerRow {
     pub error: Option<String>,
     // --- eigen-method columns (GPU engine) ---
     /// `exact`, `lanczos`, `power` or `slq`.
-    pub method: &'static str,
+    pub method: Method,
     /// What the eigenvalues are: `full`, `top_k`, or `density` (quantiles
     /// of an SLQ density with the top K exact).
-    pub spectrum: &'static str,
+    pub spectrum: SpectrumKind,
     /// Krylov methods: top eigenvalues computed, and which converged, as
     /// 1-based ranks (`1-8,10`; empty: none).
     pub top_k: Option<usize>,
@@ -207,46 +267,35 @@ fn ranks(flags: &[bool]) -> String {
     out.join(",")
 }
 
-impl LayerRow {
-    pub fn new(job: &Job, out: &Outcome) -> LayerRow {
-        let full = out.method.spectrum() == "full";
-        let (metrics, error) = match &out.evals {
-            Ok(evals) => {
-                let mut m = crate::fit::layer_metrics(evals, job.spec.m(), out.sv_min);
-                if !full && let Some(f) = out.frob2 {
-                    // Partial spectrum: the norm from the weights themselves.
-                    m.norm = f;
-                    m.log_norm = f.log10();
-                    m.stable_rank = f / m.lambda_max;
-                }
-                let err = m.fit_error.clone();
-                (Some(m), err)
-            }
-            Err(e) => (None, Some(e.clone())),
+impl From<&MatrixResult> for LayerRow {
+    /// The row of one matrix: the peer's columns from its metrics, then
+    /// ours; empty where the matrix failed or a partial spectrum cannot
+    /// give the value.
+    fn from(r: &MatrixResult) -> LayerRow {
+        let job = &r.job;
+        let sp = r.spectrum.as_ref().ok();
+        let metrics = sp.map(|s| &s.metrics);
+        let kind = r.method.spectrum();
+        let full = kind == SpectrumKind::Full;
+        let error = match &r.spectrum {
+            Ok(s) => s.metrics.fit_error.clone(),
+            Err(e) => Some(e.to_string()),
         };
-        // Metrics a partial spectrum cannot give are left empty.
-        let known = |v: Option<i64>| if full { v } else { None };
-        let theory = match (&out.evals, &metrics) {
-            (Ok(evals), Some(m)) if full => {
-                let alpha = crate::theory::alpha_of(m);
-                crate::theory::analyze_columns(job, evals, None, None, Some(&alpha))
-            }
-            _ => crate::theory::TheoryColumns {
-                params: crate::theory::params_of(job),
-                theory_status: error.clone().unwrap_or_else(|| {
-                    format!(
-                        "the framework fit needs the full spectrum (method {})",
-                        out.method.as_str()
-                    )
-                }),
+        let theory = match sp {
+            Some(s) => s.estimates.clone(),
+            None => crate::theory::TheoryColumns {
+                params: r.params(),
+                theory_status: error.clone().unwrap_or_default(),
                 ..Default::default()
             },
         };
-        let g = |f: fn(&LayerMetrics) -> f64| metrics.as_ref().map(f);
-        let gi = |f: fn(&LayerMetrics) -> i64| metrics.as_ref().map(f);
+        // Metrics a partial spectrum cannot give are left empty.
+        let known = |v: Option<i64>| if full { v } else { None };
+        let g = |f: fn(&LayerMetrics) -> f64| metrics.map(f);
+        let gi = |f: fn(&LayerMetrics) -> i64| metrics.map(f);
         LayerRow {
             layer_id: job.layer_id,
-            name: out.name.clone(),
+            name: r.name().to_string(),
             d: g(|m| m.d),
             m: job.m,
             n: job.n,
@@ -264,7 +313,7 @@ impl LayerRow {
             log_alpha_norm: g(|m| m.log_alpha_norm),
             log_norm: g(|m| m.log_norm),
             log_spectral_norm: g(|m| m.log_spectral_norm),
-            longname: out.name.clone(),
+            longname: r.name().to_string(),
             matrix_rank: known(gi(|m| m.matrix_rank)),
             norm: g(|m| m.norm),
             num_evals: job.spec.num_evals(),
@@ -274,105 +323,69 @@ impl LayerRow {
             sigma: g(|m| m.sigma),
             spectral_norm: g(|m| m.spectral_norm),
             stable_rank: g(|m| m.stable_rank),
-            status: metrics.as_ref().map_or("failed", |m| m.status).to_string(),
+            status: metrics.map_or(FitStatus::Failed, |m| m.status),
             sv_max: g(|m| m.sv_max),
             sv_min: g(|m| m.sv_min).filter(|_| full),
-            warning: metrics.as_ref().map_or("", |m| m.warning).to_string(),
+            warning: metrics.map_or(AlphaWarning::None, |m| m.warning),
             weak_rank_loss: known(gi(|m| m.weak_rank_loss)),
-            xmax: metrics.as_ref().and_then(|m| m.xmax),
+            xmax: metrics.and_then(|m| m.xmax),
             xmin: g(|m| m.xmin),
-            tensor: out.tensor.clone(),
-            rule: out.rule.as_str(),
-            dtype: out.dtype.clone(),
-            shape: out
+            tensor: r.tensor.name.clone(),
+            rule: job.spec.rule.as_str(),
+            dtype: r.tensor.dtype.clone(),
+            shape: r
+                .tensor
                 .shape
                 .iter()
                 .map(|d| d.to_string())
                 .collect::<Vec<_>>()
                 .join("×"),
-            file: out.file.display().to_string(),
+            file: r.tensor.file.display().to_string(),
             n_fit: gi(|m| m.n_fit),
             n_tail: gi(|m| m.n_tail),
             error,
-            method: out.method.as_str(),
-            spectrum: out.method.spectrum(),
-            top_k: out.converged.as_ref().map(|c| c.len()),
-            converged: out.converged.as_deref().map(ranks),
-            params: 0,
-            b: None,
-            b_err: None,
-            b_kmin: None,
-            b_kmax: None,
-            b_clean: None,
-            b_hill: None,
-            b_hill_err: None,
-            b_alpha: None,
-            b_alpha_err: None,
-            b_alpha_ratio: None,
-            noise_sigma: None,
-            noise_sigma_err: None,
-            noise_source: String::new(),
-            mp_edge: None,
-            noise_edge: None,
-            k_noise: None,
-            k_gd: None,
-            k_star: None,
-            k_star_err: None,
-            k_star_source: String::new(),
-            break_k: None,
-            break_s1: None,
-            break_s2: None,
-            break_dbic: None,
-            density: None,
-            s_c: None,
-            a: None,
-            a_err: None,
-            b_reading_b: None,
-            k_q4: None,
-            k_q8: None,
-            theory_status: String::new(),
+            method: r.method,
+            spectrum: kind,
+            top_k: sp.and_then(|s| s.converged.as_ref()).map(|c| c.len()),
+            converged: sp.and_then(|s| s.converged.as_deref()).map(ranks),
+            params: theory.params,
+            b: theory.b,
+            b_err: theory.b_err,
+            b_kmin: theory.b_kmin,
+            b_kmax: theory.b_kmax,
+            b_clean: theory.b_clean,
+            b_hill: theory.b_hill,
+            b_hill_err: theory.b_hill_err,
+            b_alpha: theory.b_alpha,
+            b_alpha_err: theory.b_alpha_err,
+            b_alpha_ratio: theory.b_alpha_ratio,
+            noise_sigma: theory.noise_sigma,
+            noise_sigma_err: theory.noise_sigma_err,
+            noise_source: theory.noise_source,
+            mp_edge: theory.mp_edge,
+            noise_edge: theory.noise_edge,
+            k_noise: theory.k_noise,
+            k_gd: theory.k_gd,
+            k_star: theory.k_star,
+            k_star_err: theory.k_star_err,
+            k_star_source: theory.k_star_source,
+            break_k: theory.break_k,
+            break_s1: theory.break_s1,
+            break_s2: theory.break_s2,
+            break_dbic: theory.break_dbic,
+            density: theory.density,
+            s_c: theory.s_c,
+            a: theory.a,
+            a_err: theory.a_err,
+            b_reading_b: theory.b_reading_b,
+            k_q4: theory.k_q4,
+            k_q8: theory.k_q8,
+            theory_status: theory.theory_status,
         }
-        .with_theory(theory)
     }
+}
 
-    /// Replaces the spectral-framework columns.
-    pub fn with_theory(mut self, t: crate::theory::TheoryColumns) -> LayerRow {
-        self.params = t.params;
-        self.b = t.b;
-        self.b_err = t.b_err;
-        self.b_kmin = t.b_kmin;
-        self.b_kmax = t.b_kmax;
-        self.b_clean = t.b_clean;
-        self.b_hill = t.b_hill;
-        self.b_hill_err = t.b_hill_err;
-        self.b_alpha = t.b_alpha;
-        self.b_alpha_err = t.b_alpha_err;
-        self.b_alpha_ratio = t.b_alpha_ratio;
-        self.noise_sigma = t.noise_sigma;
-        self.noise_sigma_err = t.noise_sigma_err;
-        self.noise_source = t.noise_source;
-        self.mp_edge = t.mp_edge;
-        self.noise_edge = t.noise_edge;
-        self.k_noise = t.k_noise;
-        self.k_gd = t.k_gd;
-        self.k_star = t.k_star;
-        self.k_star_err = t.k_star_err;
-        self.k_star_source = t.k_star_source;
-        self.break_k = t.break_k;
-        self.break_s1 = t.break_s1;
-        self.break_s2 = t.break_s2;
-        self.break_dbic = t.break_dbic;
-        self.density = t.density;
-        self.s_c = t.s_c;
-        self.a = t.a;
-        self.a_err = t.a_err;
-        self.b_reading_b = t.b_reading_b;
-        self.k_q4 = t.k_q4;
-        self.k_q8 = t.k_q8;
-        self.theory_status = t.theory_status;
-        self
-    }
-
+impl LayerRow {
     /// The matrix itself was analysed (its fit may still have failed).
     pub fn analysed(&self) -> bool {
         self.has_esd
@@ -422,7 +435,7 @@ impl Summary {
             matrices: rows.len(),
             analysed: ok.len(),
             failed: rows.len() - ok.len(),
-            fits_failed: ok.iter().filter(|r| r.status == "failed").count(),
+            fits_failed: ok.iter().filter(|r| r.status == FitStatus::Failed).count(),
             tensors_skipped: skipped.iter().filter(|s| !s.failed).count(),
             tensors_failed: skipped.iter().filter(|s| s.failed).count() + problems,
             density: crate::fit::model_density(ok.iter().map(|r| (r.density, r.params))),
@@ -448,12 +461,35 @@ pub struct AnalyzeReport {
 }
 
 impl AnalyzeReport {
+    /// The report of an analysis.
+    pub fn new(a: &Analysis) -> AnalyzeReport {
+        let layers: Vec<LayerRow> = a.matrices.iter().map(LayerRow::from).collect();
+        let summary = Summary::new(&layers, &a.skipped, a.problems.len());
+        AnalyzeReport {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            command: "analyze",
+            input: Input::new(&a.root, &a.files),
+            backend: Backend::of(&a.engine),
+            conventions: Conventions {
+                eigenvalues: "sigma_squared",
+                conv: a.selection.conv,
+                conv_pooled_scale: crate::load::CONV_POOLED_SCALE,
+                preset: a.selection.preset,
+            },
+            layers,
+            summary,
+            skipped: a.skipped.clone(),
+            problems: a.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
     /// Something that should have been analysed was not.
     pub fn has_failures(&self) -> bool {
         self.summary.failed > 0 || self.summary.tensors_failed > 0
     }
 
-    pub fn write_json(&self, w: impl std::io::Write) -> anyhow::Result<()> {
+    pub fn write_json(&self, w: impl std::io::Write) -> error::Result<()> {
         let mut w = w;
         serde_json::to_writer_pretty(&mut w, self)?;
         writeln!(w)?;
@@ -461,7 +497,7 @@ impl AnalyzeReport {
     }
 
     /// One CSV row per matrix with the peer's column names first.
-    pub fn write_csv(&self, w: impl std::io::Write) -> anyhow::Result<()> {
+    pub fn write_csv(&self, w: impl std::io::Write) -> error::Result<()> {
         write_csv_rows(&self.layers, w)
     }
 }
@@ -476,7 +512,7 @@ mod tests {
     }
 }
 
-pub fn write_csv_rows<T: Serialize>(rows: &[T], w: impl std::io::Write) -> anyhow::Result<()> {
+pub fn write_csv_rows<T: Serialize>(rows: &[T], w: impl std::io::Write) -> error::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     for r in rows {
         c.serialize(r)?;
@@ -512,4 +548,96 @@ pub struct InspectReport {
     pub total_params: u64,
     pub matrices: usize,
     pub problems: Vec<String>,
+}
+
+impl InspectReport {
+    /// What `inspect` lists: every selected tensor of `ck` with the rule
+    /// that turns it into matrices (from the headers alone), and the
+    /// file-level problems.
+    pub fn new(ck: &crate::load::Checkpoint, sel: &crate::pipeline::Selection) -> InspectReport {
+        let plan = crate::pipeline::plan(ck, sel);
+        let tensors: Vec<InspectRow> = ck
+            .tensors
+            .iter()
+            .filter(|t| sel.wants(&t.header.name))
+            .map(|t| InspectRow::of(ck, t, sel.conv))
+            .collect();
+        InspectReport {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            command: "inspect",
+            input: Input::of(ck),
+            total_params: tensors.iter().map(|t| t.params).sum(),
+            matrices: plan.jobs.len(),
+            tensors,
+            problems: ck.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// A tensor or a file could not be read.
+    pub fn has_failures(&self) -> bool {
+        !self.problems.is_empty() || self.tensors.iter().any(|t| t.rule == "failed")
+    }
+}
+
+impl InspectRow {
+    fn of(
+        ck: &crate::load::Checkpoint,
+        t: &crate::load::Tensor,
+        conv: crate::load::ConvMode,
+    ) -> InspectRow {
+        use crate::load::{RuleKind, TensorPlan, plan_tensor};
+        let h = &t.header;
+        let (rule, matrices, note) = match (
+            t.problem(),
+            plan_tensor(
+                &h.name,
+                crate::pipeline::base_name(&h.name),
+                &h.dtype,
+                &h.shape,
+                conv,
+            ),
+        ) {
+            (Some(p), _) => (
+                if h.dtype.is_non_float() {
+                    "skipped"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                0,
+                p.to_string(),
+            ),
+            (None, TensorPlan::Skip(r)) => ("skipped".to_string(), 0, r),
+            (None, TensorPlan::Matrices(m)) => {
+                let n = m.len();
+                let note = match m[0].rule {
+                    RuleKind::ConvPooled => format!(
+                        "{} slices of {}×{} pooled, eigenvalues ×{}",
+                        m[0].views.len(),
+                        m[0].rows,
+                        m[0].cols,
+                        m[0].eval_scale
+                    ),
+                    RuleKind::Expert => format!("{n} experts of {}×{}", m[0].rows, m[0].cols),
+                    _ => String::new(),
+                };
+                (m[0].rule.as_str().to_string(), n, note)
+            }
+        };
+        InspectRow {
+            name: h.name.clone(),
+            dtype: h.dtype.to_string(),
+            shape: format!("{:?}", h.shape),
+            rule,
+            matrices,
+            params: h.numel() as u64,
+            bytes: h.bytes.len() as u64,
+            file: ck
+                .file_of(t)
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_default(),
+            note,
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! `--save-eigs`: eigenvalues as NumPy `.npy` files (float64, descending),
 //! one per matrix, plus `index.json` mapping matrix names to files.
 
-use super::LayerRow;
-use crate::pipeline::Outcome;
+use super::error::{ReportError, Result};
+use crate::analysis::Analysis;
 use std::io::Write;
 use std::path::Path;
 
@@ -56,11 +56,10 @@ pub fn file_stems<'a>(names: impl Iterator<Item = (&'a str, usize)>) -> Vec<Stri
 
 /// Reads a 1-D little-endian float64 `.npy` file (format 1.0 or 2.0), as
 /// `write_npy_f64` writes it.
-pub fn read_npy_f64(path: &Path) -> anyhow::Result<Vec<f64>> {
-    use anyhow::{Context, bail};
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+pub fn read_npy_f64(path: &Path) -> Result<Vec<f64>> {
+    let bytes = std::fs::read(path).map_err(ReportError::file(path, "cannot read"))?;
     let bad =
-        |why: &str| anyhow::anyhow!("{}: not a 1-D float64 .npy file ({why})", path.display());
+        |why: &str| ReportError::invalid(path, format!("not a 1-D float64 .npy file ({why})"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("no NPY magic"));
     }
@@ -70,7 +69,7 @@ pub fn read_npy_f64(path: &Path) -> anyhow::Result<Vec<f64>> {
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
-        v => bail!(bad(&format!("format version {v}"))),
+        v => return Err(bad(&format!("format version {v}"))),
     };
     let header = bytes
         .get(start..start + hlen)
@@ -104,30 +103,30 @@ pub fn read_npy_f64(path: &Path) -> anyhow::Result<Vec<f64>> {
 }
 
 /// Reads a `--save-eigs` directory: matrix name → eigenvalues.
-pub fn load_eigs(dir: &Path) -> anyhow::Result<std::collections::HashMap<String, Vec<f64>>> {
-    use anyhow::Context;
+pub fn load_eigs(dir: &Path) -> Result<std::collections::HashMap<String, Vec<f64>>> {
     let index_path = dir.join("index.json");
-    let text = std::fs::read_to_string(&index_path).with_context(|| {
-        format!(
-            "{}: cannot read (is this a --save-eigs directory?)",
-            index_path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(&index_path).map_err(ReportError::file(
+        &index_path,
+        "cannot read (is this a --save-eigs directory?)",
+    ))?;
     let index: Vec<serde_json::Value> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a --save-eigs index", index_path.display()))?;
+        .map_err(|e| ReportError::invalid(&index_path, format!("not a --save-eigs index: {e}")))?;
     let mut out = std::collections::HashMap::new();
     for e in &index {
         let (Some(name), Some(file)) = (
             e.get("name").and_then(|v| v.as_str()),
             e.get("file").and_then(|v| v.as_str()),
         ) else {
-            anyhow::bail!("{}: an entry lacks `name` or `file`", index_path.display());
+            return Err(ReportError::invalid(
+                &index_path,
+                "an entry lacks `name` or `file`",
+            ));
         };
         if file.contains('/') || file.contains('\\') || file.starts_with('.') {
-            anyhow::bail!(
-                "{}: file `{file}` is not a plain file name",
-                index_path.display()
-            );
+            return Err(ReportError::invalid(
+                &index_path,
+                format!("file `{file}` is not a plain file name"),
+            ));
         }
         out.insert(name.to_string(), read_npy_f64(&dir.join(file))?);
     }
@@ -135,22 +134,21 @@ pub fn load_eigs(dir: &Path) -> anyhow::Result<std::collections::HashMap<String,
 }
 
 /// Saves every analysed matrix's eigenvalues under `dir`.
-pub fn save_eigs(dir: &Path, rows: &[LayerRow], outcomes: &[Outcome]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    let stems = file_stems(rows.iter().map(|r| (r.name.as_str(), r.layer_id)));
+pub fn save_eigs(dir: &Path, analysis: &Analysis) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(ReportError::file(dir, "cannot create directory"))?;
+    let ms = &analysis.matrices;
+    let stems = file_stems(ms.iter().map(|m| (m.name(), m.job.layer_id)));
     let mut index = Vec::new();
-    for ((row, out), stem) in rows.iter().zip(outcomes).zip(&stems) {
-        let Ok(evals) = &out.evals else { continue };
+    for (m, stem) in ms.iter().zip(&stems) {
+        let Some(evals) = m.evals() else { continue };
         let file = format!("{stem}.npy");
         let path = dir.join(&file);
-        write_npy_f64(&path, evals).with_context(|| format!("{}: cannot write", path.display()))?;
-        index.push(serde_json::json!({"name": row.name, "layer_id": row.layer_id, "file": file, "num_evals": evals.len()}));
+        write_npy_f64(&path, evals).map_err(ReportError::file(&path, "cannot write"))?;
+        index.push(serde_json::json!({"name": m.name(), "layer_id": m.job.layer_id, "file": file, "num_evals": evals.len()}));
     }
     let path = dir.join("index.json");
     std::fs::write(&path, serde_json::to_string_pretty(&index)? + "\n")
-        .with_context(|| format!("{}: cannot write", path.display()))?;
+        .map_err(ReportError::file(&path, "cannot write"))?;
     Ok(())
 }
 

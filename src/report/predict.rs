@@ -3,6 +3,7 @@
 //! profiles as extra JSON lists, and model-level totals. Numbers are
 //! `None` when unavailable, never NaN; `status` and `note` say why.
 
+use super::fmt::fixed as num;
 use super::{Input, Tool};
 use serde::Serialize;
 use std::io::Write;
@@ -223,13 +224,6 @@ pub struct PredictReport {
     pub problems: Vec<String>,
 }
 
-fn num(v: Option<f64>, prec: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.prec$}"),
-        _ => "-".into(),
-    }
-}
-
 fn sci(v: Option<f64>) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x:.3e}"),
@@ -242,13 +236,13 @@ fn int(v: Option<usize>) -> String {
 }
 
 impl PredictReport {
-    pub fn write_json(&self, mut w: impl Write) -> anyhow::Result<()> {
+    pub fn write_json(&self, mut w: impl Write) -> super::error::Result<()> {
         serde_json::to_writer_pretty(&mut w, self)?;
         writeln!(w)?;
         Ok(())
     }
 
-    pub fn write_csv(&self, w: impl Write) -> anyhow::Result<()> {
+    pub fn write_csv(&self, w: impl Write) -> super::error::Result<()> {
         super::write_csv_rows(&self.rows, w)
     }
 

@@ -4,6 +4,7 @@
 //! all come from the same structs; `null`, never NaN, for what is
 //! unavailable, with the reason in a `*_status`/`notes` field.
 
+use super::fmt::fixed as num;
 use super::{Backend, Tool};
 use serde::Serialize;
 use std::io::Write;
@@ -236,14 +237,6 @@ pub struct CompareReport {
     pub notes: Vec<String>,
 }
 
-fn num(v: Option<f64>, prec: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.prec$}"),
-        Some(x) => format!("{x}"),
-        None => "-".into(),
-    }
-}
-
 fn pm(v: Option<f64>, e: Option<f64>, prec: usize) -> String {
     match (v, e) {
         (Some(v), Some(e)) => format!("{} ± {}", num(Some(v), prec), num(Some(e), prec)),
@@ -252,7 +245,7 @@ fn pm(v: Option<f64>, e: Option<f64>, prec: usize) -> String {
 }
 
 impl CompareReport {
-    pub fn write_json(&self, w: impl Write) -> anyhow::Result<()> {
+    pub fn write_json(&self, w: impl Write) -> super::error::Result<()> {
         let mut w = w;
         serde_json::to_writer_pretty(&mut w, self)?;
         writeln!(w)?;
@@ -260,7 +253,7 @@ impl CompareReport {
     }
 
     /// CSV: the series, one row per snapshot and matrix.
-    pub fn write_csv(&self, w: impl Write) -> anyhow::Result<()> {
+    pub fn write_csv(&self, w: impl Write) -> super::error::Result<()> {
         super::write_csv_rows(&self.series, w)
     }
 
@@ -408,7 +401,7 @@ pub struct CompressionCheckRow {
     pub kept: Option<usize>,
 }
 
-/// One target of the issue, evaluated.
+/// One validation target, evaluated.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetRow {
     pub target: String,
@@ -459,7 +452,7 @@ fn opt_g(v: Option<f64>) -> String {
 }
 
 impl ValidateReport {
-    pub fn write_json(&self, w: impl Write) -> anyhow::Result<()> {
+    pub fn write_json(&self, w: impl Write) -> super::error::Result<()> {
         let mut w = w;
         serde_json::to_writer_pretty(&mut w, self)?;
         writeln!(w)?;
@@ -467,7 +460,7 @@ impl ValidateReport {
     }
 
     /// CSV: predicted beside measured, one row per snapshot and compression.
-    pub fn write_csv(&self, w: impl Write) -> anyhow::Result<()> {
+    pub fn write_csv(&self, w: impl Write) -> super::error::Result<()> {
         super::write_csv_rows(&self.compression, w)
     }
 

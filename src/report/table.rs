@@ -1,15 +1,8 @@
 //! Plain-text tables for the terminal.
 
+use super::fmt::fixed as num;
 use super::{AnalyzeReport, InspectReport};
 use std::io::Write;
-
-fn num(v: Option<f64>, prec: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.prec$}"),
-        Some(x) => format!("{x}"),
-        None => "-".into(),
-    }
-}
 
 pub fn write_table(r: &AnalyzeReport, mut w: impl Write) -> std::io::Result<()> {
     let width = r
@@ -27,7 +20,7 @@ pub fn write_table(r: &AnalyzeReport, mut w: impl Write) -> std::io::Result<()> 
     for l in &r.layers {
         let status = match (&l.error, l.warning.as_str()) {
             (Some(e), _) => format!("{}: {e}", l.status),
-            (None, "") => l.status.clone(),
+            (None, "") => l.status.to_string(),
             (None, warn) => format!("{} ({warn})", l.status),
         };
         writeln!(

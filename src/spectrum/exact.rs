@@ -34,7 +34,7 @@ pub enum SpectrumError {
     )]
     TraceMismatch { sum: f64, frob2: f64, gap: f64 },
     #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
+    Backend(#[from] super::operator::BackendError),
 }
 
 /// This thread's decode buffer, at least `len` long (its contents are

@@ -21,7 +21,7 @@
 //! the basis, so multiple eigenvalues are found with their multiplicity.
 
 use super::SpectrumError;
-use crate::backend::GramOperator;
+use super::operator::GramOperator;
 use faer::{Mat, Side};
 use rand_distr::{Distribution, StandardNormal};
 

@@ -360,43 +360,19 @@ impl TheoryColumns {
 }
 
 /// Weights in a planned matrix (every pooled view).
-pub fn params_of(job: &crate::pipeline::Job) -> u64 {
-    (job.spec.rows * job.spec.cols * job.spec.views.len()) as u64
+pub fn params_of(spec: &crate::load::MatrixSpec) -> u64 {
+    (spec.rows * spec.cols * spec.views.len()) as u64
 }
 
-/// The peer-compatible fit as the layer metrics already hold it, so the
-/// theory columns need not fit α a second time.
-pub fn alpha_of(
-    m: &crate::fit::LayerMetrics,
-) -> Result<crate::fit::PowerLawFit, crate::fit::FitFailure> {
-    if m.status != "success" {
-        return Err(crate::fit::FitFailure::TooFewEigenvalues {
-            n_fit: m.n_fit.max(0) as usize,
-        });
-    }
-    Ok(crate::fit::PowerLawFit {
-        alpha: m.alpha,
-        xmin: m.xmin,
-        xmax: m.xmax.unwrap_or(m.lambda_max),
-        d: m.d,
-        sigma: m.sigma,
-        n_tail: m.n_tail.max(0) as usize,
-        n_fit: m.n_fit.max(0) as usize,
-        small_n: (m.n_fit as usize) < crate::fit::powerlaw::SMALL_N_CUTOFF,
-    })
-}
-
-/// The theory columns of one planned matrix from its descending spectrum;
-/// `sigma_init` from an init snapshot, `ranges` the symmetric per-channel
-/// ranges of its weights (for k_q), `alpha` the power-law fit if known.
-pub fn analyze_columns(
-    job: &crate::pipeline::Job,
+/// The spectral-framework fit of one planned matrix from its descending
+/// spectrum; `sigma_init` from an init snapshot, `alpha` the power-law fit
+/// the peer metrics already made (never refitted).
+pub fn framework_fit(
+    spec: &crate::load::MatrixSpec,
     evals: &[f64],
     sigma_init: Option<f64>,
-    ranges: Option<&RangeStats>,
-    alpha: Option<&Result<crate::fit::PowerLawFit, crate::fit::FitFailure>>,
-) -> TheoryColumns {
-    let d = Dims::of(job.spec.rows, job.spec.cols);
-    let fit = crate::fit::spectral_fit(evals, d, sigma_init, alpha);
-    TheoryColumns::new(evals, &fit, params_of(job), ranges)
+    alpha: &Result<crate::fit::PowerLawFit, crate::fit::FitFailure>,
+) -> SpectralFit {
+    let d = Dims::of(spec.rows, spec.cols);
+    crate::fit::spectral_fit(evals, d, sigma_init, Some(alpha))
 }

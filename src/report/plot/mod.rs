@@ -17,6 +17,7 @@
 //! (the compression curves, from the same refit) or from the caller.
 
 mod compress;
+mod snapshots;
 mod spectra;
 mod xy;
 
@@ -24,9 +25,11 @@ pub use compress::{
     NO_RANGES, compression_figures, pruning_figure, quantization_figure, quantization_unavailable,
     quantizer_label,
 };
+pub use snapshots::snapshot_figures;
 pub use spectra::{EsdPlot, RankOverlay, RankPlot};
 pub use xy::{Marker, Series, XyPlot, pruning_curve, quantization_curve, rho_fit, snapshot_series};
 
+use super::ReportError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -145,11 +148,9 @@ pub fn write_matrix_plots(
     format: ImageFormat,
     rows: &[serde_json::Value],
     evals: &[Option<&[f64]>],
-    ranges: &[Option<crate::theory::quant::RangeStats>],
-) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    ranges: &[Option<crate::load::quant::RangeStats>],
+) -> Result<Vec<std::path::PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(ReportError::file(dir, "cannot create directory"))?;
     let names: Vec<String> = rows
         .iter()
         .enumerate()
@@ -186,10 +187,8 @@ pub fn write_named_plots(
     format: ImageFormat,
     names: &[(String, usize)],
     figures: &[Vec<(&'static str, XyPlot)>],
-) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+) -> Result<Vec<std::path::PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(ReportError::file(dir, "cannot create directory"))?;
     let stems = crate::report::file_stems(names.iter().map(|(n, i)| (n.as_str(), *i)));
     let mut written = Vec::new();
     for (stem, figs) in stems.iter().zip(figures) {

@@ -1,0 +1,86 @@
+//! `specscope analyze`: every matrix's spectrum and metrics, as a table,
+//! JSON or CSV, with the eigenvalues and figures on request.
+
+use super::args::{AnalysisFlags, Format};
+use super::engine::{Engine, planned, selection};
+use super::output::{emit, exit, warn_all};
+use crate::analysis;
+use crate::load::Checkpoint;
+use crate::report::{self, AnalyzeReport, LayerRow};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// A .safetensors file, a directory of them, or a *.safetensors.index.json.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Save each matrix's eigenvalues as .npy files (float64, descending) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub save_eigs: Option<PathBuf>,
+    /// An init snapshot: the noise σ of each matrix is the RMS entry of its
+    /// init (docs/theory.md), instead of the median-eigenvalue estimate.
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
+    /// Write each matrix's ESD and rank plots into DIR (SVG; PNG with --png).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Write the --plots figures as PNG instead of SVG.
+    #[arg(long, requires = "plots")]
+    pub png: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+}
+
+pub fn run(a: AnalyzeArgs) -> Result<u8> {
+    let sel = selection(&a.analysis.selection)?;
+    let ck = Checkpoint::open(&a.path)?;
+    let plan = planned(&ck, &sel)?;
+    let engine = Engine::new(&a.analysis, sel, a.init.as_deref());
+    let an = analysis::analyze_plan(&ck, &plan, &engine.options()?, &engine.bar)?;
+    warn_all(&an.warnings());
+    if let Some(dir) = &a.save_eigs {
+        report::save_eigs(dir, &an)?;
+    }
+    let rep = AnalyzeReport::new(&an);
+    if let Some(dir) = &a.plots {
+        write_plots(dir, a.png, &an, &rep.layers)?;
+    }
+    emit(&a.output, |w| match a.format {
+        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Json => Ok(rep.write_json(w)?),
+        Format::Csv => Ok(rep.write_csv(w)?),
+    })?;
+    Ok(if rep.summary.analysed == 0 {
+        exit::ERROR
+    } else if rep.has_failures() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// `--plots DIR`: each matrix's ESD, rank, pruning and quantization figures.
+fn write_plots(
+    dir: &std::path::Path,
+    png: bool,
+    an: &analysis::Analysis,
+    rows: &[LayerRow],
+) -> Result<()> {
+    let format = if png {
+        report::plot::ImageFormat::Png
+    } else {
+        report::plot::ImageFormat::Svg
+    };
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
+    report::plot::write_matrix_plots(dir, format, &rows, &evals, &an.channel_ranges())?;
+    Ok(())
+}
