@@ -48,7 +48,7 @@ pub fn probe_ranks(k_max: usize) -> Vec<usize> {
 }
 
 /// The last snapshot's vectors of one matrix, oriented for streaming over
-/// rows of W: s_k = Σ_r left[r,k]·(W[r,:]·right[:,k]).
+/// rows of W: s_k = Σ_r left\[r,k\]·(W\[r,:\]·right\[:,k\]).
 #[derive(Debug, Clone)]
 pub struct ModeBasis {
     pub name: String,

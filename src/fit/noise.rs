@@ -264,7 +264,7 @@ fn median_desc(mu: &[f64]) -> f64 {
 /// (one for an ordinary matrix). With `sigma_init` (the RMS entry of the
 /// init snapshot) σ is that; otherwise σ² = median(μ)/(N·m_β), the
 /// Gavish–Donoho median estimator with the outliers excluded iteratively
-/// ([`median_sigma2`]), which assumes most modes are noise.
+/// (`median_sigma2`), which assumes most modes are noise.
 pub fn noise_floor(mu: &[f64], d: Dims, sigma_init: Option<f64>) -> NoiseFloor {
     let count = mu.len().max(1) as f64;
     let (sigma, sigma_se, source) = match sigma_init {

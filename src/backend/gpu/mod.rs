@@ -8,7 +8,7 @@
 //! storage binding is split along the long side, never truncated; every
 //! submission runs inside validation, out-of-memory and internal error
 //! scopes, and a lost device is remembered, so a failure is a
-//! [`BackendError`] and never a zeroed result.
+//! [`BackendError`](crate::spectrum::BackendError) and never a zeroed result.
 
 mod context;
 mod gram;
