@@ -297,16 +297,53 @@ pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// Checks one raw rule into a [`Rule`]: its name, which keys its kind and
+/// scope accept, its `select`/`exclude` regexes, then the test its kind
+/// describes. The first problem found is the error.
 fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Rule, ConfigError> {
-    let err = |at: &Range<usize>, msg: String| error_at(path, text, at.start, msg);
     let name = r.name.get_ref().trim().to_string();
     if name.is_empty() {
-        return Err(err(&r.name.span(), "rule `name` is empty".into()));
+        return Err(error_at(
+            path,
+            text,
+            r.name.span().start,
+            "rule `name` is empty".to_string(),
+        ));
     }
     let kind = *r.kind.get_ref();
-    let here = format!("rule `{name}`");
-    // Keys that only some kinds accept.
-    let allowed: &[&str] = match kind {
+    let cx = RuleCx {
+        path,
+        text,
+        here: format!("rule `{name}`"),
+        span,
+    };
+    let scope = cx.check_keys(kind, &r)?;
+    let select = cx.regex(&r.select, "select")?;
+    let exclude = cx.regex(&r.exclude, "exclude")?;
+    let metric = r.metric.as_ref().map(|m| (m.get_ref().clone(), m.span()));
+    let test = match kind {
+        Kind::Range => cx.range_test(&r, metric.is_some())?,
+        Kind::Drift => cx.drift_test(&r, metric.is_some())?,
+        Kind::PredictedLoss => cx.predicted_loss_test(&r)?,
+        Kind::SurvivingModes => cx.surviving_modes_test(&r)?,
+    };
+    Ok(Rule {
+        name,
+        kind,
+        scope,
+        metric,
+        select,
+        exclude,
+        missing: r.missing.as_ref().map_or(Missing::Fail, |m| *m.get_ref()),
+        test,
+        line: line_col(cx.text, cx.span.start).0,
+        span: cx.span,
+    })
+}
+
+/// The keys a rule of `kind` accepts, beyond `name` and `kind`.
+fn allowed_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
         Kind::Range => &[
             "metric", "scope", "select", "exclude", "min", "max", "missing",
         ],
@@ -337,8 +374,13 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
             "granularity",
             "group",
         ],
-    };
-    let present: [(&str, Option<Range<usize>>); 17] = [
+    }
+}
+
+/// Every optional key of a raw rule with its span where it is present, in
+/// the order the key check reports them.
+fn present_keys(r: &RawRule) -> [(&'static str, Option<Range<usize>>); 17] {
+    [
         ("metric", r.metric.as_ref().map(Spanned::span)),
         ("scope", r.scope.as_ref().map(Spanned::span)),
         ("select", r.select.as_ref().map(Spanned::span)),
@@ -356,39 +398,71 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
         ("scheme", r.scheme.as_ref().map(Spanned::span)),
         ("granularity", r.granularity.as_ref().map(Spanned::span)),
         ("group", r.group.as_ref().map(Spanned::span)),
-    ];
-    for (key, at) in &present {
-        if let Some(at) = at
-            && !allowed.contains(key)
-        {
-            return Err(err(
-                at,
-                format!(
-                    "{here}: key `{key}` does not apply to kind `{}` (it takes: {})",
-                    kind.as_str(),
-                    allowed.join(", ")
-                ),
-            ));
-        }
+    ]
+}
+
+/// One rule under validation: where its errors point and how they start.
+struct RuleCx<'a> {
+    path: &'a str,
+    text: &'a str,
+    /// "rule `name`", the opening of every message about this rule.
+    here: String,
+    /// The rule's whole table, for errors about a key that is missing.
+    span: Range<usize>,
+}
+
+impl RuleCx<'_> {
+    /// An error positioned at the start of `at`.
+    fn err(&self, at: &Range<usize>, msg: String) -> ConfigError {
+        error_at(self.path, self.text, at.start, msg)
     }
-    let scope = r.scope.as_ref().map_or(Scope::Matrix, |s| *s.get_ref());
-    if scope == Scope::Model {
-        for (key, at) in [
-            ("select", r.select.as_ref().map(Spanned::span)),
-            ("exclude", r.exclude.as_ref().map(Spanned::span)),
-            ("missing", r.missing.as_ref().map(Spanned::span)),
-        ] {
-            if let Some(at) = at {
-                return Err(err(
-                    &at,
+
+    /// An error about the rule as a whole (a key it lacks).
+    fn whole(&self, msg: String) -> ConfigError {
+        self.err(&self.span, msg)
+    }
+
+    /// Rejects keys that `kind` does not take, and matrix-selecting keys
+    /// under `scope = "model"`; returns the scope (default `matrix`).
+    fn check_keys(&self, kind: Kind, r: &RawRule) -> Result<Scope, ConfigError> {
+        let here = &self.here;
+        let allowed = allowed_keys(kind);
+        for (key, at) in &present_keys(r) {
+            if let Some(at) = at
+                && !allowed.contains(key)
+            {
+                return Err(self.err(
+                    at,
                     format!(
-                        "{here}: key `{key}` selects matrices; it does not apply to scope `model`"
+                        "{here}: key `{key}` does not apply to kind `{}` (it takes: {})",
+                        kind.as_str(),
+                        allowed.join(", ")
                     ),
                 ));
             }
         }
+        let scope = r.scope.as_ref().map_or(Scope::Matrix, |s| *s.get_ref());
+        if scope == Scope::Model {
+            for (key, at) in [
+                ("select", r.select.as_ref().map(Spanned::span)),
+                ("exclude", r.exclude.as_ref().map(Spanned::span)),
+                ("missing", r.missing.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(at) = at {
+                    return Err(self.err(
+                        &at,
+                        format!(
+                            "{here}: key `{key}` selects matrices; it does not apply to scope `model`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(scope)
     }
-    let regex = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<Regex>, ConfigError> {
+
+    /// Compiles the regex under `key`, if given.
+    fn regex(&self, v: &Option<Spanned<String>>, key: &str) -> Result<Option<Regex>, ConfigError> {
         v.as_ref()
             .map(|s| {
                 Regex::new(s.get_ref()).map_err(|e| {
@@ -396,58 +470,69 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
                     // line names the problem.
                     let why = e.to_string();
                     let why = why.lines().last().unwrap_or("").trim().to_string();
-                    err(
+                    self.err(
                         &s.span(),
                         format!(
-                            "{here}: `{key}` is not a valid regex `{}`: {why}",
+                            "{}: `{key}` is not a valid regex `{}`: {why}",
+                            self.here,
                             s.get_ref()
                         ),
                     )
                 })
             })
             .transpose()
-    };
-    let select = regex(&r.select, "select")?;
-    let exclude = regex(&r.exclude, "exclude")?;
-    let metric = r.metric.as_ref().map(|m| (m.get_ref().clone(), m.span()));
-    let need_metric = || {
-        if metric.is_none() {
-            Err(err(
-                &span,
-                format!("{here}: kind `{}` needs `metric`", kind.as_str()),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let finite = |v: &Spanned<f64>, key: &str| -> Result<f64, ConfigError> {
+    }
+
+    /// The number under `key`, which must be finite.
+    fn finite(&self, v: &Spanned<f64>, key: &str) -> Result<f64, ConfigError> {
         let x = *v.get_ref();
         if x.is_finite() {
             Ok(x)
         } else {
-            Err(err(&v.span(), format!("{here}: `{key}` must be finite")))
+            Err(self.err(&v.span(), format!("{}: `{key}` must be finite", self.here)))
         }
-    };
-    let opt = |v: &Option<Spanned<f64>>, key: &str| v.as_ref().map(|s| finite(s, key)).transpose();
-    let bits = |v: &Option<Spanned<i64>>| -> Result<Option<u32>, ConfigError> {
+    }
+
+    /// The optional number under `key`, finite where given.
+    fn opt(&self, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, ConfigError> {
+        v.as_ref().map(|s| self.finite(s, key)).transpose()
+    }
+
+    /// The optional `bits`, between 2 and 16 where given.
+    fn bits(&self, v: &Option<Spanned<i64>>) -> Result<Option<u32>, ConfigError> {
         v.as_ref()
             .map(|b| match *b.get_ref() {
                 x @ 2..=16 => Ok(x as u32),
-                x => Err(err(
+                x => Err(self.err(
                     &b.span(),
-                    format!("{here}: `bits` must be between 2 and 16, not {x}"),
+                    format!("{}: `bits` must be between 2 and 16, not {x}", self.here),
                 )),
             })
             .transpose()
-    };
-    // The quantizer of a `bits` target: `scheme` (default sym),
-    // `granularity` (default channel; `group` implies group), `group`
-    // (default 128), as `specscope predict` takes them.
-    let quantizer = |bits: u32| -> Result<QuantSpec, ConfigError> {
+    }
+
+    /// The rule's `metric` must be given (`range`, `drift`).
+    fn need_metric(&self, kind: Kind, has_metric: bool) -> Result<(), ConfigError> {
+        if has_metric {
+            Ok(())
+        } else {
+            Err(self.whole(format!(
+                "{}: kind `{}` needs `metric`",
+                self.here,
+                kind.as_str()
+            )))
+        }
+    }
+
+    /// The quantizer of a `bits` target: `scheme` (default sym),
+    /// `granularity` (default channel; `group` implies group), `group`
+    /// (default 128), as `specscope predict` takes them.
+    fn quantizer(&self, r: &RawRule, bits: u32) -> Result<QuantSpec, ConfigError> {
+        let here = &self.here;
         let group = match &r.group {
             Some(g) if *g.get_ref() >= 1 => Some(*g.get_ref() as usize),
             Some(g) => {
-                return Err(err(
+                return Err(self.err(
                     &g.span(),
                     format!("{here}: `group` must be at least 1, not {}", g.get_ref()),
                 ));
@@ -465,7 +550,7 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
         if let Some(g) = &r.group
             && granularity != Granularity::Group
         {
-            return Err(err(
+            return Err(self.err(
                 &g.span(),
                 format!("{here}: `group` needs `granularity = \"group\"`"),
             ));
@@ -475,140 +560,135 @@ fn validate(path: &str, text: &str, span: Range<usize>, r: RawRule) -> Result<Ru
             QuantSpec::new(bits, scheme, granularity, group.unwrap_or(DEFAULT_GROUP))
                 .expect("bits and group validated above"),
         )
-    };
-    let test = match kind {
-        Kind::Range => {
-            need_metric()?;
-            let (min, max) = (opt(&r.min, "min")?, opt(&r.max, "max")?);
-            match (min, max) {
-                (None, None) => {
-                    return Err(err(
-                        &span,
-                        format!("{here}: kind `range` needs `min`, `max` or both"),
-                    ));
-                }
-                (Some(lo), Some(hi)) if lo > hi => {
-                    return Err(err(
-                        &r.min.as_ref().unwrap().span(),
-                        format!("{here}: `min` ({lo}) is greater than `max` ({hi})"),
-                    ));
-                }
-                _ => {}
+    }
+
+    /// `range`: a metric and `min`, `max` or both, with `min ≤ max`.
+    fn range_test(&self, r: &RawRule, has_metric: bool) -> Result<Test, ConfigError> {
+        let here = &self.here;
+        self.need_metric(Kind::Range, has_metric)?;
+        let (min, max) = (self.opt(&r.min, "min")?, self.opt(&r.max, "max")?);
+        match (min, max) {
+            (None, None) => {
+                return Err(self.whole(format!("{here}: kind `range` needs `min`, `max` or both")));
             }
-            Test::Range { min, max }
-        }
-        Kind::Drift => {
-            need_metric()?;
-            let (abs, rel) = (opt(&r.abs, "abs")?, opt(&r.rel, "rel")?);
-            if abs.is_none() && rel.is_none() {
-                return Err(err(
-                    &span,
-                    format!("{here}: kind `drift` needs `abs`, `rel` or both"),
+            (Some(lo), Some(hi)) if lo > hi => {
+                return Err(self.err(
+                    &r.min.as_ref().unwrap().span(),
+                    format!("{here}: `min` ({lo}) is greater than `max` ({hi})"),
                 ));
             }
-            for (v, key) in [(&r.abs, "abs"), (&r.rel, "rel")] {
-                if let Some(s) = v
-                    && *s.get_ref() < 0.0
-                {
-                    return Err(err(&s.span(), format!("{here}: `{key}` must be ≥ 0")));
-                }
-            }
-            Test::Drift {
-                abs: abs.unwrap_or(0.0),
-                rel: rel.unwrap_or(0.0),
+            _ => {}
+        }
+        Ok(Test::Range { min, max })
+    }
+
+    /// `drift`: a metric and `abs`, `rel` or both, neither negative.
+    fn drift_test(&self, r: &RawRule, has_metric: bool) -> Result<Test, ConfigError> {
+        let here = &self.here;
+        self.need_metric(Kind::Drift, has_metric)?;
+        let (abs, rel) = (self.opt(&r.abs, "abs")?, self.opt(&r.rel, "rel")?);
+        if abs.is_none() && rel.is_none() {
+            return Err(self.whole(format!("{here}: kind `drift` needs `abs`, `rel` or both")));
+        }
+        for (v, key) in [(&r.abs, "abs"), (&r.rel, "rel")] {
+            if let Some(s) = v
+                && *s.get_ref() < 0.0
+            {
+                return Err(self.err(&s.span(), format!("{here}: `{key}` must be ≥ 0")));
             }
         }
-        Kind::PredictedLoss => {
-            let rf = opt(&r.rank_fraction, "rank_fraction")?;
-            let sp = opt(&r.sparsity, "sparsity")?;
-            let b = bits(&r.bits)?;
-            let target = match (rf, sp, b) {
-                (Some(f), None, None) => {
-                    if !(f > 0.0 && f <= 1.0) {
-                        return Err(err(
-                            &r.rank_fraction.as_ref().unwrap().span(),
-                            format!("{here}: `rank_fraction` must be in (0, 1], not {f}"),
-                        ));
-                    }
-                    Target::RankFraction(f)
-                }
-                (None, Some(s), None) => {
-                    if !(0.0..1.0).contains(&s) {
-                        return Err(err(
-                            &r.sparsity.as_ref().unwrap().span(),
-                            format!("{here}: `sparsity` must be in [0, 1), not {s}"),
-                        ));
-                    }
-                    Target::Sparsity(s)
-                }
-                (None, None, Some(b)) => Target::Bits(quantizer(b)?),
-                _ => {
-                    return Err(err(
-                        &span,
+        Ok(Test::Drift {
+            abs: abs.unwrap_or(0.0),
+            rel: rel.unwrap_or(0.0),
+        })
+    }
+
+    /// `predicted-loss`: exactly one compression target (quantizer keys
+    /// only with `bits`), a `max` and an optional `measure`.
+    fn predicted_loss_test(&self, r: &RawRule) -> Result<Test, ConfigError> {
+        let here = &self.here;
+        let target = self.compression_target(r)?;
+        if !matches!(target, Target::Bits(_)) {
+            for (key, at) in [
+                ("scheme", r.scheme.as_ref().map(Spanned::span)),
+                ("granularity", r.granularity.as_ref().map(Spanned::span)),
+                ("group", r.group.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(at) = at {
+                    return Err(self.err(
+                        &at,
                         format!(
-                            "{here}: kind `predicted-loss` needs exactly one of `rank_fraction`, `sparsity`, `bits`"
+                            "{here}: key `{key}` describes a quantizer; it applies only with `bits`"
                         ),
                     ));
                 }
-            };
-            if !matches!(target, Target::Bits(_)) {
-                for (key, at) in [
-                    ("scheme", r.scheme.as_ref().map(Spanned::span)),
-                    ("granularity", r.granularity.as_ref().map(Spanned::span)),
-                    ("group", r.group.as_ref().map(Spanned::span)),
-                ] {
-                    if let Some(at) = at {
-                        return Err(err(
-                            &at,
-                            format!(
-                                "{here}: key `{key}` describes a quantizer; it applies only with `bits`"
-                            ),
-                        ));
-                    }
+            }
+        }
+        let max = self
+            .opt(&r.max, "max")?
+            .ok_or_else(|| self.whole(format!("{here}: kind `predicted-loss` needs `max`")))?;
+        Ok(Test::PredictedLoss {
+            target,
+            measure: r.measure.as_ref().map_or(Measure::Loss, |m| *m.get_ref()),
+            max,
+        })
+    }
+
+    /// The one target of a `predicted-loss` rule: `rank_fraction` in
+    /// (0, 1], `sparsity` in [0, 1) or `bits` with its quantizer.
+    fn compression_target(&self, r: &RawRule) -> Result<Target, ConfigError> {
+        let here = &self.here;
+        let rf = self.opt(&r.rank_fraction, "rank_fraction")?;
+        let sp = self.opt(&r.sparsity, "sparsity")?;
+        let b = self.bits(&r.bits)?;
+        match (rf, sp, b) {
+            (Some(f), None, None) => {
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(self.err(
+                        &r.rank_fraction.as_ref().unwrap().span(),
+                        format!("{here}: `rank_fraction` must be in (0, 1], not {f}"),
+                    ));
                 }
+                Ok(Target::RankFraction(f))
             }
-            let max = opt(&r.max, "max")?
-                .ok_or_else(|| err(&span, format!("{here}: kind `predicted-loss` needs `max`")))?;
-            Test::PredictedLoss {
-                target,
-                measure: r.measure.as_ref().map_or(Measure::Loss, |m| *m.get_ref()),
-                max,
+            (None, Some(s), None) => {
+                if !(0.0..1.0).contains(&s) {
+                    return Err(self.err(
+                        &r.sparsity.as_ref().unwrap().span(),
+                        format!("{here}: `sparsity` must be in [0, 1), not {s}"),
+                    ));
+                }
+                Ok(Target::Sparsity(s))
             }
+            (None, None, Some(b)) => Ok(Target::Bits(self.quantizer(r, b)?)),
+            _ => Err(self.whole(format!(
+                "{here}: kind `predicted-loss` needs exactly one of `rank_fraction`, `sparsity`, `bits`"
+            ))),
         }
-        Kind::SurvivingModes => {
-            let b = bits(&r.bits)?.ok_or_else(|| {
-                err(
-                    &span,
-                    format!("{here}: kind `surviving-modes` needs `bits`"),
-                )
-            })?;
-            let min = opt(&r.min, "min")?
-                .ok_or_else(|| err(&span, format!("{here}: kind `surviving-modes` needs `min`")))?;
-            if min < 0.0 {
-                return Err(err(
-                    &r.min.as_ref().expect("present").span(),
-                    format!("{here}: `min` must be ≥ 0 (a count of modes), not {min}"),
-                ));
-            }
-            Test::SurvivingModes {
-                quant: quantizer(b)?,
-                bound: r.bound.as_ref().map_or(Bound::Bbp, |b| *b.get_ref()),
-                min,
-            }
+    }
+
+    /// `surviving-modes`: `bits` with its quantizer, a non-negative `min`
+    /// count of modes and an optional `bound`.
+    fn surviving_modes_test(&self, r: &RawRule) -> Result<Test, ConfigError> {
+        let here = &self.here;
+        let b = self
+            .bits(&r.bits)?
+            .ok_or_else(|| self.whole(format!("{here}: kind `surviving-modes` needs `bits`")))?;
+        let min = self
+            .opt(&r.min, "min")?
+            .ok_or_else(|| self.whole(format!("{here}: kind `surviving-modes` needs `min`")))?;
+        if min < 0.0 {
+            return Err(self.err(
+                &r.min.as_ref().expect("present").span(),
+                format!("{here}: `min` must be ≥ 0 (a count of modes), not {min}"),
+            ));
         }
-    };
-    Ok(Rule {
-        name,
-        kind,
-        scope,
-        metric,
-        select,
-        exclude,
-        missing: r.missing.as_ref().map_or(Missing::Fail, |m| *m.get_ref()),
-        test,
-        line: line_col(text, span.start).0,
-        span,
-    })
+        Ok(Test::SurvivingModes {
+            quant: self.quantizer(r, b)?,
+            bound: r.bound.as_ref().map_or(Bound::Bbp, |b| *b.get_ref()),
+            min,
+        })
+    }
 }
 
 #[cfg(test)]

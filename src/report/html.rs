@@ -5,7 +5,8 @@
 //! (the fitter's fields appear as extra columns as soon as the report has
 //! them), the per-matrix figures, and any further tables (snapshot series,
 //! validation) given as [`Section`]s. Owns markup only; figures come in as
-//! SVG strings.
+//! SVG strings. The style sheet and script live beside this file in
+//! `html/report.css` and `html/report.js`, embedded with `include_str!`.
 
 use super::doc::ReportDoc;
 use serde_json::{Map, Value};
@@ -396,103 +397,12 @@ pub fn report_sections(doc: &ReportDoc) -> Vec<Section> {
     out
 }
 
-const STYLE: &str = r#"
-:root { --fg:#1d1d1f; --mut:#6e6e73; --line:#d9d9de; --bg:#fff; --hd:#f4f5f7; --acc:#0072b2; --bad:#b3261e; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); margin: 0; }
-header { padding: 18px 28px; border-bottom: 1px solid var(--line); background: var(--hd); }
-header h1 { margin: 0 0 4px; font-size: 20px; }
-header p { margin: 0; color: var(--mut); }
-nav { padding: 8px 28px; border-bottom: 1px solid var(--line); position: sticky; top: 0; background: var(--bg); z-index: 2; }
-nav a { margin-right: 16px; color: var(--acc); text-decoration: none; }
-main { padding: 8px 28px 40px; }
-h2 { font-size: 17px; margin: 26px 0 10px; }
-.scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
-table { border-collapse: collapse; font-size: 13px; }
-table.sortable { width: 100%; }
-th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-table.sortable th { background: var(--hd); cursor: pointer; user-select: none; position: sticky; top: 0; }
-table.sortable th[aria-sort="ascending"]::after { content: " ▲"; }
-table.sortable th[aria-sort="descending"]::after { content: " ▼"; }
-table.sortable tbody tr:hover { background: #f0f6fb; }
-table.kv th { background: var(--hd); font-weight: 600; }
-.cols { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
-.note { color: var(--mut); white-space: pre-wrap; }
-.controls { margin: 6px 0 10px; display: flex; gap: 12px; align-items: center; }
-.controls input { padding: 4px 8px; border: 1px solid var(--line); border-radius: 4px; width: 280px; }
-details { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; padding: 4px 10px; }
-summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
-figure { margin: 6px 0; display: inline-block; vertical-align: top; }
-figure svg { max-width: 100%; height: auto; display: block; }
-figcaption { color: var(--mut); font-size: 12px; }
-button { font: inherit; padding: 3px 10px; border: 1px solid var(--line); background: var(--hd); border-radius: 4px; cursor: pointer; }
-"#;
+/// The page's style sheet, inlined in `<style>` after a newline.
+const STYLE: &str = include_str!("html/report.css");
 
-const SCRIPT: &str = r##"
-(function () {
-  "use strict";
-  function key(td, type) {
-    var v = td.getAttribute("data-v");
-    if (type === "num") { return v === "" ? null : parseFloat(v); }
-    return v;
-  }
-  function sortBy(table, th, col) {
-    var type = th.getAttribute("data-type");
-    var asc = th.getAttribute("aria-sort") !== "ascending";
-    var heads = table.tHead.rows[0].cells;
-    for (var i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
-    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.forEach(function (r, i) { r._i = i; });
-    rows.sort(function (a, b) {
-      var x = key(a.cells[col], type), y = key(b.cells[col], type);
-      if (x === null || x === "") { return (y === null || y === "") ? a._i - b._i : 1; }
-      if (y === null || y === "") { return -1; }
-      var c = type === "num" ? x - y : (x < y ? -1 : x > y ? 1 : 0);
-      if (c === 0) { return a._i - b._i; }
-      return asc ? c : -c;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  }
-  var tables = document.querySelectorAll("table.sortable");
-  Array.prototype.forEach.call(tables, function (table) {
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function (th, col) {
-      th.addEventListener("click", function () { sortBy(table, th, col); });
-      th.addEventListener("keydown", function (ev) {
-        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); sortBy(table, th, col); }
-      });
-    });
-  });
-  var filter = document.getElementById("filter");
-  var layers = document.getElementById("layers");
-  var count = document.getElementById("shown");
-  if (filter && layers) {
-    filter.addEventListener("input", function () {
-      var q = filter.value.toLowerCase();
-      var rows = layers.tBodies[0].rows, n = 0;
-      for (var i = 0; i < rows.length; i++) {
-        var hit = rows[i].textContent.toLowerCase().indexOf(q) >= 0;
-        rows[i].style.display = hit ? "" : "none";
-        if (hit) { n++; }
-      }
-      if (count) { count.textContent = n + " of " + rows.length + " matrices"; }
-    });
-  }
-  var toggle = document.getElementById("toggle-figures");
-  if (toggle) {
-    toggle.addEventListener("click", function () {
-      var all = document.querySelectorAll("#figures details");
-      var open = toggle.getAttribute("data-open") !== "1";
-      Array.prototype.forEach.call(all, function (d) { d.open = open; });
-      toggle.setAttribute("data-open", open ? "1" : "0");
-      toggle.textContent = open ? "collapse all" : "expand all";
-    });
-  }
-})();
-"##;
+/// The page's script (sortable tables, the row filter, the figures
+/// toggle), inlined in `<script>` after a newline.
+const SCRIPT: &str = include_str!("html/report.js");
 
 /// How many matrices' figures start expanded.
 const OPEN_FIGURES: usize = 2;
@@ -515,6 +425,20 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
         .and_then(Value::as_str)
         .unwrap_or(&doc.source);
     let layers = doc.layers();
+    write_head(w, input, &tool, layers.len())?;
+    write_nav(w, &r.sections)?;
+    write_summary(w, doc, input, &tool)?;
+    write_matrices(w, r, layers)?;
+    write_figures(w, r)?;
+    for s in &r.sections {
+        write_section(w, s)?;
+    }
+    writeln!(w, "</main><script>\n{SCRIPT}</script></body></html>")
+}
+
+/// The document head (title, inline style) and the page header naming the
+/// input, its matrix count and the tool.
+fn write_head(w: &mut dyn Write, input: &str, tool: &str, matrices: usize) -> std::io::Result<()> {
     writeln!(w, "<!DOCTYPE html>")?;
     writeln!(w, r#"<html lang="en"><head><meta charset="utf-8">"#)?;
     writeln!(
@@ -523,20 +447,25 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
     )?;
     writeln!(w, r#"<link rel="icon" href="data:,">"#)?;
     writeln!(w, "<title>specscope report: {}</title>", escape(input))?;
-    writeln!(w, "<style>{STYLE}</style></head><body>")?;
+    writeln!(w, "<style>\n{STYLE}</style></head><body>")?;
     writeln!(w, "<header><h1>specscope report</h1>")?;
     writeln!(
         w,
         "<p>{} · {} matrices · {}</p></header>",
         escape(input),
-        layers.len(),
-        escape(&tool)
-    )?;
+        matrices,
+        escape(tool)
+    )
+}
+
+/// The sticky navigation bar: the three fixed sections, then one link per
+/// further section; opens `<main>`.
+fn write_nav(w: &mut dyn Write, sections: &[Section]) -> std::io::Result<()> {
     write!(
         w,
         r##"<nav><a href="#summary">Summary</a><a href="#matrices">Matrices</a><a href="#figures">Figures</a>"##
     )?;
-    for s in &r.sections {
+    for s in sections {
         write!(
             w,
             r##"<a href="#{}">{}</a>"##,
@@ -544,9 +473,17 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
             escape(&s.title)
         )?;
     }
-    writeln!(w, "</nav><main>")?;
+    writeln!(w, "</nav><main>")
+}
 
-    // Summary: the model-level fields, then how the numbers were made.
+/// Summary: the model-level fields, then how the numbers were made.
+fn write_summary(
+    w: &mut dyn Write,
+    doc: &ReportDoc,
+    input: &str,
+    tool: &str,
+) -> std::io::Result<()> {
+    let v = &doc.value;
     writeln!(
         w,
         r#"<section id="summary"><h2>Summary</h2><div class="cols">"#
@@ -567,11 +504,14 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
         "schema_version".into(),
         v.get("schema_version").map_or("—".into(), scalar),
     ));
-    meta.push(("tool".into(), tool.clone()));
+    meta.push(("tool".into(), tool.to_string()));
     write_kv(w, &meta)?;
-    writeln!(w, "</div></section>")?;
+    writeln!(w, "</div></section>")
+}
 
-    // The per-matrix table.
+/// The per-matrix table with its filter box; each name links to the
+/// matrix's figures when it has any.
+fn write_matrices(w: &mut dyn Write, r: &HtmlReport<'_>, layers: &[Value]) -> std::io::Result<()> {
     writeln!(w, r#"<section id="matrices"><h2>Matrices</h2>"#)?;
     writeln!(
         w,
@@ -602,9 +542,12 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
         figure_ids.get(name.as_str()).map(|i| format!("fig-{i}"))
     };
     write_table(w, "layers", &table, &link)?;
-    writeln!(w, "</section>")?;
+    writeln!(w, "</section>")
+}
 
-    // Figures.
+/// The per-matrix figures, one collapsible block per matrix (the first
+/// [`OPEN_FIGURES`] open), or the note saying why there are none.
+fn write_figures(w: &mut dyn Write, r: &HtmlReport<'_>) -> std::io::Result<()> {
     writeln!(w, r#"<section id="figures"><h2>Figures</h2>"#)?;
     if r.figures.is_empty() {
         writeln!(
@@ -635,31 +578,31 @@ pub fn write_html(r: &HtmlReport<'_>, w: &mut dyn Write) -> std::io::Result<()> 
             writeln!(w, "</details>")?;
         }
     }
-    writeln!(w, "</section>")?;
+    writeln!(w, "</section>")
+}
 
-    for s in &r.sections {
+/// One further section: its note, table and figures.
+fn write_section(w: &mut dyn Write, s: &Section) -> std::io::Result<()> {
+    writeln!(
+        w,
+        r#"<section id="{}"><h2>{}</h2>"#,
+        escape(&anchor(&s.id)),
+        escape(&s.title)
+    )?;
+    if let Some(n) = &s.note {
+        writeln!(w, r#"<p class="note">{}</p>"#, escape(n))?;
+    }
+    if let Some(t) = &s.table {
+        write_table(w, &format!("table-{}", anchor(&s.id)), t, &|_| None)?;
+    }
+    for (caption, svg) in &s.figures {
         writeln!(
             w,
-            r#"<section id="{}"><h2>{}</h2>"#,
-            escape(&anchor(&s.id)),
-            escape(&s.title)
+            "<figure>{svg}<figcaption>{}</figcaption></figure>",
+            escape(caption)
         )?;
-        if let Some(n) = &s.note {
-            writeln!(w, r#"<p class="note">{}</p>"#, escape(n))?;
-        }
-        if let Some(t) = &s.table {
-            write_table(w, &format!("table-{}", anchor(&s.id)), t, &|_| None)?;
-        }
-        for (caption, svg) in &s.figures {
-            writeln!(
-                w,
-                "<figure>{svg}<figcaption>{}</figcaption></figure>",
-                escape(caption)
-            )?;
-        }
-        writeln!(w, "</section>")?;
     }
-    writeln!(w, "</main><script>{SCRIPT}</script></body></html>")
+    writeln!(w, "</section>")
 }
 
 #[cfg(test)]

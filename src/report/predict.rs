@@ -262,6 +262,41 @@ impl PredictReport {
             .unwrap_or(4)
             .clamp(4, 50);
         let verify = self.rows.iter().any(|r| r.verified);
+        self.write_table_head(&mut w, width, verify)?;
+        let mut notes: Vec<String> = Vec::new();
+        for r in &self.rows {
+            let status = match r.table_note() {
+                Some(n) => {
+                    notes.push(format!("[{}] {}: {n}", notes.len() + 1, r.name));
+                    format!("{} [{}]", r.status, notes.len())
+                }
+                None => r.status.clone(),
+            };
+            let verify_cols = if verify {
+                r.verify_columns()
+            } else {
+                String::new()
+            };
+            r.write_table_line(&mut w, width, &verify_cols, &status)?;
+        }
+        if !notes.is_empty() {
+            writeln!(w)?;
+            writeln!(w, "notes:")?;
+            for n in &notes {
+                writeln!(w, "  {n}")?;
+            }
+        }
+        self.summary.write_table_totals(&mut w)
+    }
+
+    /// The table's first lines: what was requested, then the column heads
+    /// (with the predicted/measured pairs when `verify`).
+    fn write_table_head(
+        &self,
+        w: &mut impl Write,
+        width: usize,
+        verify: bool,
+    ) -> std::io::Result<()> {
         writeln!(
             w,
             "compression: {}   spectra: {}   noise σ: {}",
@@ -291,84 +326,94 @@ impl PredictReport {
             "kept p/m",
             "ΔL/max",
             "phase"
-        )?;
-        let mut notes: Vec<String> = Vec::new();
-        for r in &self.rows {
-            let kept_meas = r.k_edge_meas.or(r.k_overlap_meas);
-            let model = (!r.model_status.is_empty() && r.model_status != "ok").then(|| {
-                if r.model_status.starts_with("needs") {
-                    format!("no ΔL/C: {}", r.model_status)
-                } else {
-                    r.model_status.clone()
-                }
-            });
-            let note = match (r.note.is_empty(), model) {
-                (true, None) => None,
-                (false, None) => Some(r.note.clone()),
-                (true, Some(m)) => Some(m),
-                (false, Some(m)) => Some(format!("{}; {m}", r.note)),
-            };
-            let status = match note {
-                Some(n) => {
-                    notes.push(format!("[{}] {}: {n}", notes.len() + 1, r.name));
-                    format!("{} [{}]", r.status, notes.len())
-                }
-                None => r.status.clone(),
-            };
-            let verify_cols = if verify {
-                let pct = |v: Option<f64>| match v {
-                    Some(x) if x.is_finite() => format!("{:+.2}%", 100.0 * x),
-                    _ => "-".into(),
-                };
-                let pair = |p: Option<f64>, m: Option<f64>| format!("{}/{}", pct(p), pct(m));
-                // Predicted overlap survivors: the kept rank for a
-                // truncation (its top vectors are untouched), the overlap
-                // count for a quantization, the smaller when both.
-                let ovl_pred = match (r.k_q_overlap, r.rank) {
-                    (Some(k), Some(rank)) => k.min(rank),
-                    (Some(k), None) => k,
-                    (None, _) => r.kept,
-                };
-                format!(
-                    "  {:>15}  {:>15}  {:>9}",
-                    pair(Some(r.shift_top_pred), r.shift_top_meas),
-                    pair(r.shift_kept_pred, r.shift_kept_meas),
-                    format!("{ovl_pred}/{}", int(r.k_overlap_meas)),
-                )
+        )
+    }
+}
+
+impl PredictRow {
+    /// The numbered note of this row in the text table: its `note`, and
+    /// `model_status` when that is not `ok` (no loss model and why).
+    fn table_note(&self) -> Option<String> {
+        let model = (!self.model_status.is_empty() && self.model_status != "ok").then(|| {
+            if self.model_status.starts_with("needs") {
+                format!("no ΔL/C: {}", self.model_status)
             } else {
-                String::new()
-            };
-            writeln!(
-                w,
-                "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_cols}  {status}",
-                r.name,
-                num(r.b, 3),
-                int(r.k_star),
-                num(r.density, 3),
-                int(r.rank),
-                sci(r.trunc_energy),
-                r.sigma_q
-                    .filter(|s| s.is_finite())
-                    .map_or("-".into(), |s| format!("{s:.1e}")),
-                match (r.k_q_bbp, r.k_q_weyl) {
-                    (Some(a), Some(b)) => format!("{a}/{b}"),
-                    _ => "-".into(),
-                },
-                sci(Some(r.err_pred)),
-                sci(r.err_meas),
-                format!("{}/{}", r.kept, int(kept_meas)),
-                num(r.dl_frac, 3),
-                if r.phase.is_empty() { "-" } else { &r.phase },
-            )?;
-        }
-        if !notes.is_empty() {
-            writeln!(w)?;
-            writeln!(w, "notes:")?;
-            for n in &notes {
-                writeln!(w, "  {n}")?;
+                self.model_status.clone()
             }
+        });
+        match (self.note.is_empty(), model) {
+            (true, None) => None,
+            (false, None) => Some(self.note.clone()),
+            (true, Some(m)) => Some(m),
+            (false, Some(m)) => Some(format!("{}; {m}", self.note)),
         }
-        let s = &self.summary;
+    }
+
+    /// The three predicted/measured columns of a verified table: the
+    /// relative shifts of μ_1 and of the kept modes, and the overlap
+    /// survivors.
+    fn verify_columns(&self) -> String {
+        let pct = |v: Option<f64>| match v {
+            Some(x) if x.is_finite() => format!("{:+.2}%", 100.0 * x),
+            _ => "-".into(),
+        };
+        let pair = |p: Option<f64>, m: Option<f64>| format!("{}/{}", pct(p), pct(m));
+        // Predicted overlap survivors: the kept rank for a
+        // truncation (its top vectors are untouched), the overlap
+        // count for a quantization, the smaller when both.
+        let ovl_pred = match (self.k_q_overlap, self.rank) {
+            (Some(k), Some(rank)) => k.min(rank),
+            (Some(k), None) => k,
+            (None, _) => self.kept,
+        };
+        format!(
+            "  {:>15}  {:>15}  {:>9}",
+            pair(Some(self.shift_top_pred), self.shift_top_meas),
+            pair(self.shift_kept_pred, self.shift_kept_meas),
+            format!("{ovl_pred}/{}", int(self.k_overlap_meas)),
+        )
+    }
+
+    /// This matrix's line of the text table.
+    fn write_table_line(
+        &self,
+        w: &mut impl Write,
+        width: usize,
+        verify_cols: &str,
+        status: &str,
+    ) -> std::io::Result<()> {
+        let r = self;
+        let kept_meas = r.k_edge_meas.or(r.k_overlap_meas);
+        writeln!(
+            w,
+            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_cols}  {status}",
+            r.name,
+            num(r.b, 3),
+            int(r.k_star),
+            num(r.density, 3),
+            int(r.rank),
+            sci(r.trunc_energy),
+            r.sigma_q
+                .filter(|s| s.is_finite())
+                .map_or("-".into(), |s| format!("{s:.1e}")),
+            match (r.k_q_bbp, r.k_q_weyl) {
+                (Some(a), Some(b)) => format!("{a}/{b}"),
+                _ => "-".into(),
+            },
+            sci(Some(r.err_pred)),
+            sci(r.err_meas),
+            format!("{}/{}", r.kept, int(kept_meas)),
+            num(r.dl_frac, 3),
+            if r.phase.is_empty() { "-" } else { &r.phase },
+        )
+    }
+}
+
+impl PredictSummary {
+    /// The text table's closing lines: counts, model-level totals and the
+    /// model's loss curve over bit widths.
+    fn write_table_totals(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let s = self;
         writeln!(w)?;
         writeln!(
             w,

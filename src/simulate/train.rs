@@ -137,16 +137,7 @@ pub fn simulate(
 ) -> Result<RunSummary, SimError> {
     cfg.validate()?;
     let dtype = cfg.storage_dtype()?;
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).map_err(|e| SimError::io(dir, e))?;
-        if entries.next().is_some() {
-            return Err(SimError::Config(format!(
-                "--out {}: directory exists and is not empty",
-                dir.display()
-            )));
-        }
-    }
-    std::fs::create_dir_all(dir.join("snapshots")).map_err(|e| SimError::io(dir, e))?;
+    prepare_dir(dir)?;
 
     let task = Task::new(cfg);
     let samples: Option<(Samples, Samples)> =
@@ -159,12 +150,19 @@ pub fn simulate(
 
     let snaps = snapshot_steps(cfg.steps, cfg.snapshots);
     let records = record_steps(cfg.steps, &snaps);
-    let per_step = cfg.examples_per_step();
-    let mut losses: Vec<LossOut> = Vec::with_capacity(records.len());
-    let mut strengths: Vec<Vec<f64>> = Vec::with_capacity(records.len());
-    let mut compression: Vec<CompressionRow> = Vec::new();
-    let mut snap_truth: Vec<SnapshotTruth> = Vec::new();
-    let mut init_truth = None;
+    let mut rec = Recorder {
+        cfg,
+        task: &task,
+        train,
+        test,
+        dtype,
+        per_step: cfg.examples_per_step(),
+        losses: Vec::with_capacity(records.len()),
+        strengths: Vec::with_capacity(records.len()),
+        compression: Vec::new(),
+        snap_truth: Vec::new(),
+        init_truth: None,
+    };
     let (mut next_record, mut next_snap) = (0usize, 0usize);
     let mut lr_sum = 0.0f64;
     let mut first_loss = f64::NAN;
@@ -173,87 +171,14 @@ pub fn simulate(
         let is_snap = step == 0 || snaps.get(next_snap) == Some(&step);
         if records.get(next_record) == Some(&step) {
             next_record += 1;
-            let test_loss = trainer.net.test_loss(&task, test);
-            let train_loss = match cfg.model {
-                ModelKind::Mlp => trainer.train_loss(),
-                _ => test_loss,
-            };
-            losses.push(LossOut {
-                step,
-                tokens: step * per_step,
-                lr_sum,
-                train_loss,
-                test_loss,
-            });
-            strengths.push(task.mode_strengths(trainer.net.effective().as_ref()));
+            rec.record(step, lr_sum, &trainer);
         }
         if is_snap {
-            let file = if step == 0 {
-                "init.safetensors".to_string()
-            } else {
-                snapshot_name(step)
-            };
             let index = (step > 0).then_some(next_snap);
-            let mut meta = vec![
-                ("format", SIM_FORMAT.to_string()),
-                ("model", cfg.model.as_str().to_string()),
-                ("step", step.to_string()),
-                ("tokens", (step * per_step).to_string()),
-                ("lr_sum", lr_sum.to_string()),
-                ("a", cfg.a.to_string()),
-                ("b", cfg.b.to_string()),
-                ("seed", cfg.seed.to_string()),
-            ];
-            if let Some(i) = index {
-                meta.push(("snapshot", i.to_string()));
-            }
-            let stored = as_stored(&trainer.net, &dtype);
-            write_snapshot(dir, &file, &stored, &dtype, &meta)?;
-            let test_loss = stored.test_loss(&task, test);
-            let train_loss = match cfg.model {
-                ModelKind::Mlp => {
-                    super::model::mlp_loss(&stored.layers[0], &stored.layers[1], train.unwrap())
-                }
-                _ => test_loss,
-            };
-            let s = task.mode_strengths(stored.effective().as_ref());
-            let truth = SnapshotTruth {
-                file,
-                step,
-                tokens: step * per_step,
-                lr_sum,
-                train_loss,
-                test_loss,
-                k_star: frontier_count(&s, &task.target),
-                k_star_analytic: (cfg.model == ModelKind::Linear)
-                    .then(|| (cfg.lr * step as f64).powf(1.0 / cfg.b)),
-            };
-            if let Some(i) = index {
-                let comp = Compressor::new(&stored, &task, test).ok_or_else(|| SimError::Svd {
-                    name: stored.names.join("+"),
-                    step,
-                })?;
-                let mut list: Vec<Compression> = rank_grid(comp.full_rank(), RANK_POINTS)
-                    .into_iter()
-                    .map(Compression::Rank)
-                    .collect();
-                list.extend(BITS.map(Compression::QuantTensor));
-                list.extend(BITS.map(Compression::QuantChannel));
-                for (c, l) in list.iter().zip(comp.losses(&list)) {
-                    compression.push(CompressionRow {
-                        snapshot: i,
-                        step,
-                        kind: c.kind().to_string(),
-                        param: c.param(),
-                        test_loss: l,
-                        delta_loss: l - test_loss,
-                    });
-                }
-                snap_truth.push(truth);
+            rec.snapshot(dir, step, index, lr_sum, &trainer.net)?;
+            if index.is_some() {
                 next_snap += 1;
                 progress(step, cfg.steps);
-            } else {
-                init_truth = Some(truth);
             }
         }
         if step < cfg.steps {
@@ -271,59 +196,217 @@ pub fn simulate(
             lr_sum += cfg.lr;
         }
     }
+    rec.finish(dir)
+}
 
-    let steps: Vec<u64> = losses.iter().map(|l| l.step).collect();
-    let test_losses: Vec<f64> = losses.iter().map(|l| l.test_loss).collect();
-    let (analytic, measured) = Truth::measure(
-        cfg,
-        &task.lambda,
-        &task.target,
-        &Trajectory {
-            steps: &steps,
-            test_loss: &test_losses,
-            strength: &strengths,
-        },
-    );
-    let truth = Truth {
-        format: SIM_FORMAT.to_string(),
-        model: cfg.model,
-        a: cfg.a,
-        b: cfg.b,
-        modes: task.rank(),
-        config: cfg.clone(),
-        loss_convention: "L = ½·E‖f(x) − y‖² (½ of the mean squared error summed over outputs); L(t) = ½·Σ_k e_k·exp(−2g) for the linear model".into(),
-        time: "step".into(),
-        analytic,
-        measured,
-        lambda: task.lambda.clone(),
-        target: task.target.clone(),
-        init: init_truth.expect("step 0 is always saved"),
-        snapshots: snap_truth,
-    };
+/// The run directory must not exist or be empty; creates it with its
+/// `snapshots/` folder.
+fn prepare_dir(dir: &Path) -> Result<(), SimError> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(|e| SimError::io(dir, e))?;
+        if entries.next().is_some() {
+            return Err(SimError::Config(format!(
+                "--out {}: directory exists and is not empty",
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir.join("snapshots")).map_err(|e| SimError::io(dir, e))
+}
 
-    write_csv(&dir.join("losses.csv"), &losses)?;
-    let modes: Vec<ModeOut> = steps
-        .iter()
-        .zip(&strengths)
-        .flat_map(|(&step, s)| {
-            s.iter().enumerate().map(move |(k, &strength)| ModeOut {
+/// What the training loop records as it goes (losses and mode strengths
+/// on the record grid, snapshots and their compression losses), with what
+/// it needs to record them.
+struct Recorder<'a> {
+    cfg: &'a SimConfig,
+    task: &'a Task,
+    train: Option<&'a Samples>,
+    test: Option<&'a Samples>,
+    /// The snapshots' storage dtype.
+    dtype: DType,
+    /// Examples (tokens) per step.
+    per_step: u64,
+    losses: Vec<LossOut>,
+    strengths: Vec<Vec<f64>>,
+    compression: Vec<CompressionRow>,
+    snap_truth: Vec<SnapshotTruth>,
+    init_truth: Option<SnapshotTruth>,
+}
+
+impl Recorder<'_> {
+    /// A point of the record grid: the losses and true mode strengths of
+    /// the weights in training (f64, not rounded to the storage dtype).
+    fn record(&mut self, step: u64, lr_sum: f64, trainer: &Trainer<'_>) {
+        let (cfg, task, test) = (self.cfg, self.task, self.test);
+        let test_loss = trainer.net.test_loss(task, test);
+        let train_loss = match cfg.model {
+            ModelKind::Mlp => trainer.train_loss(),
+            _ => test_loss,
+        };
+        self.losses.push(LossOut {
+            step,
+            tokens: step * self.per_step,
+            lr_sum,
+            train_loss,
+            test_loss,
+        });
+        self.strengths
+            .push(task.mode_strengths(trainer.net.effective().as_ref()));
+    }
+
+    /// Saves `net` as the init (step 0, `index` None) or as snapshot
+    /// `index`, with its truth measured on the weights as stored; a
+    /// snapshot is also compressed for real.
+    fn snapshot(
+        &mut self,
+        dir: &Path,
+        step: u64,
+        index: Option<usize>,
+        lr_sum: f64,
+        net: &Net,
+    ) -> Result<(), SimError> {
+        let (cfg, task, train, test) = (self.cfg, self.task, self.train, self.test);
+        let (dtype, per_step) = (&self.dtype, self.per_step);
+        let file = if step == 0 {
+            "init.safetensors".to_string()
+        } else {
+            snapshot_name(step)
+        };
+        let mut meta = vec![
+            ("format", SIM_FORMAT.to_string()),
+            ("model", cfg.model.as_str().to_string()),
+            ("step", step.to_string()),
+            ("tokens", (step * per_step).to_string()),
+            ("lr_sum", lr_sum.to_string()),
+            ("a", cfg.a.to_string()),
+            ("b", cfg.b.to_string()),
+            ("seed", cfg.seed.to_string()),
+        ];
+        if let Some(i) = index {
+            meta.push(("snapshot", i.to_string()));
+        }
+        let stored = as_stored(net, dtype);
+        write_snapshot(dir, &file, &stored, dtype, &meta)?;
+        let test_loss = stored.test_loss(task, test);
+        let train_loss = match cfg.model {
+            ModelKind::Mlp => {
+                super::model::mlp_loss(&stored.layers[0], &stored.layers[1], train.unwrap())
+            }
+            _ => test_loss,
+        };
+        let s = task.mode_strengths(stored.effective().as_ref());
+        let truth = SnapshotTruth {
+            file,
+            step,
+            tokens: step * per_step,
+            lr_sum,
+            train_loss,
+            test_loss,
+            k_star: frontier_count(&s, &task.target),
+            k_star_analytic: (cfg.model == ModelKind::Linear)
+                .then(|| (cfg.lr * step as f64).powf(1.0 / cfg.b)),
+        };
+        if let Some(i) = index {
+            self.compress(&stored, i, step, test_loss)?;
+            self.snap_truth.push(truth);
+        } else {
+            self.init_truth = Some(truth);
+        }
+        Ok(())
+    }
+
+    /// Compresses snapshot `i` (as stored) for real: truncation over the
+    /// rank grid and per-tensor and per-channel quantization at [`BITS`],
+    /// each with its test loss and the increase over `test_loss`.
+    fn compress(
+        &mut self,
+        stored: &Net,
+        i: usize,
+        step: u64,
+        test_loss: f64,
+    ) -> Result<(), SimError> {
+        let comp = Compressor::new(stored, self.task, self.test).ok_or_else(|| SimError::Svd {
+            name: stored.names.join("+"),
+            step,
+        })?;
+        let mut list: Vec<Compression> = rank_grid(comp.full_rank(), RANK_POINTS)
+            .into_iter()
+            .map(Compression::Rank)
+            .collect();
+        list.extend(BITS.map(Compression::QuantTensor));
+        list.extend(BITS.map(Compression::QuantChannel));
+        for (c, l) in list.iter().zip(comp.losses(&list)) {
+            self.compression.push(CompressionRow {
+                snapshot: i,
                 step,
-                k: k + 1,
-                strength,
+                kind: c.kind().to_string(),
+                param: c.param(),
+                test_loss: l,
+                delta_loss: l - test_loss,
+            });
+        }
+        Ok(())
+    }
+
+    /// The run's summary: measures the truth over the recorded trajectory
+    /// and writes `losses.csv`, `modes.csv`, `compression.csv` and
+    /// `truth.json`.
+    fn finish(self, dir: &Path) -> Result<RunSummary, SimError> {
+        let (cfg, task) = (self.cfg, self.task);
+        let (losses, strengths) = (self.losses, self.strengths);
+        let steps: Vec<u64> = losses.iter().map(|l| l.step).collect();
+        let test_losses: Vec<f64> = losses.iter().map(|l| l.test_loss).collect();
+        let (analytic, measured) = Truth::measure(
+            cfg,
+            &task.lambda,
+            &task.target,
+            &Trajectory {
+                steps: &steps,
+                test_loss: &test_losses,
+                strength: &strengths,
+            },
+        );
+        let truth = Truth {
+            format: SIM_FORMAT.to_string(),
+            model: cfg.model,
+            a: cfg.a,
+            b: cfg.b,
+            modes: task.rank(),
+            config: cfg.clone(),
+            loss_convention: "L = ½·E‖f(x) − y‖² (½ of the mean squared error summed over outputs); L(t) = ½·Σ_k e_k·exp(−2g) for the linear model".into(),
+            time: "step".into(),
+            analytic,
+            measured,
+            lambda: task.lambda.clone(),
+            target: task.target.clone(),
+            init: self.init_truth.expect("step 0 is always saved"),
+            snapshots: self.snap_truth,
+        };
+
+        write_csv(&dir.join("losses.csv"), &losses)?;
+        let modes: Vec<ModeOut> = steps
+            .iter()
+            .zip(&strengths)
+            .flat_map(|(&step, s)| {
+                s.iter().enumerate().map(move |(k, &strength)| ModeOut {
+                    step,
+                    k: k + 1,
+                    strength,
+                })
             })
+            .collect();
+        write_csv(&dir.join("modes.csv"), &modes)?;
+        write_csv(&dir.join("compression.csv"), &self.compression)?;
+        let path = dir.join("truth.json");
+        let mut text = serde_json::to_string_pretty(&truth).expect("truth serializes");
+        text.push('\n');
+        std::fs::write(&path, text).map_err(|e| SimError::io(&path, e))?;
+        Ok(RunSummary {
+            dir: dir.to_path_buf(),
+            final_test_loss: *test_losses.last().unwrap_or(&f64::NAN),
+            truth,
         })
-        .collect();
-    write_csv(&dir.join("modes.csv"), &modes)?;
-    write_csv(&dir.join("compression.csv"), &compression)?;
-    let path = dir.join("truth.json");
-    let mut text = serde_json::to_string_pretty(&truth).expect("truth serializes");
-    text.push('\n');
-    std::fs::write(&path, text).map_err(|e| SimError::io(&path, e))?;
-    Ok(RunSummary {
-        dir: dir.to_path_buf(),
-        final_test_loss: *test_losses.last().unwrap_or(&f64::NAN),
-        truth,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,31 @@ fn eig2(a: f64, b: f64, c: f64) -> (f64, f64) {
     }
 }
 
+/// LAPACK's machine constants of the iteration, for a matrix of order n.
+struct Limits {
+    /// ε², the deflation threshold of the squared off-diagonal.
+    eps2: f64,
+    /// Blocks with a larger max-norm are scaled down to this.
+    ssfmax: f64,
+    /// Blocks with a smaller max-norm are scaled up to this.
+    ssfmin: f64,
+    /// At most 30·n sweeps in all blocks together.
+    nmaxit: usize,
+}
+
+impl Limits {
+    fn new(n: usize) -> Self {
+        let eps2 = EPS * EPS;
+        let safmin = f64::MIN_POSITIVE;
+        Limits {
+            eps2,
+            ssfmax: (1.0 / safmin).sqrt() / 3.0,
+            ssfmin: safmin.sqrt() / eps2,
+            nmaxit: n * MAXIT,
+        }
+    }
+}
+
 /// Overwrites `d` (the diagonal, length n) with the eigenvalues, ascending;
 /// `e` (the off-diagonal, length ≥ n−1) is destroyed.
 pub fn eigenvalues(d: &mut [f64], e: &mut [f64]) -> Result<(), NoConvergence> {
@@ -52,200 +77,31 @@ pub fn eigenvalues(d: &mut [f64], e: &mut [f64]) -> Result<(), NoConvergence> {
         return Ok(());
     }
     assert!(e.len() >= n - 1);
-    let eps2 = EPS * EPS;
-    let safmin = f64::MIN_POSITIVE;
-    let ssfmax = (1.0 / safmin).sqrt() / 3.0;
-    let ssfmin = safmin.sqrt() / eps2;
-    let nmaxit = n * MAXIT;
+    let lim = Limits::new(n);
     let mut jtot = 0usize;
     let mut l1 = 0usize;
 
     while l1 < n {
-        // Split off an unreduced block l1..=m.
-        if l1 > 0 {
-            e[l1 - 1] = 0.0;
-        }
-        let mut m = l1;
-        while m < n - 1 {
-            if e[m].abs() <= d[m].abs().sqrt() * d[m + 1].abs().sqrt() * EPS {
-                e[m] = 0.0;
-                break;
-            }
-            m += 1;
-        }
-        let (lsv, lendsv) = (l1, m);
-        let (mut l, mut lend) = (l1, m);
+        let m = split_block(d, e, l1);
+        let (l, lend) = (l1, m);
         l1 = m + 1;
         if lend == l {
             continue;
         }
-        // Scale the block away from overflow and underflow.
-        let anorm = d[l..=lend]
-            .iter()
-            .chain(&e[l..lend])
-            .fold(0.0f64, |a, &x| a.max(x.abs()));
-        if anorm == 0.0 {
+        let Some(scaling) = scale_block(d, e, l, lend, &lim) else {
             continue;
-        }
-        let scale = if anorm > ssfmax {
-            Some(ssfmax)
-        } else if anorm < ssfmin {
-            Some(ssfmin)
-        } else {
-            None
         };
-        if let Some(to) = scale {
-            let f = to / anorm;
-            d[l..=lend].iter_mut().for_each(|x| *x *= f);
-            e[l..lend].iter_mut().for_each(|x| *x *= f);
-        }
         for x in &mut e[l..lend] {
             *x *= *x;
         }
         // QL when the bottom end is larger, QR otherwise.
         if d[lend].abs() < d[l].abs() {
-            std::mem::swap(&mut l, &mut lend);
-        }
-        if lend >= l {
-            // QL iteration.
-            'ql: loop {
-                let mut m = l;
-                while m < lend {
-                    if e[m].abs() <= eps2 * (d[m] * d[m + 1]).abs() {
-                        break;
-                    }
-                    m += 1;
-                }
-                if m < lend {
-                    e[m] = 0.0;
-                }
-                let mut p = d[l];
-                if m == l {
-                    // Eigenvalue found.
-                    d[l] = p;
-                    l += 1;
-                    if l <= lend {
-                        continue 'ql;
-                    }
-                    break 'ql;
-                }
-                if m == l + 1 {
-                    let (rt1, rt2) = eig2(d[l], e[l].sqrt(), d[l + 1]);
-                    d[l] = rt1;
-                    d[l + 1] = rt2;
-                    e[l] = 0.0;
-                    l += 2;
-                    if l <= lend {
-                        continue 'ql;
-                    }
-                    break 'ql;
-                }
-                if jtot == nmaxit {
-                    break 'ql;
-                }
-                jtot += 1;
-                // Shift.
-                let rte = e[l].sqrt();
-                let mut sigma = (d[l + 1] - p) / (2.0 * rte);
-                let r = sigma.hypot(1.0);
-                sigma = p - rte / (sigma + r.copysign(sigma));
-                let (mut c, mut s) = (1.0f64, 0.0f64);
-                let mut gamma = d[m] - sigma;
-                p = gamma * gamma;
-                for i in (l..m).rev() {
-                    let bb = e[i];
-                    let r = p + bb;
-                    if i != m - 1 {
-                        e[i + 1] = s * r;
-                    }
-                    let oldc = c;
-                    c = p / r;
-                    s = bb / r;
-                    let oldgam = gamma;
-                    let alpha = d[i];
-                    gamma = c * (alpha - sigma) - s * oldgam;
-                    d[i + 1] = oldgam + (alpha - gamma);
-                    p = if c != 0.0 {
-                        gamma * gamma / c
-                    } else {
-                        oldc * bb
-                    };
-                }
-                e[l] = s * p;
-                d[l] = sigma + gamma;
-            }
+            qr_sweeps(d, e, lend, l, &lim, &mut jtot);
         } else {
-            // QR iteration.
-            'qr: loop {
-                let mut m = l;
-                while m > lend {
-                    if e[m - 1].abs() <= eps2 * (d[m] * d[m - 1]).abs() {
-                        break;
-                    }
-                    m -= 1;
-                }
-                if m > lend {
-                    e[m - 1] = 0.0;
-                }
-                let mut p = d[l];
-                if m == l {
-                    d[l] = p;
-                    if l == lend {
-                        break 'qr;
-                    }
-                    l -= 1;
-                    continue 'qr;
-                }
-                if m + 1 == l {
-                    let (rt1, rt2) = eig2(d[l], e[l - 1].sqrt(), d[l - 1]);
-                    d[l] = rt1;
-                    d[l - 1] = rt2;
-                    e[l - 1] = 0.0;
-                    if l < lend + 2 {
-                        break 'qr;
-                    }
-                    l -= 2;
-                    continue 'qr;
-                }
-                if jtot == nmaxit {
-                    break 'qr;
-                }
-                jtot += 1;
-                let rte = e[l - 1].sqrt();
-                let mut sigma = (d[l - 1] - p) / (2.0 * rte);
-                let r = sigma.hypot(1.0);
-                sigma = p - rte / (sigma + r.copysign(sigma));
-                let (mut c, mut s) = (1.0f64, 0.0f64);
-                let mut gamma = d[m] - sigma;
-                p = gamma * gamma;
-                for i in m..l {
-                    let bb = e[i];
-                    let r = p + bb;
-                    if i != m {
-                        e[i - 1] = s * r;
-                    }
-                    let oldc = c;
-                    c = p / r;
-                    s = bb / r;
-                    let oldgam = gamma;
-                    let alpha = d[i + 1];
-                    gamma = c * (alpha - sigma) - s * oldgam;
-                    d[i] = oldgam + (alpha - gamma);
-                    p = if c != 0.0 {
-                        gamma * gamma / c
-                    } else {
-                        oldc * bb
-                    };
-                }
-                e[l - 1] = s * p;
-                d[l] = sigma + gamma;
-            }
+            ql_sweeps(d, e, l, lend, &lim, &mut jtot);
         }
-        if let Some(to) = scale {
-            let f = anorm / to;
-            d[lsv..=lendsv].iter_mut().for_each(|x| *x *= f);
-        }
-        if jtot >= nmaxit {
+        scaling.undo(&mut d[l..=lend]);
+        if jtot >= lim.nmaxit {
             if e[..n - 1].iter().any(|&x| x != 0.0) {
                 return Err(NoConvergence);
             }
@@ -254,6 +110,242 @@ pub fn eigenvalues(d: &mut [f64], e: &mut [f64]) -> Result<(), NoConvergence> {
     }
     d.sort_by(f64::total_cmp);
     Ok(())
+}
+
+/// Splits off the unreduced block starting at `l1`: zeroes the coupling
+/// `e[l1−1]` above it and the first negligible `e[m]` below, and returns
+/// the block's last index m.
+fn split_block(d: &[f64], e: &mut [f64], l1: usize) -> usize {
+    let n = d.len();
+    if l1 > 0 {
+        e[l1 - 1] = 0.0;
+    }
+    let mut m = l1;
+    while m < n - 1 {
+        if e[m].abs() <= d[m].abs().sqrt() * d[m + 1].abs().sqrt() * EPS {
+            e[m] = 0.0;
+            break;
+        }
+        m += 1;
+    }
+    m
+}
+
+/// How a block was scaled: its max-norm and the norm it was scaled to.
+struct Scaling {
+    anorm: f64,
+    to: Option<f64>,
+}
+
+impl Scaling {
+    /// Scales the block's eigenvalues back.
+    fn undo(&self, d: &mut [f64]) {
+        if let Some(to) = self.to {
+            let f = self.anorm / to;
+            d.iter_mut().for_each(|x| *x *= f);
+        }
+    }
+}
+
+/// Scales block `l..=lend` away from overflow and underflow; `None` when
+/// the block is all zero (its eigenvalues are its diagonal already).
+fn scale_block(
+    d: &mut [f64],
+    e: &mut [f64],
+    l: usize,
+    lend: usize,
+    lim: &Limits,
+) -> Option<Scaling> {
+    let anorm = d[l..=lend]
+        .iter()
+        .chain(&e[l..lend])
+        .fold(0.0f64, |a, &x| a.max(x.abs()));
+    if anorm == 0.0 {
+        return None;
+    }
+    let scale = if anorm > lim.ssfmax {
+        Some(lim.ssfmax)
+    } else if anorm < lim.ssfmin {
+        Some(lim.ssfmin)
+    } else {
+        None
+    };
+    if let Some(to) = scale {
+        let f = to / anorm;
+        d[l..=lend].iter_mut().for_each(|x| *x *= f);
+        e[l..lend].iter_mut().for_each(|x| *x *= f);
+    }
+    Some(Scaling { anorm, to: scale })
+}
+
+/// QL iteration on the block `l..=lend` (`e` holds squared off-diagonals):
+/// deflates eigenvalues from the top, one or two at a time, until the
+/// block is done or the sweep budget `jtot < nmaxit` runs out.
+fn ql_sweeps(
+    d: &mut [f64],
+    e: &mut [f64],
+    mut l: usize,
+    lend: usize,
+    lim: &Limits,
+    jtot: &mut usize,
+) {
+    loop {
+        let mut m = l;
+        while m < lend {
+            if e[m].abs() <= lim.eps2 * (d[m] * d[m + 1]).abs() {
+                break;
+            }
+            m += 1;
+        }
+        if m < lend {
+            e[m] = 0.0;
+        }
+        let p = d[l];
+        if m == l {
+            // Eigenvalue found.
+            d[l] = p;
+            l += 1;
+            if l <= lend {
+                continue;
+            }
+            break;
+        }
+        if m == l + 1 {
+            let (rt1, rt2) = eig2(d[l], e[l].sqrt(), d[l + 1]);
+            d[l] = rt1;
+            d[l + 1] = rt2;
+            e[l] = 0.0;
+            l += 2;
+            if l <= lend {
+                continue;
+            }
+            break;
+        }
+        if *jtot == lim.nmaxit {
+            break;
+        }
+        *jtot += 1;
+        ql_step(d, e, l, m);
+    }
+}
+
+/// One shifted root-free QL sweep over the unreduced `l..=m`, chasing the
+/// bulge from the bottom up.
+fn ql_step(d: &mut [f64], e: &mut [f64], l: usize, m: usize) {
+    let mut p = d[l];
+    // Shift.
+    let rte = e[l].sqrt();
+    let mut sigma = (d[l + 1] - p) / (2.0 * rte);
+    let r = sigma.hypot(1.0);
+    sigma = p - rte / (sigma + r.copysign(sigma));
+    let (mut c, mut s) = (1.0f64, 0.0f64);
+    let mut gamma = d[m] - sigma;
+    p = gamma * gamma;
+    for i in (l..m).rev() {
+        let bb = e[i];
+        let r = p + bb;
+        if i != m - 1 {
+            e[i + 1] = s * r;
+        }
+        let oldc = c;
+        c = p / r;
+        s = bb / r;
+        let oldgam = gamma;
+        let alpha = d[i];
+        gamma = c * (alpha - sigma) - s * oldgam;
+        d[i + 1] = oldgam + (alpha - gamma);
+        p = if c != 0.0 {
+            gamma * gamma / c
+        } else {
+            oldc * bb
+        };
+    }
+    e[l] = s * p;
+    d[l] = sigma + gamma;
+}
+
+/// QR iteration on the block `lend..=l` (`l > lend`; `e` holds squared
+/// off-diagonals): deflates eigenvalues from the bottom, one or two at a
+/// time, until the block is done or the sweep budget runs out.
+fn qr_sweeps(
+    d: &mut [f64],
+    e: &mut [f64],
+    mut l: usize,
+    lend: usize,
+    lim: &Limits,
+    jtot: &mut usize,
+) {
+    loop {
+        let mut m = l;
+        while m > lend {
+            if e[m - 1].abs() <= lim.eps2 * (d[m] * d[m - 1]).abs() {
+                break;
+            }
+            m -= 1;
+        }
+        if m > lend {
+            e[m - 1] = 0.0;
+        }
+        let p = d[l];
+        if m == l {
+            d[l] = p;
+            if l == lend {
+                break;
+            }
+            l -= 1;
+            continue;
+        }
+        if m + 1 == l {
+            let (rt1, rt2) = eig2(d[l], e[l - 1].sqrt(), d[l - 1]);
+            d[l] = rt1;
+            d[l - 1] = rt2;
+            e[l - 1] = 0.0;
+            if l < lend + 2 {
+                break;
+            }
+            l -= 2;
+            continue;
+        }
+        if *jtot == lim.nmaxit {
+            break;
+        }
+        *jtot += 1;
+        qr_step(d, e, l, m);
+    }
+}
+
+/// One shifted root-free QR sweep over the unreduced `m..=l`, chasing the
+/// bulge from the top down.
+fn qr_step(d: &mut [f64], e: &mut [f64], l: usize, m: usize) {
+    let mut p = d[l];
+    let rte = e[l - 1].sqrt();
+    let mut sigma = (d[l - 1] - p) / (2.0 * rte);
+    let r = sigma.hypot(1.0);
+    sigma = p - rte / (sigma + r.copysign(sigma));
+    let (mut c, mut s) = (1.0f64, 0.0f64);
+    let mut gamma = d[m] - sigma;
+    p = gamma * gamma;
+    for i in m..l {
+        let bb = e[i];
+        let r = p + bb;
+        if i != m {
+            e[i - 1] = s * r;
+        }
+        let oldc = c;
+        c = p / r;
+        s = bb / r;
+        let oldgam = gamma;
+        let alpha = d[i + 1];
+        gamma = c * (alpha - sigma) - s * oldgam;
+        d[i] = oldgam + (alpha - gamma);
+        p = if c != 0.0 {
+            gamma * gamma / c
+        } else {
+            oldc * bb
+        };
+    }
+    e[l - 1] = s * p;
+    d[l] = sigma + gamma;
 }
 
 #[cfg(test)]

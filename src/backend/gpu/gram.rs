@@ -93,6 +93,50 @@ fn slices(plan: &UploadPlan) -> Vec<(usize, usize, usize)> {
     out
 }
 
+/// The shape of one Gram's work: its side, the slices of the long side and
+/// how many partial Grams they accumulate into.
+struct GramLayout {
+    m: usize,
+    gram_bytes: u64,
+    slices: Vec<(usize, usize, usize)>,
+    partials: usize,
+    tiles: usize,
+    /// Lower tile pairs: the workgroups of one slice.
+    pairs: u64,
+}
+
+impl GramLayout {
+    /// Slices `plan`'s long side; more slices than fit in
+    /// [`PARTIAL_BYTES`] of partial Grams (`gram_bytes` each) accumulate
+    /// in turn.
+    fn new(plan: &UploadPlan, gram_bytes: u64) -> Self {
+        let m = plan.m;
+        let slices = slices(plan);
+        let partials = slices
+            .len()
+            .min((PARTIAL_BYTES / gram_bytes).max(1) as usize);
+        let tiles = m.div_ceil(TILE);
+        let pairs = (tiles * (tiles + 1) / 2) as u64;
+        GramLayout {
+            m,
+            gram_bytes,
+            slices,
+            partials,
+            tiles,
+            pairs,
+        }
+    }
+}
+
+/// The device buffers of one Gram.
+struct GramBuffers {
+    /// One block of weights at a time.
+    weights: wgpu::Buffer,
+    /// The partial Grams; the pairwise sum leaves G in the first.
+    parts: Vec<wgpu::Buffer>,
+    readback: wgpu::Buffer,
+}
+
 impl GpuContext {
     /// G = AᵀA of one matrix (A its tall orientation). Weights with NaN or
     /// Inf are a [`SpectrumError::NonFinite`], as on the CPU; a GPU failure
@@ -101,7 +145,7 @@ impl GpuContext {
     pub fn gram(
         &self,
         data: &MatrixData,
-        mut done: impl FnMut(Range<usize>),
+        done: impl FnMut(Range<usize>),
     ) -> Result<GpuGram, SpectrumError> {
         let t0 = std::time::Instant::now();
         let (frob2, bad) = upload::host_frob2(data);
@@ -113,44 +157,86 @@ impl GpuContext {
         let m = plan.m;
         let gram_bytes = (m * m * 4) as u64;
         self.check_binding(&format!("the {m}×{m} f32 Gram"), gram_bytes)?;
-        let slices = slices(&plan);
-        let partials = slices
-            .len()
-            .min((PARTIAL_BYTES / gram_bytes).max(1) as usize);
-        let tiles = m.div_ceil(TILE);
-        let pairs = (tiles * (tiles + 1) / 2) as u64;
+        let lay = GramLayout::new(&plan, gram_bytes);
+        let bufs = self.gram_buffers(&plan, &lay)?;
+        let t_upload = self.gram_tiles(data, &plan, &lay, &bufs, t0, done)?;
+        self.gram_pairwise_sum(&lay, &bufs.parts)?;
+        self.wait("gram: tiles")?;
+        let t_kernel = t0.elapsed().as_secs_f64();
+        let (lower, trace) = self.gram_read_back(&lay, &bufs)?;
+        check_trace(&lay, trace, frob2)?;
+        let t_all = t0.elapsed().as_secs_f64();
+        Ok(GpuGram {
+            lower,
+            frob2,
+            trace,
+            slices: lay.slices.len(),
+            blocks: plan.blocks.len(),
+            seconds: GramSeconds {
+                upload: t_upload,
+                kernel: t_kernel - t_upload,
+                readback: t_all - t_kernel,
+            },
+        })
+    }
+
+    /// Allocates the weights buffer (the largest block), the partial Grams
+    /// and the read-back buffer.
+    fn gram_buffers(
+        &self,
+        plan: &UploadPlan,
+        lay: &GramLayout,
+    ) -> Result<GramBuffers, BackendError> {
         let storage = wgpu::BufferUsages::STORAGE;
-        let (weights, parts, readback) = self.scoped("gram: buffers", || {
+        self.scoped("gram: buffers", || {
             let w = self.buffer(
                 "gram.weights",
                 plan.max_block_bytes(),
                 storage | wgpu::BufferUsages::COPY_DST,
             );
-            let p: Vec<wgpu::Buffer> = (0..partials)
+            let p: Vec<wgpu::Buffer> = (0..lay.partials)
                 .map(|i| {
                     self.buffer(
                         &format!("gram.partial.{i}"),
-                        gram_bytes,
+                        lay.gram_bytes,
                         storage | wgpu::BufferUsages::COPY_SRC,
                     )
                 })
                 .collect();
             let r = self.buffer(
                 "gram.readback",
-                gram_bytes,
+                lay.gram_bytes,
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             );
-            (w, p, r)
-        })?;
+            GramBuffers {
+                weights: w,
+                parts: p,
+                readback: r,
+            }
+        })
+    }
+
+    /// Uploads the weights block by block and dispatches each block's
+    /// slices into the partial Grams; returns the upload seconds (timed
+    /// alone only when there is one block, else 0).
+    fn gram_tiles(
+        &self,
+        data: &MatrixData,
+        plan: &UploadPlan,
+        lay: &GramLayout,
+        bufs: &GramBuffers,
+        t0: std::time::Instant,
+        mut done: impl FnMut(Range<usize>),
+    ) -> Result<f64, BackendError> {
         let pipeline = self.scoped("gram: pipeline", || {
             self.pipeline(Program::Gram, "gram_tiles", plan.dtype, plan.layout())
         })?;
         let mut next = 0;
         let mut t_upload = 0.0;
         for (bi, b) in plan.blocks.iter().enumerate() {
-            let (bytes, range) = upload::block_bytes(data, &plan, b);
+            let (bytes, range) = upload::block_bytes(data, plan, b);
             self.scoped("gram: upload", || {
-                self.queue.write_buffer(&weights, 0, &bytes);
+                self.queue.write_buffer(&bufs.weights, 0, &bytes);
                 if plan.blocks.len() == 1 {
                     // flush the staged write so the upload is timed alone
                     self.queue.submit([]);
@@ -162,26 +248,26 @@ impl GpuContext {
             }
             drop(bytes);
             let mut batch = Batch::new(self, "gram: tiles");
-            for &(_, k0, k1) in slices.iter().filter(|s| s.0 == bi) {
-                let p = next % partials;
+            for &(_, k0, k1) in lay.slices.iter().filter(|s| s.0 == bi) {
+                let p = next % lay.partials;
                 let params = GramParams {
-                    m: m as u32,
+                    m: lay.m as u32,
                     k0: k0 as u32,
                     k1: k1 as u32,
                     ld: b.ld as u32,
-                    accumulate: (next >= partials) as u32,
-                    tiles: tiles as u32,
+                    accumulate: (next >= lay.partials) as u32,
+                    tiles: lay.tiles as u32,
                     pad: [0; 2],
                 };
                 batch.dispatch(
                     &pipeline,
                     vec![
-                        (0, weights.clone(), 0, Some(plan.block_bytes(b))),
-                        (1, parts[p].clone(), 0, Some(gram_bytes)),
+                        (0, bufs.weights.clone(), 0, Some(plan.block_bytes(b))),
+                        (1, bufs.parts[p].clone(), 0, Some(lay.gram_bytes)),
                     ],
                     2,
                     &params,
-                    pairs,
+                    lay.pairs,
                 );
                 next += 1;
             }
@@ -190,8 +276,17 @@ impl GpuContext {
                 done(r);
             }
         }
-        // Pairwise tree over the partial Grams: level s adds partial i + s
-        // into partial i for i a multiple of 2s.
+        Ok(t_upload)
+    }
+
+    /// Pairwise tree over the partial Grams: level s adds partial i + s
+    /// into partial i for i a multiple of 2s, leaving G in `parts[0]`.
+    fn gram_pairwise_sum(
+        &self,
+        lay: &GramLayout,
+        parts: &[wgpu::Buffer],
+    ) -> Result<(), BackendError> {
+        let (m, partials, gram_bytes) = (lay.m, lay.partials, lay.gram_bytes);
         let add = self.scoped("gram: pipeline", || {
             self.pipeline(Program::Sum, "add_into", 0, 0)
         })?;
@@ -224,13 +319,21 @@ impl GpuContext {
             }
             s *= 2;
         }
-        batch.submit()?;
-        self.wait("gram: tiles")?;
-        let t_kernel = t0.elapsed().as_secs_f64();
+        batch.submit()
+    }
+
+    /// Copies G back and widens its lower triangle to f64; returns it with
+    /// its trace (summed in f64). A non-finite entry is an error.
+    fn gram_read_back(
+        &self,
+        lay: &GramLayout,
+        bufs: &GramBuffers,
+    ) -> Result<(Mat<f64>, f64), BackendError> {
+        let m = lay.m;
         let mut batch = Batch::new(self, "gram: read back");
-        batch.copy(&parts[0], 0, &readback, 0, gram_bytes);
+        batch.copy(&bufs.parts[0], 0, &bufs.readback, 0, lay.gram_bytes);
         batch.submit()?;
-        let g32 = self.read_mapped("gram", &readback, m * m)?;
+        let g32 = self.read_mapped("gram", &bufs.readback, m * m)?;
         let mut lower = Mat::<f64>::zeros(m, m);
         let mut bad = 0;
         let mut trace = 0.0;
@@ -246,42 +349,35 @@ impl GpuContext {
             return Err(BackendError::NonFinite {
                 op: format!("the {m}×{m} Gram"),
                 count: bad,
-            }
-            .into());
+            });
         }
-        // Each diagonal entry is a sum of ≤ L squares accumulated by fma in
-        // f32 (relative error ≤ L·u), then ≤ ⌈log2 P⌉ pairwise additions;
-        // F64 weights rounded to f32 add 2u. A lost or doubled block, or a
-        // zeroed buffer, misses by far more.
-        let longest = slices.iter().map(|s| s.2 - s.1).max().unwrap_or(1);
-        let per_partial = slices.len().div_ceil(partials);
-        let u = f32::EPSILON as f64 / 2.0;
-        let tol = (longest * per_partial + partials.ilog2() as usize + 1 + 3) as f64 * u;
-        let gap = (trace - frob2).abs();
-        if gap > tol * frob2 {
-            return Err(BackendError::Inconsistent {
-                op: format!("the {m}×{m} Gram"),
-                detail: format!(
-                    "trace {trace:e} vs ‖W‖²_F {frob2:e} (relative gap {:.1e} > {tol:.1e})",
-                    gap / frob2.max(f64::MIN_POSITIVE)
-                ),
-            }
-            .into());
-        }
-        let t_all = t0.elapsed().as_secs_f64();
-        Ok(GpuGram {
-            lower,
-            frob2,
-            trace,
-            slices: slices.len(),
-            blocks: plan.blocks.len(),
-            seconds: GramSeconds {
-                upload: t_upload,
-                kernel: t_kernel - t_upload,
-                readback: t_all - t_kernel,
-            },
-        })
+        Ok((lower, trace))
     }
+}
+
+/// The Gram's trace must match the host's ‖W‖²_F to within the f32
+/// rounding its sums allow.
+fn check_trace(lay: &GramLayout, trace: f64, frob2: f64) -> Result<(), BackendError> {
+    let (m, slices, partials) = (lay.m, &lay.slices, lay.partials);
+    // Each diagonal entry is a sum of ≤ L squares accumulated by fma in
+    // f32 (relative error ≤ L·u), then ≤ ⌈log2 P⌉ pairwise additions;
+    // F64 weights rounded to f32 add 2u. A lost or doubled block, or a
+    // zeroed buffer, misses by far more.
+    let longest = slices.iter().map(|s| s.2 - s.1).max().unwrap_or(1);
+    let per_partial = slices.len().div_ceil(partials);
+    let u = f32::EPSILON as f64 / 2.0;
+    let tol = (longest * per_partial + partials.ilog2() as usize + 1 + 3) as f64 * u;
+    let gap = (trace - frob2).abs();
+    if gap > tol * frob2 {
+        return Err(BackendError::Inconsistent {
+            op: format!("the {m}×{m} Gram"),
+            detail: format!(
+                "trace {trace:e} vs ‖W‖²_F {frob2:e} (relative gap {:.1e} > {tol:.1e})",
+                gap / frob2.max(f64::MIN_POSITIVE)
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[repr(C)]
