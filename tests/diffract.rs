@@ -302,7 +302,8 @@ fn tail_fits(
             .iter()
             .filter_map(|(k, v)| {
                 let (v, want) = (v.unwrap_or(f64::NAN), num(r, k).unwrap_or(f64::NAN));
-                (!(rel(v, want) <= 1e-5)).then(|| format!("{k} {v:.9e} vs {want:.9e}"))
+                (rel(v, want).is_nan() || rel(v, want) > 1e-5)
+                    .then(|| format!("{k} {v:.9e} vs {want:.9e}"))
             })
             .collect();
         if !bad.is_empty() {
