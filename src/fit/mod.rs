@@ -5,6 +5,7 @@
 //! exponent, Densing fit). Works on numbers only; never reads files.
 
 pub mod broken;
+pub mod diffract;
 pub mod estimate;
 pub mod framework;
 pub mod layer;
