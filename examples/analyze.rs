@@ -13,7 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "fixtures/tiny/model.safetensors".into());
     let ck = Checkpoint::open(path.as_ref())?;
     let analysis = analyze(&ck, &Options::default(), &Silent)?;
-    println!("{:<32} {:>9} {:>8} {:>8}", "matrix", "N×M", "alpha", "density");
+    println!(
+        "{:<32} {:>9} {:>8} {:>8}",
+        "matrix", "N×M", "alpha", "density"
+    );
     for m in &analysis.matrices {
         let show = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
         println!(

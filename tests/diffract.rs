@@ -346,3 +346,65 @@ fn tail_fits(
     );
     (expon, tpl)
 }
+
+/// The CLI's columns: the eigenvalue-only ones always, the null's and the
+/// exponential fit's with `--diffract`, and they equal the library's on
+/// the same spectrum (bit for bit: same code, same seed).
+#[test]
+fn analyze_reports_the_columns() {
+    let tiny = fixture("tiny/model.safetensors");
+    let tiny = tiny.to_str().unwrap();
+    let plain = json(&specscope(&[
+        "analyze",
+        tiny,
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--format",
+        "json",
+    ]));
+    let full = json(&specscope(&[
+        "analyze",
+        tiny,
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--format",
+        "json",
+        "--diffract",
+    ]));
+    let (p0, f0) = (&plain["layers"][0], &full["layers"][0]);
+    assert!(p0["effective_rank"].as_f64().unwrap() > 1.0);
+    assert_eq!(p0["hard_rank"], f0["hard_rank"]);
+    assert!(p0["tw_num_spikes"].is_null() && p0["expon_lambda"].is_null());
+    assert!(f0["tw_num_spikes"].as_u64().is_some() && f0["expon_lambda"].as_f64().is_some());
+    assert!(
+        f0["tpl_alpha"].is_null(),
+        "the truncated power law needs --diffract-tpl"
+    );
+    // The library on the same matrix.
+    let ck = Checkpoint::open(std::path::Path::new(tiny)).unwrap();
+    let plan = pipeline::plan(&ck, &Selection::default());
+    let job = &plan.jobs[0];
+    let out = pipeline::run(&ck, &plan, &RunOptions::default(), &Silent);
+    let evals = out[0].evals.as_ref().unwrap();
+    let data = ck.matrix_data(job.tensor, job.spec.views[0]);
+    let null = permuted_null("t", &data, NULL_SEED, Par::Seq).unwrap();
+    let lib = diffract::diffract_metrics(
+        evals,
+        job.spec.n(),
+        job.spec.m(),
+        Some(&null),
+        &DiffractOptions {
+            exponential: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        f0["tw_num_spikes"].as_u64(),
+        lib.tw_num_spikes.map(|v| v as u64)
+    );
+    assert_eq!(f0["mp_esd_max"].as_f64(), lib.mp_esd_max);
+    assert_eq!(f0["expon_lambda"].as_f64(), lib.expon_lambda);
+}

@@ -28,6 +28,9 @@ mod result;
 pub use result::{FileInfo, MatrixResult, Spectrum, TensorInfo};
 
 use crate::backend::GpuContext;
+use crate::fit::diffract::{
+    DiffractError, DiffractMetrics, DiffractOptions, NULL_SEED, diffract_metrics, permuted_null,
+};
 use crate::fit::layer_metrics;
 use crate::load::quant::RangeStats;
 use crate::load::{Checkpoint, LoadError};
@@ -47,6 +50,23 @@ pub struct Options {
     /// An init snapshot: each matrix's noise σ is the RMS entry of its init
     /// (docs/theory.md §3.3) instead of the median-eigenvalue estimate.
     pub init: Option<PathBuf>,
+    /// Which of Diffract's columns beyond the eigenvalue-only ones
+    /// (effective and hard rank, λ range: always computed).
+    pub diffract: DiffractLevel,
+}
+
+/// Diffract's costlier columns (docs/diffract-compat.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiffractLevel {
+    /// The eigenvalue-only columns.
+    #[default]
+    Spectrum,
+    /// Diffract's default set: the permuted-null columns (Marchenko–Pastur
+    /// and Tracy–Widom edges and spike counts) and the exponential tail
+    /// fit; about one more exact spectrum per matrix.
+    Null,
+    /// Also the truncated-power-law tail fit (seconds per matrix).
+    Full,
 }
 
 /// Why a checkpoint could not be analysed at all (a single bad matrix or
@@ -204,7 +224,14 @@ pub fn analyze_plan(
     let outcomes = pipeline::run(ck, plan, &opts.run, progress);
     progress.finish();
     let engine = engine_info(opts.run.gpu.as_deref(), &outcomes, opts.run.threads);
-    let matrices = results(ck, plan, outcomes, &sigmas.values);
+    let matrices = results(
+        ck,
+        plan,
+        outcomes,
+        &sigmas.values,
+        opts.diffract,
+        opts.run.memory_budget,
+    );
     Ok(Analysis {
         root: ck.root.clone(),
         files: ck.files.iter().map(FileInfo::of).collect(),
@@ -225,12 +252,14 @@ fn results(
     plan: &Plan,
     outcomes: Vec<Outcome>,
     sigmas: &[Option<f64>],
+    diffract: DiffractLevel,
+    budget: u64,
 ) -> Vec<MatrixResult> {
     plan.jobs
         .par_iter()
         .zip(outcomes)
         .zip(sigmas)
-        .map(|((job, out), sigma)| MatrixResult::new(ck, job, out, *sigma))
+        .map(|((job, out), sigma)| MatrixResult::new(ck, job, out, *sigma, diffract, budget))
         .collect()
 }
 
@@ -246,7 +275,14 @@ fn engine_info(gpu: Option<&GpuContext>, outcomes: &[Outcome], threads: usize) -
 }
 
 impl MatrixResult {
-    fn new(ck: &Checkpoint, job: &Job, out: Outcome, sigma_init: Option<f64>) -> MatrixResult {
+    fn new(
+        ck: &Checkpoint,
+        job: &Job,
+        out: Outcome,
+        sigma_init: Option<f64>,
+        diffract: DiffractLevel,
+        budget: u64,
+    ) -> MatrixResult {
         let tensor = TensorInfo {
             name: out.tensor,
             file: out.file,
@@ -254,7 +290,7 @@ impl MatrixResult {
             shape: out.shape,
         };
         let spectrum = out.evals.map(|evals| {
-            spectrum_of(
+            let mut s = spectrum_of(
                 ck,
                 job,
                 evals,
@@ -264,7 +300,13 @@ impl MatrixResult {
                 out.converged,
                 out.channel_ranges,
                 sigma_init,
-            )
+            );
+            // Pooled slices share one spectrum of several matrices: no
+            // Diffract columns, as Diffract has none for them.
+            if s.kind == SpectrumKind::Full && job.spec.views.len() == 1 {
+                s.diffract = Some(diffract_columns(ck, job, &s.evals, diffract, budget));
+            }
+            s
         });
         MatrixResult {
             job: job.clone(),
@@ -322,7 +364,41 @@ fn spectrum_of(
         metrics,
         fit,
         estimates,
+        diffract: None,
     }
+}
+
+/// Diffract's columns of a full spectrum (docs/diffract-compat.md); with
+/// `level`, the permuted null and the tail fits too. The null shuffles every
+/// entry, so it holds the whole matrix in f64: a matrix larger than the
+/// memory budget gets the eigenvalue-only columns and a note.
+fn diffract_columns(
+    ck: &Checkpoint,
+    job: &Job,
+    evals: &[f64],
+    level: DiffractLevel,
+    budget: u64,
+) -> Result<DiffractMetrics, DiffractError> {
+    let view = job.spec.views[0];
+    let bytes = (view.rows * view.cols * 8) as u64;
+    let with_null = level != DiffractLevel::Spectrum && bytes <= budget;
+    let opts = DiffractOptions {
+        exponential: level != DiffractLevel::Spectrum,
+        truncated_power_law: level == DiffractLevel::Full,
+        ..Default::default()
+    };
+    let null = if with_null {
+        let data = ck.matrix_data(job.tensor, view);
+        Some(permuted_null(
+            &ck.tensors[job.tensor].header.name,
+            &data,
+            NULL_SEED,
+            faer::Par::Seq,
+        )?)
+    } else {
+        None
+    };
+    diffract_metrics(evals, job.spec.n(), job.spec.m(), null.as_ref(), &opts)
 }
 
 /// A partial spectrum has no framework fit; k_q still counts the top

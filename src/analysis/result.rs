@@ -2,6 +2,7 @@
 //! (`compare`'s series, `predict`, `check`'s compression rules, the
 //! report's projections).
 
+use crate::fit::diffract::{DiffractError, DiffractMetrics};
 use crate::fit::{FitStatus, LayerMetrics, PowerLawFit, SpectralFit};
 use crate::load::SafetensorsFile;
 use crate::load::quant::RangeStats;
@@ -59,6 +60,9 @@ pub struct Spectrum {
     pub fit: Option<SpectralFit>,
     /// The framework's per-matrix estimates (b, σ, k_*, density, k_q, …).
     pub estimates: TheoryColumns,
+    /// Diffract's columns (full spectra of single-view matrices), or why
+    /// not.
+    pub diffract: Option<Result<DiffractMetrics, DiffractError>>,
 }
 
 /// One planned matrix: where it comes from, and its spectrum or why there

@@ -55,6 +55,15 @@ pub struct AnalysisFlags {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also compute Diffract's default columns: permuted-null
+    /// Marchenko–Pastur and Tracy–Widom edges and spike counts, and the
+    /// exponential tail fit (about one more spectrum per matrix).
+    #[arg(long)]
+    pub diffract: bool,
+    /// With --diffract, also its truncated-power-law tail fit (seconds per
+    /// matrix).
+    #[arg(long, requires = "diffract")]
+    pub diffract_tpl: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -149,6 +149,11 @@ impl<'a> Engine<'a> {
             selection: self.selection.clone(),
             run: run_options(&self.flags.engine, threads(self.flags), gpu),
             init: self.init.clone(),
+            diffract: match (self.flags.diffract, self.flags.diffract_tpl) {
+                (_, true) => analysis::DiffractLevel::Full,
+                (true, false) => analysis::DiffractLevel::Null,
+                (false, false) => analysis::DiffractLevel::Spectrum,
+            },
         })
     }
 

@@ -19,10 +19,11 @@ pub const OVER_TRAINED: f64 = 2.0;
 pub const UNDER_TRAINED: f64 = 6.0;
 
 /// Whether the power-law fit produced α (the peer's `status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FitStatus {
     Success,
+    #[default]
     Failed,
 }
 
@@ -42,9 +43,10 @@ impl std::fmt::Display for FitStatus {
 }
 
 /// The peer's training warning from α (`warning` column; empty when none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum AlphaWarning {
     #[serde(rename = "")]
+    #[default]
     None,
     /// α < 2.
     #[serde(rename = "over-trained")]

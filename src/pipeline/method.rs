@@ -16,10 +16,11 @@ use serde::Serialize;
 pub const AUTO_EXACT_MAX_M: usize = 8192;
 
 /// What a matrix's eigenvalues are (the report's `spectrum` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpectrumKind {
     /// Every eigenvalue.
+    #[default]
     Full,
     /// The top K (Lanczos, power iteration).
     TopK,

@@ -151,7 +151,7 @@ pub struct Conventions {
 
 /// One matrix: the peer's 32 columns in the peer's order, then ours.
 /// Metric fields are empty for a matrix that could not be analysed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LayerRow {
     pub layer_id: usize,
     pub name: String,
@@ -245,6 +245,31 @@ pub struct LayerRow {
     pub k_q4: Option<usize>,
     pub k_q8: Option<usize>,
     pub theory_status: String,
+    // --- Diffract's columns (docs/diffract-compat.md): λ = μ/N units ---
+    pub esd_max: Option<f64>,
+    pub esd_min: Option<f64>,
+    pub effective_rank: Option<f64>,
+    pub hard_rank: Option<usize>,
+    pub weights_std: Option<f64>,
+    pub mp_bulk_std: Option<f64>,
+    pub mp_esd_max: Option<f64>,
+    pub mp_esd_min: Option<f64>,
+    pub mp_num_spikes: Option<usize>,
+    pub mp_soft_rank: Option<f64>,
+    pub mp_ks: Option<f64>,
+    pub mp_concentration: Option<f64>,
+    pub mp_presence: Option<f64>,
+    pub tw_esd_bound: Option<f64>,
+    pub tw_num_spikes: Option<usize>,
+    pub expon_lambda: Option<f64>,
+    pub expon_esd_xmin: Option<f64>,
+    pub expon_ks: Option<f64>,
+    pub tpl_alpha: Option<f64>,
+    pub tpl_lambda: Option<f64>,
+    pub tpl_esd_xmin: Option<f64>,
+    pub tpl_ks: Option<f64>,
+    /// Why Diffract's columns are empty, when they are.
+    pub diffract_status: String,
 }
 
 /// `[true, true, false, true]` → `1-2,4`.
@@ -381,7 +406,51 @@ impl From<&MatrixResult> for LayerRow {
             k_q4: theory.k_q4,
             k_q8: theory.k_q8,
             theory_status: theory.theory_status,
+            ..diffract_columns(r)
         }
+    }
+}
+
+/// The Diffract part of a row, from a matrix's result.
+fn diffract_columns(r: &MatrixResult) -> LayerRow {
+    let status = match r.spectrum.as_ref().map(|s| &s.diffract) {
+        Err(e) => e.to_string(),
+        Ok(None) if r.job.spec.views.len() > 1 => "pooled convolution: no single matrix".into(),
+        Ok(None) => "the columns need the full spectrum".into(),
+        Ok(Some(Err(e))) => e.to_string(),
+        Ok(Some(Ok(_))) => String::new(),
+    };
+    let d = r
+        .spectrum
+        .as_ref()
+        .ok()
+        .and_then(|s| s.diffract.as_ref())
+        .and_then(|d| d.as_ref().ok());
+    LayerRow {
+        esd_max: d.map(|d| d.esd_max),
+        esd_min: d.map(|d| d.esd_min),
+        effective_rank: d.map(|d| d.effective_rank),
+        hard_rank: d.map(|d| d.hard_rank),
+        weights_std: d.and_then(|d| d.weights_std),
+        mp_bulk_std: d.and_then(|d| d.mp_bulk_std),
+        mp_esd_max: d.and_then(|d| d.mp_esd_max),
+        mp_esd_min: d.and_then(|d| d.mp_esd_min),
+        mp_num_spikes: d.and_then(|d| d.mp_num_spikes),
+        mp_soft_rank: d.and_then(|d| d.mp_soft_rank),
+        mp_ks: d.and_then(|d| d.mp_ks),
+        mp_concentration: d.and_then(|d| d.mp_concentration),
+        mp_presence: d.and_then(|d| d.mp_presence),
+        tw_esd_bound: d.and_then(|d| d.tw_esd_bound),
+        tw_num_spikes: d.and_then(|d| d.tw_num_spikes),
+        expon_lambda: d.and_then(|d| d.expon_lambda),
+        expon_esd_xmin: d.and_then(|d| d.expon_esd_xmin),
+        expon_ks: d.and_then(|d| d.expon_ks),
+        tpl_alpha: d.and_then(|d| d.tpl_alpha),
+        tpl_lambda: d.and_then(|d| d.tpl_lambda),
+        tpl_esd_xmin: d.and_then(|d| d.tpl_esd_xmin),
+        tpl_ks: d.and_then(|d| d.tpl_ks),
+        diffract_status: status,
+        ..LayerRow::default()
     }
 }
 
