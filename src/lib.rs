@@ -1,15 +1,29 @@
 //! specscope: eigen-spectra of neural-network weights, and what they predict.
 //!
-//! The pipeline, in module order: `load` reads checkpoints and turns tensors
-//! into matrices; `spectrum` computes their eigenvalues on a `backend`
-//! (CPU, or GPU through wgpu); `pipeline` plans
-//! and schedules that work; `fit` estimates power laws and the
-//! peer-compatible layer metrics and the spectral-framework estimators;
-//! `theory` turns those into pruning and quantization predictions;
-//! `report` writes JSON, CSV, tables, plots and HTML; `check` evaluates CI
-//! rules on reports; `simulate` trains the ground-truth models; `compare`
-//! reads the dynamics off a series of snapshots and `validate`s them
-//! against a simulated run; `cli` is the thin command-line glue.
+//! The entry point is [`analysis::analyze`]: it plans a checkpoint's
+//! matrices, computes every spectrum once (CPU f64, or GPU through wgpu),
+//! and returns typed per-matrix results — the peer-compatible metrics,
+//! the spectral-framework estimates, the weights' quantization ranges.
+//!
+//! Layers, lowest first (a module never imports one above it; the
+//! `layers` test enforces that there is no import cycle):
+//! - `load`: safetensors files, indexes, dtypes, tensor → matrix rules,
+//!   quantization grids and weight ranges;
+//! - `fit`: estimators on eigenvalues (power law, layer metrics, noise
+//!   floor, rank decay, frontier, Diffract's columns, series estimators);
+//! - `spectrum`: the Gram operator and the solvers written against it;
+//! - `backend`: its CPU and GPU implementations;
+//! - `theory`: pruning and quantization predictions, real compression;
+//! - `pipeline`: plans and parallel spectra under a memory budget;
+//! - `analysis`: plan + spectra + metrics + estimates, typed results;
+//! - `simulate`, `compare`, `predict`: ground-truth runs, snapshot series,
+//!   compression predictions — consumers of typed analyses;
+//! - `report`: projections of typed results (JSON, CSV, tables, plots,
+//!   HTML) and saved reports read back by field name;
+//! - `check`: CI rules over a report's named columns;
+//! - `cli`: the command line, used only by the binary.
+//!
+//! `synth` makes seeded synthetic matrices for tests and fixtures.
 
 pub mod analysis;
 pub mod backend;

@@ -12,8 +12,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The Vulkan loader complains on every adapter probe when the session
+    // has no runtime directory; give it a private one (removed at exit).
+    // Set before any thread starts.
+    let _runtime_dir = cli::private_runtime_dir();
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::from(cli::exit::SUCCESS),
         Err(e) => {
             eprintln!("specscope: error: {e:#}");
             ExitCode::from(cli::exit::ERROR)

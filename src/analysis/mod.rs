@@ -125,9 +125,9 @@ impl Analysis {
             || !self.problems.is_empty()
     }
 
-    /// Every warning in the order a run meets them: file problems, tensors
-    /// that could not be read, matrices that failed, init fallbacks.
-    pub fn warnings(&self) -> Vec<String> {
+    /// What failed, in the order a run meets it: file problems, tensors
+    /// that could not be read, matrices that failed.
+    pub fn failures(&self) -> Vec<String> {
         let mut w: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
         w.extend(
             self.skipped
@@ -141,7 +141,6 @@ impl Analysis {
                 .filter_map(|m| m.spectrum.as_ref().err())
                 .map(|e| e.to_string()),
         );
-        w.extend(self.init_warnings.iter().cloned());
         w
     }
 

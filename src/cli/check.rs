@@ -6,7 +6,7 @@
 
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
-use super::output::{emit, exit, warn_all};
+use super::output::{emit, exit, note_all, warn_all};
 use crate::check::predict::{Ranges, layouts};
 use crate::check::{self, Inputs, output};
 use crate::report::source::Loaded;
@@ -61,7 +61,8 @@ fn load(path: &Path, engine: &Engine, eigs: Option<&Path>) -> Result<Loaded> {
         Loaded::load(path, &engine.options()?, eigs, &engine.bar)?
     };
     if let Some(an) = &loaded.analysis {
-        warn_all(&an.warnings());
+        warn_all(&an.failures());
+        note_all(&an.init_warnings);
     }
     Ok(loaded)
 }

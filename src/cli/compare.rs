@@ -4,7 +4,7 @@
 
 use super::args::{AnalysisFlags, EngineArgs, Format};
 use super::engine::{open_backend, run_options, selection};
-use super::output::{emit, exit, warn, warn_all};
+use super::output::{emit, exit, note_all, warn_all};
 use super::progress::Bar;
 use crate::analysis;
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
@@ -125,7 +125,8 @@ pub fn run(a: CompareArgs) -> Result<u8> {
     };
     let (rep, analysed) = compare_series(&s, &engine.options()?, &opts, &engine.bar)?;
     for x in &analysed {
-        warn_all(&x.analysis.warnings());
+        warn_all(&x.analysis.failures());
+        note_all(&x.analysis.init_warnings);
     }
     if let Some(dir) = &a.plots {
         write_plots(&rep, dir, image_format(a.png))?;
@@ -149,9 +150,7 @@ pub fn validate(a: ValidateArgs) -> Result<u8> {
         ..Default::default()
     };
     let rep = validate_run(&a.dir, a.rank, &opts, &Bar::new(a.quiet))?;
-    for n in &rep.notes {
-        warn(n);
-    }
+    note_all(&rep.notes);
     emit(&a.output, |w| match a.format {
         ValidateFormat::Table => Ok(rep.write_table(w)?),
         ValidateFormat::Json => Ok(rep.write_json(w)?),

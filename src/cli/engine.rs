@@ -4,7 +4,7 @@
 //! every library call of the command.
 
 use super::args::{self, BackendChoice};
-use super::output::warn;
+use super::output::{note, warn};
 use super::progress::Bar;
 use crate::analysis;
 use crate::backend::{GpuContext, GpuOptions};
@@ -39,7 +39,7 @@ pub fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
     match a.backend {
         BackendChoice::Cpu => {
             if let Some(s) = &a.adapter {
-                warn(&format!(
+                note(&format!(
                     "--adapter `{s}` is ignored with --backend cpu (it picks a GPU adapter)"
                 ));
             }
@@ -58,7 +58,7 @@ pub fn open_backend(a: &args::EngineArgs) -> Result<Option<Arc<GpuContext>>> {
                 } else {
                     " (--backend gpu accepts a software adapter)"
                 };
-                warn(&format!("{e}; using the CPU backend{hint}"));
+                note(&format!("{e}; using the CPU backend{hint}"));
                 Ok(None)
             }
         },

@@ -19,7 +19,7 @@ mod progress;
 mod report_cmd;
 mod simulate;
 
-pub use output::exit;
+pub use output::{exit, is_broken_pipe};
 
 use clap::{Parser, Subcommand};
 
@@ -55,8 +55,28 @@ pub enum Command {
     Validate(compare::ValidateArgs),
 }
 
+/// Sets `XDG_RUNTIME_DIR` to a fresh private directory when it is unset or
+/// not a directory (Mesa's Vulkan loader prints an error on every probe
+/// otherwise); the directory lives as long as the returned guard. Call it
+/// before any thread starts: it changes the process environment.
+pub fn private_runtime_dir() -> Option<tempfile::TempDir> {
+    let ok = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if ok {
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("specscope-runtime-")
+        .tempdir()
+        .ok()?;
+    // SAFETY: called from `main` before any other thread exists, so no
+    // thread can read the environment concurrently.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir.path()) };
+    Some(dir)
+}
+
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    output::set_quiet(cli.command.quiet());
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Analyze(a) => analyze::run(a),
@@ -66,5 +86,21 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(a) => report_cmd::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Validate(a) => compare::validate(a),
+    }
+}
+
+impl Command {
+    /// `--quiet` was given.
+    fn quiet(&self) -> bool {
+        match self {
+            Command::Inspect(_) => false,
+            Command::Analyze(a) => a.analysis.quiet,
+            Command::Simulate(a) => a.quiet,
+            Command::Predict(a) => a.analysis.quiet,
+            Command::Check(a) => a.analysis.quiet,
+            Command::Report(a) => a.analysis.quiet,
+            Command::Compare(a) => a.analysis.quiet,
+            Command::Validate(a) => a.quiet,
+        }
     }
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit codes (documented in `--help` and the README).
 pub mod exit {
@@ -45,13 +46,55 @@ pub fn emit(
     Ok(())
 }
 
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `--quiet`: notes are not printed (failures and errors still are).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Something failed (a file, a tensor, a matrix): always on stderr.
 pub fn warn(msg: &str) {
     eprintln!("specscope: {msg}");
 }
 
-/// Each warning on its own line.
+/// Each failure on its own line.
 pub fn warn_all(msgs: &[String]) {
     for m in msgs {
         warn(m);
     }
+}
+
+/// Worth knowing, but nothing failed (the backend chosen, a fallback):
+/// silenced by `--quiet`.
+pub fn note(msg: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("specscope: {msg}");
+    }
+}
+
+/// Each note on its own line.
+pub fn note_all(msgs: &[String]) {
+    for m in msgs {
+        note(m);
+    }
+}
+
+/// A closed standard output (`specscope analyze … | head`) ends the run
+/// quietly, as it does for cat and ripgrep: the reader has what it wanted.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io = c.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+        let csv = c.downcast_ref::<csv::Error>().and_then(|e| match e.kind() {
+            csv::ErrorKind::Io(io) => Some(io.kind()),
+            _ => None,
+        });
+        let json = c
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        [io, csv, json]
+            .into_iter()
+            .flatten()
+            .any(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -3,7 +3,7 @@
 
 use super::args::{AnalysisFlags, Format};
 use super::engine::{Engine, planned, selection};
-use super::output::{emit, exit, warn_all};
+use super::output::{emit, exit, note_all, warn_all};
 use crate::load::Checkpoint;
 use crate::load::quant::{DEFAULT_GROUP, Granularity, QuantSpec, Scheme};
 use crate::predict::{PredictOptions, predict};
@@ -116,7 +116,8 @@ pub fn run(a: PredictArgs) -> Result<u8> {
         },
         &engine.bar,
     )?;
-    warn_all(&out.warnings);
+    warn_all(&out.failures);
+    note_all(&out.notes);
     if let Some(dir) = &a.plots {
         let format = if a.png {
             plot::ImageFormat::Png

@@ -12,7 +12,7 @@
 
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
-use super::output::{exit, warn_all};
+use super::output::{exit, note_all, warn_all};
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
 use crate::load::Checkpoint;
 use crate::report::doc::ReportDoc;
@@ -148,7 +148,8 @@ fn load(
                 &engine.bar,
             )?;
             for x in &analysed {
-                warn_all(&x.analysis.warnings());
+                warn_all(&x.analysis.failures());
+                note_all(&x.analysis.init_warnings);
             }
             let last = analysed.pop().context("a series has snapshots")?;
             Ok((Loaded::analysed(last.analysis)?, Some(cmp)))
@@ -159,7 +160,8 @@ fn load(
         None => {
             let loaded = Loaded::load(&a.path, &engine.options()?, a.eigs.as_deref(), &engine.bar)?;
             if let Some(an) = &loaded.analysis {
-                warn_all(&an.warnings());
+                warn_all(&an.failures());
+                note_all(&an.init_warnings);
             }
             Ok((loaded, None))
         }

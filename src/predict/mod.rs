@@ -41,8 +41,10 @@ pub struct Predicted {
     pub report: PredictReport,
     /// Per matrix, in plan order: (name, layer id) and its figures.
     pub figures: Vec<((String, usize), Vec<(&'static str, plot::XyPlot)>)>,
-    /// Everything worth a line on stderr, in the order met.
-    pub warnings: Vec<String>,
+    /// What failed (files, tensors, matrices), in the order met.
+    pub failures: Vec<String>,
+    /// Worth knowing, nothing failed (fallbacks, method overrides).
+    pub notes: Vec<String>,
 }
 
 fn describe(req: &Request) -> String {
@@ -476,7 +478,7 @@ fn verified(
     opts: &analysis::Options,
     p: &PredictOptions,
     progress: &dyn Progress,
-    warnings: &mut Vec<String>,
+    out: &mut Messages,
 ) -> Result<(Vec<Done>, EngineInfo), PredictError> {
     let (pooled, single) = pooled_only(plan);
     let pooled_an = analysis::analyze_plan(ck, &pooled, opts, &pipeline::Silent)?;
@@ -489,8 +491,9 @@ fn verified(
         })?,
         None => analysis::init::InitSigmas::none(single.jobs.len()),
     };
-    warnings.extend(pooled_an.warnings());
-    warnings.extend(sigmas.warnings.iter().cloned());
+    out.failures.extend(pooled_an.failures());
+    out.notes.extend(pooled_an.init_warnings.iter().cloned());
+    out.notes.extend(sigmas.warnings.iter().cloned());
     let engine = verify_engine(opts.run.gpu.as_ref());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.run.threads.max(1))
@@ -534,18 +537,21 @@ pub fn predict(
     progress: &dyn Progress,
 ) -> Result<Predicted, PredictError> {
     let plan = analysis::plan_nonempty(ck, &opts.selection)?;
-    let mut warnings: Vec<String> = ck.problems.iter().map(|e| e.to_string()).collect();
+    let mut out = Messages {
+        failures: ck.problems.iter().map(|e| e.to_string()).collect(),
+        notes: Vec::new(),
+    };
     if p.verify && !matches!(opts.run.method, Method::Auto | Method::Exact) {
-        warnings.push(format!(
+        out.notes.push(format!(
             "--verify needs every eigenvector: verified matrices use the exact method (--method {} applies to pooled convolutions only)",
             opts.run.method.as_str()
         ));
     }
     let (mut done, engine_info) = if p.verify {
-        verified(ck, &plan, opts, p, progress, &mut warnings)?
+        verified(ck, &plan, opts, p, progress, &mut out)?
     } else {
         let an = analysis::analyze_plan(ck, &plan, opts, progress)?;
-        warnings.extend(an.init_warnings.iter().cloned());
+        out.notes.extend(an.init_warnings.iter().cloned());
         let done = an
             .matrices
             .iter()
@@ -554,7 +560,7 @@ pub fn predict(
         (done, an.engine)
     };
     for d in done.iter().filter(|d| d.row.status != "ok") {
-        warnings.push(format!("{}: {}", d.row.name, d.row.note));
+        out.failures.push(format!("{}: {}", d.row.name, d.row.note));
     }
     let figures = plan
         .jobs
@@ -614,6 +620,13 @@ pub fn predict(
     Ok(Predicted {
         report,
         figures,
-        warnings,
+        failures: out.failures,
+        notes: out.notes,
     })
+}
+
+/// What a run has to say on stderr.
+struct Messages {
+    failures: Vec<String>,
+    notes: Vec<String>,
 }

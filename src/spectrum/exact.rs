@@ -30,6 +30,10 @@ pub enum SpectrumError {
     #[error("the eigen-solver did not converge")]
     NoConvergence,
     #[error(
+        "the largest |w| is {max_abs:e}: squared singular values of these weights lie outside f64's range"
+    )]
+    OutOfRange { max_abs: f64 },
+    #[error(
         "eigenvalues sum to {sum:e} but the squared Frobenius norm is {frob2:e} (relative gap {gap:.1e})"
     )]
     TraceMismatch { sum: f64, frob2: f64, gap: f64 },
@@ -77,8 +81,19 @@ pub fn gram_lower(
 pub fn gram_lower_observed(
     data: &MatrixData,
     par: Par,
+    done: impl FnMut(Range<usize>),
+    row_absmax: Option<&mut [f64]>,
+) -> Result<Mat<f64>, SpectrumError> {
+    gram_scaled(data, par, done, row_absmax, 1.0)
+}
+
+/// The Gram of `scale`·A (`row_absmax` records the unscaled rows).
+fn gram_scaled(
+    data: &MatrixData,
+    par: Par,
     mut done: impl FnMut(Range<usize>),
     mut row_absmax: Option<&mut [f64]>,
+    scale: f64,
 ) -> Result<Mat<f64>, SpectrumError> {
     let v = data.view;
     let (tall, long, m) = v.sides();
@@ -98,6 +113,7 @@ pub fn gram_lower_observed(
                     mx[start + r] = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
                 }
             }
+            rescale(block, scale);
             let a = MatRef::from_row_major_slice(block, w, m);
             syrk_add(&mut g, a.transpose(), par);
             if v.col_stride == 1 {
@@ -110,6 +126,7 @@ pub fn gram_lower_observed(
                     mx[r] = row.iter().fold(mx[r], |a, x| a.max(x.abs()));
                 }
             }
+            rescale(block, scale);
             let y = MatRef::from_row_major_slice(block, m, w);
             syrk_add(&mut g, y, par);
         }
@@ -120,6 +137,37 @@ pub fn gram_lower_observed(
         return Err(SpectrumError::NonFinite { count: bad });
     }
     Ok(g)
+}
+
+fn rescale(block: &mut [f64], scale: f64) {
+    if scale != 1.0 {
+        block.iter_mut().for_each(|x| *x *= scale);
+    }
+}
+
+/// The largest |w| of a view (a pass over its weights), for a Gram whose
+/// squares overflowed or underflowed.
+fn abs_max(data: &MatrixData) -> f64 {
+    let v = data.view;
+    let rows = (BLOCK_ELEMS / v.cols.max(1)).clamp(1, v.rows.max(1));
+    let mut buf = take_block(rows * v.cols);
+    let mut max = 0.0f64;
+    let mut r = 0;
+    while r < v.rows {
+        let e = (r + rows).min(v.rows);
+        let block = &mut buf[..(e - r) * v.cols];
+        data.read_rows(r, e, block);
+        max = block.iter().fold(max, |a, x| a.max(x.abs()));
+        r = e;
+    }
+    give_block(buf);
+    max
+}
+
+/// Squared Frobenius norms this far from 1 lose digits (or everything) to
+/// overflow or underflow in f64: the Gram is then formed of A/max|w|.
+fn out_of_range(frob2: f64) -> bool {
+    !frob2.is_finite() || (frob2 > 0.0 && frob2 < 1e-250) || frob2 > 1e250
 }
 
 /// G += X·Xᵀ on the lower triangle (X is M×w).
@@ -242,11 +290,36 @@ pub fn exact_spectrum_observed(
     done: impl FnMut(Range<usize>),
     row_absmax: Option<&mut [f64]>,
 ) -> Result<Vec<f64>, SpectrumError> {
-    let g = gram_lower_observed(data, par, done, row_absmax)?;
-    let frob2: f64 = (0..g.nrows()).map(|i| g[(i, i)]).sum();
+    let trace = |g: &Mat<f64>| (0..g.nrows()).map(|i| g[(i, i)]).sum::<f64>();
+    let mut g = gram_lower_observed(data, par, done, row_absmax)?;
+    let mut frob2 = trace(&g);
+    let mut unit = 1.0;
+    if out_of_range(frob2) {
+        // Finite weights whose squares leave f64's range (|w| ≳ 1e125 or
+        // ≲ 1e-125): the spectrum of A/s, scaled back by s².
+        let s = abs_max(data);
+        if s > 0.0 && s.is_finite() {
+            unit = s * s;
+            if !unit.is_normal() {
+                return Err(SpectrumError::OutOfRange { max_abs: s });
+            }
+            g = gram_scaled(data, par, |_| {}, None, 1.0 / s)?;
+            frob2 = trace(&g);
+        }
+    }
     let raw = raw_desc_owned(g, par)?;
     check_trace(&raw, frob2)?;
-    Ok(clamped(raw))
+    let evals = clamped(raw);
+    if unit == 1.0 {
+        return Ok(evals);
+    }
+    let scaled: Vec<f64> = evals.into_iter().map(|x| x * unit).collect();
+    if scaled.iter().any(|x| !x.is_finite()) {
+        return Err(SpectrumError::OutOfRange {
+            max_abs: unit.sqrt(),
+        });
+    }
+    Ok(scaled)
 }
 
 /// Σμ against ‖W‖²_F. The tolerance 1e-8·M is far above f64 round-off of a
@@ -263,6 +336,35 @@ pub fn check_trace(evals: &[f64], frob2: f64) -> Result<(), SpectrumError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_and_tiny_weights_are_scaled_not_overflowed() {
+        use crate::load::{DType, MatrixData, View};
+        let base: Vec<f64> = (0..6 * 4).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
+        let exact = |w: &[f64]| {
+            let bytes: &[u8] = bytemuck::cast_slice(w);
+            let d = MatrixData {
+                bytes,
+                dtype: &DType::F64,
+                view: View::dense(0, 6, 4),
+            };
+            super::exact_spectrum(&d, faer::Par::Seq, |_| {})
+        };
+        let reference = exact(&base).unwrap();
+        for scale in [1e130, 1e-130] {
+            let w: Vec<f64> = base.iter().map(|x| x * scale).collect();
+            let got = exact(&w).unwrap();
+            for (g, r) in got.iter().zip(&reference) {
+                let want = r * scale * scale;
+                // Relative to μ_1: the scaled Gram has the same round-off.
+                assert!((g - want).abs() <= 1e-12 * reference[0] * scale * scale);
+            }
+        }
+        // |w| ~ 1e160: μ ~ 1e320 cannot be represented; the error says so.
+        let w: Vec<f64> = base.iter().map(|x| x * 1e160).collect();
+        let e = exact(&w).unwrap_err().to_string();
+        assert!(e.contains("outside f64's range"), "{e}");
+    }
+
     use super::*;
     use crate::load::{DType, View};
 
