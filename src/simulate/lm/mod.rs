@@ -89,7 +89,7 @@ pub struct LmConfig {
 }
 
 impl Default for LmConfig {
-    /// The documented default run (about 145 s of CPU time in a release
+    /// The documented default run (about 135 s of CPU time in a release
     /// build; docs/simulate.md has the measured figures).
     fn default() -> LmConfig {
         LmConfig {
