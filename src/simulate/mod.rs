@@ -15,6 +15,10 @@
 //! `truth.json`; docs/simulate.md describes each file and derives the
 //! analytic laws.
 //!
+//! `lm` is the real-data referee beside them: a character-level
+//! transformer trained on real text, whose truth is the measured loss of
+//! compressing each of its weight matrices (no analytic law).
+//!
 //! ```
 //! use specscope::simulate::{ModelKind, Run, SimConfig, simulate};
 //! # fn main() -> Result<(), specscope::simulate::SimError> {
@@ -46,6 +50,7 @@
 //! ```
 
 mod compress;
+pub mod lm;
 mod model;
 mod read;
 mod task;

@@ -87,14 +87,14 @@ pub struct Run {
     pub snapshots: Vec<SnapshotInfo>,
 }
 
-fn format_err(path: &Path, reason: impl Into<String>) -> SimError {
+pub(crate) fn format_err(path: &Path, reason: impl Into<String>) -> SimError {
     SimError::Format {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SimError> {
+pub(crate) fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SimError> {
     let mut r = csv::Reader::from_path(path).map_err(|e| format_err(path, e.to_string()))?;
     r.deserialize()
         .map(|row| row.map_err(|e| format_err(path, e.to_string())))
@@ -102,7 +102,7 @@ fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SimErro
 }
 
 /// Reads the time metadata of one snapshot header.
-fn snapshot_info(path: &Path) -> Result<SnapshotInfo, SimError> {
+pub(crate) fn snapshot_info(path: &Path) -> Result<SnapshotInfo, SimError> {
     let f = SafetensorsFile::open(path)?;
     let get = |key: &str| -> Result<&String, SimError> {
         f.metadata
@@ -146,8 +146,16 @@ impl Run {
     pub fn open(dir: &Path) -> Result<Run, SimError> {
         let tpath = dir.join("truth.json");
         let text = std::fs::read_to_string(&tpath).map_err(|e| SimError::io(&tpath, e))?;
-        let truth: Truth =
+        let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format_err(&tpath, e.to_string()))?;
+        if json.get("model").and_then(|m| m.as_str()) == Some(super::lm::LM_MODEL) {
+            return Err(format_err(
+                &tpath,
+                "a language-model run: open it with `simulate::lm::LmRun::open`",
+            ));
+        }
+        let truth: Truth =
+            serde_json::from_value(json).map_err(|e| format_err(&tpath, e.to_string()))?;
         if truth.format != SIM_FORMAT {
             return Err(format_err(
                 &tpath,
