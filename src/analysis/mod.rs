@@ -414,14 +414,16 @@ fn partial_estimates(
         let s2 = ranges.noise_variance(&theory::analyze_quantizer(bits));
         theory::quant::k_bbp(evals, s2, d)
     };
+    let why = format!(
+        "the framework fit needs the full spectrum (method {})",
+        method.as_str()
+    );
     TheoryColumns {
         params,
         k_q4: Some(kq(4)),
         k_q8: Some(kq(8)),
-        theory_status: format!(
-            "the framework fit needs the full spectrum (method {})",
-            method.as_str()
-        ),
+        theory_status: why.clone(),
+        theory_reason: why,
         ..Default::default()
     }
 }

@@ -149,6 +149,16 @@ pub fn validate(a: ValidateArgs) -> Result<u8> {
         run: run_options(&a.engine, threads, open_backend(&a.engine)?),
         ..Default::default()
     };
+    if compare::referee::is_lm_run(&a.dir) {
+        let rep = compare::referee::referee(&a.dir, &opts, &Bar::new(a.quiet))?;
+        note_all(&rep.notes);
+        emit(&a.output, |w| match a.format {
+            ValidateFormat::Table | ValidateFormat::Markdown => Ok(rep.write_table(w)?),
+            ValidateFormat::Json => Ok(rep.write_json(w)?),
+            ValidateFormat::Csv => Ok(rep.write_csv(w)?),
+        })?;
+        return Ok(exit::SUCCESS);
+    }
     let rep = validate_run(&a.dir, a.rank, &opts, &Bar::new(a.quiet))?;
     note_all(&rep.notes);
     emit(&a.output, |w| match a.format {

@@ -50,6 +50,15 @@ pub struct PredictArgs {
     /// the RMS entry of its init, instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
+    /// A loss curve (CSV with a header, rows in time order): ΔL is also
+    /// given in the loss's own units, calibrated on the loss the run
+    /// removed, first row minus last (docs/theory.md §4.3).
+    #[arg(long, value_name = "CSV")]
+    pub losses: Option<PathBuf>,
+    /// The loss column of --losses [default: the first of val_loss,
+    /// valid_loss, test_loss, loss, train_loss].
+    #[arg(long, value_name = "COL", requires = "losses")]
+    pub loss_column: Option<String>,
     /// Write each matrix's predicted pruning curve (and, with --bits, its
     /// quantization curve) into DIR, with the measured point when --verify
     /// ran (SVG; PNG with --png).
@@ -102,6 +111,11 @@ fn request(a: &PredictArgs) -> Result<Request> {
 
 pub fn run(a: PredictArgs) -> Result<u8> {
     let request = request(&a)?;
+    let loss = a
+        .losses
+        .as_deref()
+        .map(|p| crate::predict::read_loss(p, a.loss_column.as_deref()))
+        .transpose()?;
     let sel = selection(&a.analysis.selection)?;
     let ck = Checkpoint::open(&a.path)?;
     planned(&ck, &sel)?;
@@ -113,6 +127,7 @@ pub fn run(a: PredictArgs) -> Result<u8> {
             request,
             verify: a.verify,
             plots: a.plots.is_some(),
+            loss,
         },
         &engine.bar,
     )?;

@@ -14,6 +14,7 @@
 
 pub mod modes;
 pub mod order;
+pub mod referee;
 mod run;
 pub mod validate;
 

@@ -34,6 +34,17 @@ pub struct PredictOptions {
     pub verify: bool,
     /// Draw each matrix's pruning (and quantization) figure.
     pub plots: bool,
+    /// The current loss (a loss curve's last value): ΔL in its units.
+    pub loss: Option<Loss>,
+}
+
+/// A loss curve's first and last values, and where they came from.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    pub first: f64,
+    pub last: f64,
+    /// `FILE (column COL)`.
+    pub source: String,
 }
 
 /// A prediction run: the report, and each matrix's figures when asked.
@@ -170,6 +181,7 @@ fn assemble(
             Ok(_) => "ok".into(),
             Err(e) => e.to_string(),
         },
+        verdict: pred.verdict().0,
         rank: pred.rank,
         trunc_energy: pred.trunc_energy,
         phase: pred.phase.map_or("", |p| p.as_str()).to_string(),
@@ -246,7 +258,13 @@ fn assemble(
 }
 
 /// Predicts from the analysis's spectrum and fit (no `--verify`).
-fn predict_only(ck: &Checkpoint, r: &MatrixResult, req: &Request, plots: bool) -> Done {
+fn predict_only(
+    ck: &Checkpoint,
+    r: &MatrixResult,
+    req: &Request,
+    loss: Option<(f64, f64)>,
+    plots: bool,
+) -> Done {
     let job = &r.job;
     let s = match &r.spectrum {
         Ok(s) => s,
@@ -267,6 +285,7 @@ fn predict_only(ck: &Checkpoint, r: &MatrixResult, req: &Request, plots: bool) -
     let pred = theory::predict(mu, d, fit, req, ranges.as_ref());
     let alpha = s.metrics.fit.as_ref().ok().map(|a| a.alpha);
     let mut done = assemble(job, mu, fit, req, &pred, None, alpha, String::new());
+    done.row.in_loss_units(&pred, loss);
     if plots {
         done.figures = figures(job, mu, fit, req, &pred, None);
     }
@@ -279,6 +298,7 @@ fn predict_verify(
     job: &Job,
     req: &Request,
     sigma: Option<f64>,
+    loss: Option<(f64, f64)>,
     engine: &dyn SpectrumEngine,
     plots: bool,
 ) -> Done {
@@ -340,6 +360,7 @@ fn predict_verify(
         alpha.ok().map(|a| a.alpha),
         String::new(),
     );
+    done.row.in_loss_units(&pred, loss);
     if plots {
         done.figures = figures(job, mu, &fit, req, &pred, Some(m.err_rel));
     }
@@ -404,6 +425,9 @@ fn summary(done: &[Done]) -> PredictSummary {
         ),
         dl_frac: dl(&mut ok.iter().map(|r| (r.dl_frac, r.params))),
         with_model: ok.iter().filter(|r| r.dl.is_some()).count(),
+        loss: None,
+        loss_drop: None,
+        dl_loss: None,
         curve,
     }
 }
@@ -451,6 +475,74 @@ pub enum PredictError {
     Analysis(#[from] analysis::AnalysisError),
     #[error("thread pool: {0}")]
     Pool(String),
+    #[error("{}: {why}", path.display())]
+    Losses {
+        path: std::path::PathBuf,
+        why: String,
+    },
+}
+
+/// The loss columns looked for, in order, when none is named: validation
+/// before training loss.
+pub const LOSS_COLUMNS: [&str; 5] = ["val_loss", "valid_loss", "test_loss", "loss", "train_loss"];
+
+/// A loss curve's first and last values (a CSV with a header, rows in time
+/// order): of `column`, or of the first of [`LOSS_COLUMNS`] present. An
+/// unknown column is an error naming the columns present.
+pub fn read_loss(path: &std::path::Path, column: Option<&str>) -> Result<Loss, PredictError> {
+    let err = |why: String| PredictError::Losses {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| err(e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let present = || headers.join(", ");
+    let (i, name) = match column {
+        Some(c) => headers
+            .iter()
+            .position(|h| h == c)
+            .map(|i| (i, c.to_string()))
+            .ok_or_else(|| err(format!("no column `{c}`; columns: {}", present())))?,
+        None => LOSS_COLUMNS
+            .iter()
+            .find_map(|c| {
+                headers
+                    .iter()
+                    .position(|h| h == c)
+                    .map(|i| (i, c.to_string()))
+            })
+            .ok_or_else(|| {
+                err(format!(
+                    "no loss column ({}); name one with --loss-column; columns: {}",
+                    LOSS_COLUMNS.join(", "),
+                    present()
+                ))
+            })?,
+    };
+    let (mut first, mut last) = (None, None);
+    for (row, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        let v = rec
+            .get(i)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| err(format!("row {}: `{name}` is not a finite number", row + 2)))?;
+        first.get_or_insert(v);
+        last = Some(v);
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(err("no rows".into()));
+    };
+    Ok(Loss {
+        first,
+        last,
+        source: format!("{} (column {name})", path.display()),
+    })
 }
 
 /// Pooled convolutions are several matrices sharing one spectrum:
@@ -506,7 +598,13 @@ fn verified(
             .map(|job| {
                 let d = match pooled_an.matrix(&job.spec.name) {
                     Some(r) => {
-                        let mut d = predict_only(ck, r, &p.request, p.plots);
+                        let mut d = predict_only(
+                            ck,
+                            r,
+                            &p.request,
+                            p.loss.as_ref().map(|l| (l.first, l.last)),
+                            p.plots,
+                        );
                         d.row.note = "pooled convolution: predicted, not verified".into();
                         d
                     }
@@ -517,7 +615,15 @@ fn verified(
                             .position(|s| s.spec.name == job.spec.name)
                             .expect("a job is pooled or single");
                         let sigma = sigmas.values[i];
-                        predict_verify(ck, job, &p.request, sigma, engine.as_ref(), p.plots)
+                        predict_verify(
+                            ck,
+                            job,
+                            &p.request,
+                            sigma,
+                            p.loss.as_ref().map(|l| (l.first, l.last)),
+                            engine.as_ref(),
+                            p.plots,
+                        )
                     }
                 };
                 progress.matrix_done(&job.spec.name, 0);
@@ -555,7 +661,15 @@ pub fn predict(
         let done = an
             .matrices
             .iter()
-            .map(|r| predict_only(ck, r, &p.request, p.plots))
+            .map(|r| {
+                predict_only(
+                    ck,
+                    r,
+                    &p.request,
+                    p.loss.as_ref().map(|l| (l.first, l.last)),
+                    p.plots,
+                )
+            })
             .collect();
         (done, an.engine)
     };
@@ -573,7 +687,17 @@ pub fn predict(
             )
         })
         .collect();
-    let summary = summary(&done);
+    let mut summary = summary(&done);
+    if let Some(l) = &p.loss {
+        let drop = l.first - l.last;
+        summary.loss = Some(l.last);
+        summary.loss_drop = Some(drop);
+        summary.dl_loss = Some(theory::combined_loss(
+            drop,
+            done.iter()
+                .filter_map(|d| d.row.dl_frac.filter(|_| d.row.dl_loss.is_some())),
+        ));
+    }
     let backend = backend_of(&engine_info, summary.verified > 0);
     let engine = if p.verify {
         verify_engine(opts.run.gpu.as_ref()).name()
@@ -611,6 +735,7 @@ pub fn predict(
             .init
             .as_ref()
             .map_or("median".into(), |p| format!("init {}", p.display())),
+        losses: p.loss.as_ref().map(|l| l.source.clone()),
         rows,
         summary,
         curves,
