@@ -85,7 +85,7 @@ pub enum CompareError {
     #[error("snapshot {}: {source}", path.display())]
     Snapshot {
         path: PathBuf,
-        source: crate::analysis::AnalysisError,
+        source: Box<crate::analysis::AnalysisError>,
     },
 }
 

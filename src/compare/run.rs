@@ -248,7 +248,7 @@ fn analyse(
     let analysis: Analysis =
         analysis::analyze(&ck, opts, progress).map_err(|source| CompareError::Snapshot {
             path: snap.path.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let failed = analysis.matrices.len() - analysis.analysed()
         + analysis.skipped.iter().filter(|s| s.failed).count()

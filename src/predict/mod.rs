@@ -47,11 +47,14 @@ pub struct Loss {
     pub source: String,
 }
 
+/// One matrix's figures: (name, layer id) and (file kind, figure) pairs.
+pub type MatrixFigures = ((String, usize), Vec<(&'static str, plot::XyPlot)>);
+
 /// A prediction run: the report, and each matrix's figures when asked.
 pub struct Predicted {
     pub report: PredictReport,
     /// Per matrix, in plan order: (name, layer id) and its figures.
-    pub figures: Vec<((String, usize), Vec<(&'static str, plot::XyPlot)>)>,
+    pub figures: Vec<MatrixFigures>,
     /// What failed (files, tensors, matrices), in the order met.
     pub failures: Vec<String>,
     /// Worth knowing, nothing failed (fallbacks, method overrides).

@@ -9,6 +9,7 @@ use super::prune::{LossModel, truncation_energy};
 use super::quant::{QuantSpec, RangeStats};
 use super::{CurvePoint, Keep, Request, learned_model, predict};
 use crate::fit::SpectralFit;
+use crate::fit::estimate::Unavailable;
 use crate::fit::noise::Dims;
 
 /// At most this many ranks on a pruning curve: log-spaced, always the
@@ -33,7 +34,7 @@ pub struct PruningCurve {
     /// The frontier, where the loss curve's plateau starts.
     pub k_star: Option<usize>,
     /// The loss model (a, k_*), or why there is none (then no ΔL curve).
-    pub model: Result<LossModel, String>,
+    pub model: Result<LossModel, Unavailable>,
 }
 
 /// Log-spaced ranks 1…`modes` (every rank when there are few), ascending,
@@ -61,7 +62,7 @@ pub fn curve_ranks(modes: usize) -> Vec<usize> {
 /// The pruning curve of a descending spectrum `mu` (views of size `d`)
 /// with its fit: every rank of [`curve_ranks`] below the full rank.
 pub fn pruning_curve(mu: &[f64], d: Dims, fit: &SpectralFit) -> PruningCurve {
-    let model = learned_model(fit, mu.len()).map_err(|e| e.to_string());
+    let model = learned_model(fit, mu.len());
     let max = model.as_ref().ok().map(LossModel::max_damage);
     let points = curve_ranks(mu.len())
         .into_iter()
