@@ -6,6 +6,10 @@
 //! weights' quantization ranges; everything comes back typed
 //! ([`Analysis`], one [`MatrixResult`] per matrix).
 //!
+//! [`analyze_plan`] is [`measure_plan`] (what reading the weights yields)
+//! followed by [`assemble_plan`] (everything computed from that), so the
+//! two halves can run in different processes (`shard`).
+//!
 //! `compare`, `predict`, `check` and `report` consume these results; the
 //! report rows (`report::LayerRow`) are projections of them, built only
 //! when a report is written. Nothing here prints: warnings come back as
@@ -29,7 +33,8 @@ pub use result::{FileInfo, MatrixResult, Spectrum, TensorInfo};
 
 use crate::backend::GpuContext;
 use crate::fit::diffract::{
-    DiffractError, DiffractMetrics, DiffractOptions, NULL_SEED, diffract_metrics, permuted_null,
+    DiffractError, DiffractMetrics, DiffractOptions, NULL_SEED, NullSpectrum, diffract_metrics,
+    permuted_null,
 };
 use crate::fit::layer_metrics;
 use crate::load::quant::RangeStats;
@@ -212,6 +217,36 @@ pub fn analyze_plan(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Analysis, AnalysisError> {
+    let measured = measure_plan(ck, plan, opts, progress)?;
+    Ok(assemble_plan(ck, plan, opts, measured))
+}
+
+/// What an analysis reads from the weights, before any fit: each matrix's
+/// spectrum with the weights' symmetric per-channel ranges, the permuted
+/// null of Diffract's costlier columns, and the init snapshot's noise σ.
+/// Everything else an [`Analysis`] holds is computed from these alone by
+/// [`assemble_plan`], so one process can measure a plan's matrices and
+/// another assemble them (`shard`).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// One per job, in plan order; `channel_ranges` is set wherever the
+    /// spectrum was computed.
+    pub outcomes: Vec<Outcome>,
+    /// Per job: Diffract's permuted null, where its columns use one (a
+    /// single-view full spectrum, `--diffract`, within the memory budget).
+    pub nulls: Vec<Option<Result<NullSpectrum, DiffractError>>>,
+    pub sigmas: init::InitSigmas,
+    pub engine: EngineInfo,
+}
+
+/// Reads the weights of `plan`'s matrices: spectra, ranges, permuted nulls
+/// and init σ (the costly half of [`analyze_plan`]).
+pub fn measure_plan(
+    ck: &Checkpoint,
+    plan: &Plan,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Measured, AnalysisError> {
     let sigmas = match &opts.init {
         Some(p) => init::sigmas(p, ck, plan).map_err(|source| AnalysisError::Init {
             path: p.clone(),
@@ -220,28 +255,55 @@ pub fn analyze_plan(
         None => init::InitSigmas::none(plan.jobs.len()),
     };
     progress.start(plan.jobs.len(), plan.total_bytes(ck));
-    let outcomes = pipeline::run(ck, plan, &opts.run, progress);
+    let mut outcomes = pipeline::run(ck, plan, &opts.run, progress);
     progress.finish();
     let engine = engine_info(opts.run.gpu.as_deref(), &outcomes, opts.run.threads);
+    let nulls = plan
+        .jobs
+        .par_iter()
+        .zip(outcomes.par_iter_mut())
+        .map(|(job, out)| {
+            out.evals.as_ref().ok()?;
+            // The pipeline gathers the symmetric per-channel ranges while it
+            // reads the weights; a path that did not reads them once here.
+            if out.channel_ranges.is_none() {
+                out.channel_ranges = Some(init::job_ranges(ck, job, &theory::analyze_quantizer(4)));
+            }
+            permuted_null_of(ck, job, out.method, opts.diffract, opts.run.memory_budget)
+        })
+        .collect();
+    Ok(Measured {
+        outcomes,
+        nulls,
+        sigmas,
+        engine,
+    })
+}
+
+/// The analysis of `plan` from what [`measure_plan`] read: metrics,
+/// framework fit and estimates, Diffract's columns (the cheap half of
+/// [`analyze_plan`]; it reads no weights when every computed spectrum
+/// carries its ranges).
+pub fn assemble_plan(ck: &Checkpoint, plan: &Plan, opts: &Options, m: Measured) -> Analysis {
     let matrices = results(
         ck,
         plan,
-        outcomes,
-        &sigmas.values,
+        m.outcomes,
+        m.nulls,
+        &m.sigmas.values,
         opts.diffract,
-        opts.run.memory_budget,
     );
-    Ok(Analysis {
+    Analysis {
         root: ck.root.clone(),
         files: ck.files.iter().map(FileInfo::of).collect(),
         selection: opts.selection.clone(),
-        engine,
+        engine: m.engine,
         init: opts.init.clone(),
         matrices,
         skipped: plan.skipped.clone(),
         problems: ck.problems.clone(),
-        init_warnings: sigmas.warnings,
-    })
+        init_warnings: m.sigmas.warnings,
+    }
 }
 
 /// Per-matrix results from the pipeline's outcomes: metrics, framework
@@ -250,15 +312,16 @@ fn results(
     ck: &Checkpoint,
     plan: &Plan,
     outcomes: Vec<Outcome>,
+    nulls: Vec<Option<Result<NullSpectrum, DiffractError>>>,
     sigmas: &[Option<f64>],
     diffract: DiffractLevel,
-    budget: u64,
 ) -> Vec<MatrixResult> {
     plan.jobs
         .par_iter()
         .zip(outcomes)
+        .zip(nulls)
         .zip(sigmas)
-        .map(|((job, out), sigma)| MatrixResult::new(ck, job, out, *sigma, diffract, budget))
+        .map(|(((job, out), null), sigma)| MatrixResult::new(ck, job, out, null, *sigma, diffract))
         .collect()
 }
 
@@ -278,9 +341,9 @@ impl MatrixResult {
         ck: &Checkpoint,
         job: &Job,
         out: Outcome,
+        null: Option<Result<NullSpectrum, DiffractError>>,
         sigma_init: Option<f64>,
         diffract: DiffractLevel,
-        budget: u64,
     ) -> MatrixResult {
         let tensor = TensorInfo {
             name: out.tensor,
@@ -303,7 +366,7 @@ impl MatrixResult {
             // Pooled slices share one spectrum of several matrices: no
             // Diffract columns, as Diffract has none for them.
             if s.kind == SpectrumKind::Full && job.spec.views.len() == 1 {
-                s.diffract = Some(diffract_columns(ck, job, &s.evals, diffract, budget));
+                s.diffract = Some(diffract_columns(job, &s.evals, diffract, null));
             }
             s
         });
@@ -367,36 +430,50 @@ fn spectrum_of(
     }
 }
 
-/// Diffract's columns of a full spectrum (docs/diffract-compat.md); with
-/// `level`, the permuted null and the tail fits too. The null shuffles every
-/// entry, so it holds the whole matrix in f64: a matrix larger than the
-/// memory budget gets the eigenvalue-only columns and a note.
-fn diffract_columns(
+/// Diffract's permuted null of one matrix, where its columns use one: a
+/// single-view full spectrum at `level` above the eigenvalue-only columns.
+/// The null shuffles every entry, so it holds the whole matrix in f64: a
+/// matrix larger than the memory budget gets none (and the eigenvalue-only
+/// columns with a note).
+fn permuted_null_of(
     ck: &Checkpoint,
+    job: &Job,
+    method: Method,
+    level: DiffractLevel,
+    budget: u64,
+) -> Option<Result<NullSpectrum, DiffractError>> {
+    if method.spectrum() != SpectrumKind::Full || job.spec.views.len() != 1 {
+        return None;
+    }
+    let view = job.spec.views[0];
+    let bytes = (view.rows * view.cols * 8) as u64;
+    if level == DiffractLevel::Spectrum || bytes > budget {
+        return None;
+    }
+    let data = ck.matrix_data(job.tensor, view);
+    Some(permuted_null(
+        &ck.tensors[job.tensor].header.name,
+        &data,
+        NULL_SEED,
+        faer::Par::Seq,
+    ))
+}
+
+/// Diffract's columns of a full spectrum (docs/diffract-compat.md); with
+/// `level`, the tail fits too, and the permuted-null columns when `null`
+/// holds one.
+fn diffract_columns(
     job: &Job,
     evals: &[f64],
     level: DiffractLevel,
-    budget: u64,
+    null: Option<Result<NullSpectrum, DiffractError>>,
 ) -> Result<DiffractMetrics, DiffractError> {
-    let view = job.spec.views[0];
-    let bytes = (view.rows * view.cols * 8) as u64;
-    let with_null = level != DiffractLevel::Spectrum && bytes <= budget;
     let opts = DiffractOptions {
         exponential: level != DiffractLevel::Spectrum,
         truncated_power_law: level == DiffractLevel::Full,
         ..Default::default()
     };
-    let null = if with_null {
-        let data = ck.matrix_data(job.tensor, view);
-        Some(permuted_null(
-            &ck.tensors[job.tensor].header.name,
-            &data,
-            NULL_SEED,
-            faer::Par::Seq,
-        )?)
-    } else {
-        None
-    };
+    let null = null.transpose()?;
     diffract_metrics(evals, job.spec.n(), job.spec.m(), null.as_ref(), &opts)
 }
 
