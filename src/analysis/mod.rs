@@ -6,9 +6,10 @@
 //! weights' quantization ranges; everything comes back typed
 //! ([`Analysis`], one [`MatrixResult`] per matrix).
 //!
-//! [`analyze_plan`] is [`measure_plan`] (what reading the weights yields)
-//! followed by [`assemble_plan`] (everything computed from that), so the
-//! two halves can run in different processes (`shard`).
+//! [`analyze_plan`] is [`measure_plan`] (the costly half: reading the
+//! weights, the spectra, Diffract's columns) followed by [`assemble_plan`]
+//! (the metrics, fits and estimates computed from those), so the two halves
+//! can run in different processes (`shard`).
 //!
 //! `compare`, `predict`, `check` and `report` consume these results; the
 //! report rows (`report::LayerRow`) are projections of them, built only
@@ -33,8 +34,7 @@ pub use result::{FileInfo, MatrixResult, Spectrum, TensorInfo};
 
 use crate::backend::GpuContext;
 use crate::fit::diffract::{
-    DiffractError, DiffractMetrics, DiffractOptions, NULL_SEED, NullSpectrum, diffract_metrics,
-    permuted_null,
+    DiffractError, DiffractMetrics, DiffractOptions, NULL_SEED, diffract_metrics, permuted_null,
 };
 use crate::fit::layer_metrics;
 use crate::load::quant::RangeStats;
@@ -221,26 +221,25 @@ pub fn analyze_plan(
     Ok(assemble_plan(ck, plan, opts, measured))
 }
 
-/// What an analysis reads from the weights, before any fit: each matrix's
-/// spectrum with the weights' symmetric per-channel ranges, the permuted
-/// null of Diffract's costlier columns, and the init snapshot's noise σ.
-/// Everything else an [`Analysis`] holds is computed from these alone by
-/// [`assemble_plan`], so one process can measure a plan's matrices and
-/// another assemble them (`shard`).
+/// The costly half of an analysis: what reading the weights yields (each
+/// matrix's spectrum with the weights' symmetric per-channel ranges, the
+/// init snapshot's noise σ) and Diffract's columns (a permuted null's
+/// spectrum, the tail fits). The rest of an [`Analysis`] is computed from
+/// these alone by [`assemble_plan`], so one process can measure a plan's
+/// matrices and another assemble them (`shard`).
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// One per job, in plan order; `channel_ranges` is set wherever the
     /// spectrum was computed.
     pub outcomes: Vec<Outcome>,
-    /// Per job: Diffract's permuted null, where its columns use one (a
-    /// single-view full spectrum, `--diffract`, within the memory budget).
-    pub nulls: Vec<Option<Result<NullSpectrum, DiffractError>>>,
+    /// Per job: Diffract's columns of a single-view full spectrum.
+    pub diffract: Vec<Option<Result<DiffractMetrics, DiffractError>>>,
     pub sigmas: init::InitSigmas,
     pub engine: EngineInfo,
 }
 
-/// Reads the weights of `plan`'s matrices: spectra, ranges, permuted nulls
-/// and init σ (the costly half of [`analyze_plan`]).
+/// Measures `plan`'s matrices: spectra, ranges, init σ and Diffract's
+/// columns.
 pub fn measure_plan(
     ck: &Checkpoint,
     plan: &Plan,
@@ -258,41 +257,41 @@ pub fn measure_plan(
     let mut outcomes = pipeline::run(ck, plan, &opts.run, progress);
     progress.finish();
     let engine = engine_info(opts.run.gpu.as_deref(), &outcomes, opts.run.threads);
-    let nulls = plan
+    let diffract = plan
         .jobs
         .par_iter()
         .zip(outcomes.par_iter_mut())
         .map(|(job, out)| {
-            out.evals.as_ref().ok()?;
+            if out.evals.is_err() {
+                return None;
+            }
             // The pipeline gathers the symmetric per-channel ranges while it
             // reads the weights; a path that did not reads them once here.
             if out.channel_ranges.is_none() {
                 out.channel_ranges = Some(init::job_ranges(ck, job, &theory::analyze_quantizer(4)));
             }
-            permuted_null_of(ck, job, out.method, opts.diffract, opts.run.memory_budget)
+            // Pooled slices share one spectrum of several matrices: no
+            // Diffract columns, as Diffract has none for them.
+            let single = job.spec.views.len() == 1;
+            let evals = out.evals.as_ref().ok()?;
+            (single && out.method.spectrum() == SpectrumKind::Full)
+                .then(|| diffract_columns(ck, job, evals, opts.diffract, opts.run.memory_budget))
         })
         .collect();
     Ok(Measured {
         outcomes,
-        nulls,
+        diffract,
         sigmas,
         engine,
     })
 }
 
-/// The analysis of `plan` from what [`measure_plan`] read: metrics,
-/// framework fit and estimates, Diffract's columns (the cheap half of
+/// The analysis of `plan` from what [`measure_plan`] measured: layer
+/// metrics, framework fit and estimates (the cheap half of
 /// [`analyze_plan`]; it reads no weights when every computed spectrum
 /// carries its ranges).
 pub fn assemble_plan(ck: &Checkpoint, plan: &Plan, opts: &Options, m: Measured) -> Analysis {
-    let matrices = results(
-        ck,
-        plan,
-        m.outcomes,
-        m.nulls,
-        &m.sigmas.values,
-        opts.diffract,
-    );
+    let matrices = results(ck, plan, m.outcomes, m.diffract, &m.sigmas.values);
     Analysis {
         root: ck.root.clone(),
         files: ck.files.iter().map(FileInfo::of).collect(),
@@ -312,16 +311,15 @@ fn results(
     ck: &Checkpoint,
     plan: &Plan,
     outcomes: Vec<Outcome>,
-    nulls: Vec<Option<Result<NullSpectrum, DiffractError>>>,
+    diffract: Vec<Option<Result<DiffractMetrics, DiffractError>>>,
     sigmas: &[Option<f64>],
-    diffract: DiffractLevel,
 ) -> Vec<MatrixResult> {
     plan.jobs
         .par_iter()
         .zip(outcomes)
-        .zip(nulls)
+        .zip(diffract)
         .zip(sigmas)
-        .map(|(((job, out), null), sigma)| MatrixResult::new(ck, job, out, null, *sigma, diffract))
+        .map(|(((job, out), d), sigma)| MatrixResult::new(ck, job, out, d, *sigma))
         .collect()
 }
 
@@ -341,9 +339,8 @@ impl MatrixResult {
         ck: &Checkpoint,
         job: &Job,
         out: Outcome,
-        null: Option<Result<NullSpectrum, DiffractError>>,
+        diffract: Option<Result<DiffractMetrics, DiffractError>>,
         sigma_init: Option<f64>,
-        diffract: DiffractLevel,
     ) -> MatrixResult {
         let tensor = TensorInfo {
             name: out.tensor,
@@ -363,11 +360,7 @@ impl MatrixResult {
                 out.channel_ranges,
                 sigma_init,
             );
-            // Pooled slices share one spectrum of several matrices: no
-            // Diffract columns, as Diffract has none for them.
-            if s.kind == SpectrumKind::Full && job.spec.views.len() == 1 {
-                s.diffract = Some(diffract_columns(job, &s.evals, diffract, null));
-            }
+            s.diffract = diffract;
             s
         });
         MatrixResult {
@@ -430,50 +423,36 @@ fn spectrum_of(
     }
 }
 
-/// Diffract's permuted null of one matrix, where its columns use one: a
-/// single-view full spectrum at `level` above the eigenvalue-only columns.
-/// The null shuffles every entry, so it holds the whole matrix in f64: a
-/// matrix larger than the memory budget gets none (and the eigenvalue-only
-/// columns with a note).
-fn permuted_null_of(
-    ck: &Checkpoint,
-    job: &Job,
-    method: Method,
-    level: DiffractLevel,
-    budget: u64,
-) -> Option<Result<NullSpectrum, DiffractError>> {
-    if method.spectrum() != SpectrumKind::Full || job.spec.views.len() != 1 {
-        return None;
-    }
-    let view = job.spec.views[0];
-    let bytes = (view.rows * view.cols * 8) as u64;
-    if level == DiffractLevel::Spectrum || bytes > budget {
-        return None;
-    }
-    let data = ck.matrix_data(job.tensor, view);
-    Some(permuted_null(
-        &ck.tensors[job.tensor].header.name,
-        &data,
-        NULL_SEED,
-        faer::Par::Seq,
-    ))
-}
-
 /// Diffract's columns of a full spectrum (docs/diffract-compat.md); with
-/// `level`, the tail fits too, and the permuted-null columns when `null`
-/// holds one.
+/// `level`, the permuted null and the tail fits too. The null shuffles every
+/// entry, so it holds the whole matrix in f64: a matrix larger than the
+/// memory budget gets the eigenvalue-only columns and a note.
 fn diffract_columns(
+    ck: &Checkpoint,
     job: &Job,
     evals: &[f64],
     level: DiffractLevel,
-    null: Option<Result<NullSpectrum, DiffractError>>,
+    budget: u64,
 ) -> Result<DiffractMetrics, DiffractError> {
+    let view = job.spec.views[0];
+    let bytes = (view.rows * view.cols * 8) as u64;
+    let with_null = level != DiffractLevel::Spectrum && bytes <= budget;
     let opts = DiffractOptions {
         exponential: level != DiffractLevel::Spectrum,
         truncated_power_law: level == DiffractLevel::Full,
         ..Default::default()
     };
-    let null = null.transpose()?;
+    let null = if with_null {
+        let data = ck.matrix_data(job.tensor, view);
+        Some(permuted_null(
+            &ck.tensors[job.tensor].header.name,
+            &data,
+            NULL_SEED,
+            faer::Par::Seq,
+        )?)
+    } else {
+        None
+    };
     diffract_metrics(evals, job.spec.n(), job.spec.m(), null.as_ref(), &opts)
 }
 

@@ -9,9 +9,9 @@
 //! `compare`, balanced by estimated cost), the input fingerprint
 //! (`fingerprint`), the part file (`part`: a manifest and, per unit, what
 //! reading the weights produced, written atomically), and the merge
-//! (`merge`). A part holds `analysis::Measured` — spectra, ranges, permuted
-//! nulls, init σ — never fits: the merge assembles them with the same code
-//! a whole run uses (`analysis::assemble_plan`, `predict::predict_analysis`,
+//! (`merge`). A part holds `analysis::Measured` — spectra, ranges, init σ,
+//! Diffract's columns — and the merge assembles them with the same code a
+//! whole run uses (`analysis::assemble_plan`, `predict::predict_analysis`,
 //! `compare::compare_series_with`), so its report is the whole run's by
 //! construction. Knows nothing of clap or of writing reports.
 

@@ -1,9 +1,10 @@
 //! What a part records per matrix, and the conversions both ways between
 //! `analysis::Measured` and these records. A record holds exactly what
-//! `analysis::assemble_plan` consumes that only the weights can give: the
-//! spectrum (eigenvalues, smallest singular value, ‖W‖²_F, Krylov
-//! convergence, per-channel ranges), the permuted null, the init σ, and
-//! for `predict` the ranges under the requested quantizer. A failure is
+//! `analysis::assemble_plan` consumes: the spectrum (eigenvalues, smallest
+//! singular value, ‖W‖²_F, Krylov convergence, per-channel ranges),
+//! Diffract's columns (a permuted null's spectrum and the tail fits: the
+//! costly ones), the init σ, and for `predict` the ranges under the
+//! requested quantizer. A failure is
 //! kept as its message (`FailureCause::Recorded`), which is all any report
 //! shows of it.
 
@@ -11,7 +12,7 @@ use super::ShardError;
 use super::part::{Num, floats, nums};
 use crate::analysis::{EngineInfo, Measured, init::InitSigmas};
 use crate::backend::AdapterSummary;
-use crate::fit::diffract::{DiffractError, NullSpectrum};
+use crate::fit::diffract::{DiffractError, DiffractMetrics};
 use crate::load::quant::RangeStats;
 use crate::pipeline::{FailureCause, Job, MatrixFailure, Method, Outcome};
 use crate::spectrum::SpectrumError;
@@ -33,8 +34,9 @@ pub struct UnitRecord {
     pub method: String,
     /// The spectrum, or the message of why there is none.
     pub spectrum: Result<SpectrumRecord, String>,
+    /// Diffract's columns (single-view full spectra).
     #[serde(default)]
-    pub null: Option<Result<NullRecord, DiffractRecord>>,
+    pub diffract: Option<Result<DiffractColumns, DiffractRecord>>,
     #[serde(default)]
     pub sigma_init: Option<Num>,
     /// The init snapshot had no usable tensor for this matrix.
@@ -97,14 +99,107 @@ impl From<RangesRecord> for RangeStats {
     }
 }
 
+/// `DiffractMetrics`, field for field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NullRecord {
-    pub weights_std: Num,
-    pub evals: Vec<Num>,
+pub struct DiffractColumns {
+    pub greater_dim: usize,
+    pub lower_dim: usize,
+    pub esd_max: Num,
+    pub esd_min: Num,
+    pub effective_rank: Num,
+    pub hard_rank: usize,
+    pub weights_std: Option<Num>,
+    pub mp_bulk_std: Option<Num>,
+    pub mp_esd_max: Option<Num>,
+    pub mp_esd_min: Option<Num>,
+    pub mp_num_spikes: Option<usize>,
+    pub mp_soft_rank: Option<Num>,
+    pub mp_ks: Option<Num>,
+    pub mp_concentration: Option<Num>,
+    pub mp_presence: Option<Num>,
+    pub tw_esd_bound: Option<Num>,
+    pub tw_num_spikes: Option<usize>,
+    pub expon_lambda: Option<Num>,
+    pub expon_esd_xmin: Option<Num>,
+    pub expon_ks: Option<Num>,
+    pub tpl_alpha: Option<Num>,
+    pub tpl_lambda: Option<Num>,
+    pub tpl_esd_xmin: Option<Num>,
+    pub tpl_ks: Option<Num>,
 }
 
-/// `DiffractError`, variant for variant (the null's spectrum runs on the
-/// CPU, so its error is never a GPU one).
+fn num(x: Option<f64>) -> Option<Num> {
+    x.map(Num)
+}
+
+fn float(x: Option<Num>) -> Option<f64> {
+    x.map(|n| n.0)
+}
+
+impl From<&DiffractMetrics> for DiffractColumns {
+    fn from(d: &DiffractMetrics) -> DiffractColumns {
+        DiffractColumns {
+            greater_dim: d.greater_dim,
+            lower_dim: d.lower_dim,
+            esd_max: Num(d.esd_max),
+            esd_min: Num(d.esd_min),
+            effective_rank: Num(d.effective_rank),
+            hard_rank: d.hard_rank,
+            weights_std: num(d.weights_std),
+            mp_bulk_std: num(d.mp_bulk_std),
+            mp_esd_max: num(d.mp_esd_max),
+            mp_esd_min: num(d.mp_esd_min),
+            mp_num_spikes: d.mp_num_spikes,
+            mp_soft_rank: num(d.mp_soft_rank),
+            mp_ks: num(d.mp_ks),
+            mp_concentration: num(d.mp_concentration),
+            mp_presence: num(d.mp_presence),
+            tw_esd_bound: num(d.tw_esd_bound),
+            tw_num_spikes: d.tw_num_spikes,
+            expon_lambda: num(d.expon_lambda),
+            expon_esd_xmin: num(d.expon_esd_xmin),
+            expon_ks: num(d.expon_ks),
+            tpl_alpha: num(d.tpl_alpha),
+            tpl_lambda: num(d.tpl_lambda),
+            tpl_esd_xmin: num(d.tpl_esd_xmin),
+            tpl_ks: num(d.tpl_ks),
+        }
+    }
+}
+
+impl From<DiffractColumns> for DiffractMetrics {
+    fn from(d: DiffractColumns) -> DiffractMetrics {
+        DiffractMetrics {
+            greater_dim: d.greater_dim,
+            lower_dim: d.lower_dim,
+            esd_max: d.esd_max.0,
+            esd_min: d.esd_min.0,
+            effective_rank: d.effective_rank.0,
+            hard_rank: d.hard_rank,
+            weights_std: float(d.weights_std),
+            mp_bulk_std: float(d.mp_bulk_std),
+            mp_esd_max: float(d.mp_esd_max),
+            mp_esd_min: float(d.mp_esd_min),
+            mp_num_spikes: d.mp_num_spikes,
+            mp_soft_rank: float(d.mp_soft_rank),
+            mp_ks: float(d.mp_ks),
+            mp_concentration: float(d.mp_concentration),
+            mp_presence: float(d.mp_presence),
+            tw_esd_bound: float(d.tw_esd_bound),
+            tw_num_spikes: d.tw_num_spikes,
+            expon_lambda: float(d.expon_lambda),
+            expon_esd_xmin: float(d.expon_esd_xmin),
+            expon_ks: float(d.expon_ks),
+            tpl_alpha: float(d.tpl_alpha),
+            tpl_lambda: float(d.tpl_lambda),
+            tpl_esd_xmin: float(d.tpl_esd_xmin),
+            tpl_ks: float(d.tpl_ks),
+        }
+    }
+}
+
+/// `DiffractError`, variant for variant (the permuted null's spectrum runs
+/// on the CPU, so its error is never a GPU one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DiffractRecord {
     Shape {
@@ -294,10 +389,10 @@ pub fn records(
     let mut warnings = m.sigmas.warnings.into_iter();
     let mut quant = quant.map(Vec::into_iter);
     let mut out = Vec::with_capacity(jobs.len());
-    for (k, ((out_k, null), sigma)) in m
+    for (k, ((out_k, diffract), sigma)) in m
         .outcomes
         .into_iter()
-        .zip(m.nulls)
+        .zip(m.diffract)
         .zip(m.sigmas.values)
         .enumerate()
     {
@@ -306,12 +401,9 @@ pub fn records(
         } else {
             None
         };
-        let null = null
-            .map(|n| match n {
-                Ok(n) => Ok(Ok(NullRecord {
-                    weights_std: Num(n.weights_std),
-                    evals: nums(&n.evals),
-                })),
+        let diffract = diffract
+            .map(|d| match d {
+                Ok(d) => Ok(Ok(DiffractColumns::from(&d))),
                 Err(e) => DiffractRecord::of(&e).map(Err),
             })
             .transpose()?;
@@ -333,7 +425,7 @@ pub fn records(
                 }),
                 Err(e) => Err(e.cause.to_string()),
             },
-            null,
+            diffract,
             sigma_init: sigma.map(Num),
             init_warning,
             quant_ranges: quant
@@ -354,7 +446,7 @@ pub fn measured(
     engine: &EngineRecord,
 ) -> Result<Measured, ShardError> {
     let mut outcomes = Vec::with_capacity(jobs.len());
-    let mut nulls = Vec::with_capacity(jobs.len());
+    let mut diffract = Vec::with_capacity(jobs.len());
     let mut sigmas = InitSigmas::default();
     for (job, r) in jobs.iter().zip(records) {
         let method = Method::from_str(&r.method, false).map_err(|_| {
@@ -397,11 +489,8 @@ pub fn measured(
             }
         }
         outcomes.push(out);
-        nulls.push(r.null.map(|n| match n {
-            Ok(n) => Ok(NullSpectrum {
-                weights_std: n.weights_std.0,
-                evals: floats(n.evals),
-            }),
+        diffract.push(r.diffract.map(|d| match d {
+            Ok(d) => Ok(DiffractMetrics::from(d)),
             Err(e) => Err(e.error()),
         }));
         sigmas.values.push(r.sigma_init.map(|n| n.0));
@@ -410,7 +499,7 @@ pub fn measured(
     Ok(Measured {
         engine: engine.info(&outcomes),
         outcomes,
-        nulls,
+        diffract,
         sigmas,
     })
 }
