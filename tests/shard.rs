@@ -716,3 +716,102 @@ fn minilm_sharded_three_ways_is_the_whole_run() {
         String::from_utf8_lossy(&merged.stdout)
     );
 }
+
+/// Every file of a directory, by name, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `--save-eigs` and `--plots` given to the merge write the files the
+/// single run writes, byte for byte; a shard refuses them and says so.
+#[test]
+fn the_merge_writes_the_eigenvalues_and_figures_of_the_whole_run() {
+    let dir = scratch("files");
+    let t = tiny();
+    let d = |n: &str| dir.join(n).display().to_string();
+    ok(&specscope(&[
+        "analyze",
+        s(&t),
+        "-q",
+        "--save-eigs",
+        &d("we"),
+        "--plots",
+        &d("wp"),
+        "-o",
+        &d("w.txt"),
+    ]));
+    let merged = sharded(
+        &["analyze", s(&t)],
+        3,
+        &dir.join("parts"),
+        &[
+            "--save-eigs",
+            &d("me"),
+            "--plots",
+            &d("mp"),
+            "-o",
+            &d("m.txt"),
+        ],
+    );
+    ok(&merged);
+    assert_eq!(
+        std::fs::read(d("w.txt")).unwrap(),
+        std::fs::read(d("m.txt")).unwrap()
+    );
+    let (we, wp) = (files(&dir.join("we")), files(&dir.join("wp")));
+    let npy = we.iter().filter(|(n, _)| n.ends_with(".npy")).count();
+    assert!(
+        npy == 14 && wp.len() >= 14,
+        "{} eigenvalue files, {} figures",
+        npy,
+        wp.len()
+    );
+    assert!(we == files(&dir.join("me")), "the .npy files differ");
+    assert!(wp == files(&dir.join("mp")), "the figures differ");
+    let p = ["predict", s(&t), "--bits", "4"];
+    ok(&specscope(
+        &[&p[..], &["-q", "--plots", &d("pw"), "-o", &d("pw.txt")]].concat(),
+    ));
+    let merged = sharded(
+        &p,
+        2,
+        &dir.join("pparts"),
+        &["--plots", &d("pm"), "-o", &d("pm.txt")],
+    );
+    ok(&merged);
+    assert_eq!(
+        std::fs::read(d("pw.txt")).unwrap(),
+        std::fs::read(d("pm.txt")).unwrap()
+    );
+    assert!(
+        files(&dir.join("pw")) == files(&dir.join("pm")),
+        "predict's figures differ"
+    );
+    let o = specscope(&[
+        "analyze",
+        s(&t),
+        "--shard",
+        "0/2",
+        "-o",
+        &d("x/"),
+        "--plots",
+        &d("p"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("give it to `specscope merge`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -8,8 +8,11 @@ use super::args::{AnalysisFlags, Format, ShardFlags};
 use super::engine::{Engine, planned, selection};
 use super::output::{emit, exit, note, note_all, warn_all};
 use super::progress::Bar;
+use crate::analysis::Analysis;
 use crate::load::Checkpoint;
-use crate::report::{self, AnalyzeReport};
+use crate::report::plot::{self, ImageFormat};
+use crate::report::series::CompareReport;
+use crate::report::{self, AnalyzeReport, PredictReport};
 use crate::shard::fingerprint::fingerprint;
 use crate::shard::{
     CompareSettings, Manifest, Merged, Part, PartPath, PredictSettings, Settings, ShardSource,
@@ -17,7 +20,7 @@ use crate::shard::{
     predict_part, series_plan,
 };
 use crate::theory::Request;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,17 @@ pub struct MergeArgs {
     /// Write the report here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// `analyze` parts: save each matrix's eigenvalues as .npy files
+    /// (float64, descending) in DIR, as `analyze --save-eigs` does.
+    #[arg(long, value_name = "DIR")]
+    pub save_eigs: Option<PathBuf>,
+    /// Write the figures the whole command's --plots writes into DIR (SVG;
+    /// PNG with --png).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Write the --plots figures as PNG instead of SVG.
+    #[arg(long, requires = "plots")]
+    pub png: bool,
     /// Worker threads for the assembly (default: all cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -61,10 +75,15 @@ fn format_name(f: Format) -> String {
 
 /// Flags whose output a shard cannot write alone.
 fn refuse(flags: &[(&'static str, bool)]) -> Result<()> {
-    if let Some((f, _)) = flags.iter().find(|(_, given)| *given) {
-        bail!("{f} is not available with --shard (a shard sees only its own matrices)");
+    match flags.iter().find(|(_, given)| *given) {
+        Some(("--verify", _)) => {
+            bail!("--verify is not available with --shard: verify a whole run")
+        }
+        Some((f, _)) => bail!(
+            "{f} is not available with --shard (a shard sees only its own matrices): give it to `specscope merge`"
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Writes a shard's part unless an identical one is already there.
@@ -201,61 +220,128 @@ pub fn run(a: MergeArgs) -> Result<u8> {
         || crate::pipeline::RunOptions::default().threads,
         usize::from,
     );
-    let (merged, format) = crate::shard::merge(&a.parts, threads, false, &Bar::new(a.quiet))?;
+    let (merged, format) =
+        crate::shard::merge(&a.parts, threads, a.plots.is_some(), &Bar::new(a.quiet))?;
     let format = match a.format {
         Some(f) => f,
         None => Format::from_str(&format, false).unwrap_or(Format::Table),
     };
     match merged {
-        Merged::Analyze(an) => {
-            // As `analyze` writes it.
-            warn_all(&an.failures());
-            note_all(&an.init_warnings);
-            let rep = AnalyzeReport::new(&an);
-            emit(&a.output, |w| match format {
-                Format::Table => Ok(report::write_table(&rep, w)?),
-                Format::Json => Ok(rep.write_json(w)?),
-                Format::Csv => Ok(rep.write_csv(w)?),
-            })?;
-            Ok(if rep.summary.analysed == 0 {
-                exit::ERROR
-            } else if rep.has_failures() {
-                exit::PARTIAL
-            } else {
-                exit::SUCCESS
-            })
-        }
+        Merged::Analyze(an) => write_analyze(&a, &an, format),
         Merged::Predict(out) => {
-            // As `predict` writes it.
+            if a.save_eigs.is_some() {
+                bail!("--save-eigs: only for the parts of `analyze`");
+            }
             warn_all(&out.failures);
             note_all(&out.notes);
-            let rep = out.report;
-            emit(&a.output, |w| match format {
-                Format::Table => Ok(rep.write_table(w)?),
-                Format::Json => Ok(rep.write_json(w)?),
-                Format::Csv => Ok(rep.write_csv(w)?),
-            })?;
-            Ok(if rep.summary.predicted == 0 {
-                exit::ERROR
-            } else if rep.summary.failed > 0 || !rep.problems.is_empty() {
-                exit::PARTIAL
-            } else {
-                exit::SUCCESS
-            })
+            write_predict(&a, out.report, out.figures, format)
         }
         Merged::Compare(rep, analysed) => {
-            // As `compare` writes it.
-            for x in &analysed {
-                warn_all(&x.analysis.failures());
-                note_all(&x.analysis.init_warnings);
+            if a.save_eigs.is_some() {
+                bail!("--save-eigs: only for the parts of `analyze`");
             }
-            emit(&a.output, |w| match format {
-                Format::Table => Ok(rep.write_table(w)?),
-                Format::Json => Ok(rep.write_json(w)?),
-                Format::Csv => Ok(rep.write_csv(w)?),
-            })?;
-            let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
-            Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+            let messages: Vec<(Vec<String>, Vec<String>)> = analysed
+                .iter()
+                .map(|x| (x.analysis.failures(), x.analysis.init_warnings.clone()))
+                .collect();
+            write_compare(&a, &rep, &messages, format)
         }
     }
+}
+
+fn image_format(a: &MergeArgs) -> ImageFormat {
+    if a.png {
+        ImageFormat::Png
+    } else {
+        ImageFormat::Svg
+    }
+}
+
+/// A merged `analyze`, as `analyze` writes it.
+fn write_analyze(a: &MergeArgs, an: &Analysis, format: Format) -> Result<u8> {
+    warn_all(&an.failures());
+    note_all(&an.init_warnings);
+    if let Some(dir) = &a.save_eigs {
+        report::save_eigs(dir, an)?;
+    }
+    let rep = AnalyzeReport::new(an);
+    if let Some(dir) = &a.plots {
+        let rows: Vec<serde_json::Value> = rep
+            .layers
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
+        plot::write_matrix_plots(dir, image_format(a), &rows, &evals, &an.channel_ranges())?;
+    }
+    emit(&a.output, |w| match format {
+        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Json => Ok(rep.write_json(w)?),
+        Format::Csv => Ok(rep.write_csv(w)?),
+    })?;
+    Ok(if rep.summary.analysed == 0 {
+        exit::ERROR
+    } else if rep.has_failures() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Each matrix's (name, layer id) and `predict`'s figures of it.
+type PredictFigures = Vec<((String, usize), Vec<(&'static str, plot::XyPlot)>)>;
+
+/// A merged `predict`, as `predict` writes it (its messages already out).
+fn write_predict(
+    a: &MergeArgs,
+    rep: PredictReport,
+    figures: PredictFigures,
+    format: Format,
+) -> Result<u8> {
+    if let Some(dir) = &a.plots {
+        let (names, figs): (Vec<_>, Vec<_>) = figures.into_iter().unzip();
+        plot::write_named_plots(dir, image_format(a), &names, &figs)?;
+    }
+    emit(&a.output, |w| match format {
+        Format::Table => Ok(rep.write_table(w)?),
+        Format::Json => Ok(rep.write_json(w)?),
+        Format::Csv => Ok(rep.write_csv(w)?),
+    })?;
+    Ok(if rep.summary.predicted == 0 {
+        exit::ERROR
+    } else if rep.summary.failed > 0 || !rep.problems.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// A merged `compare`, as `compare` writes it.
+/// `messages`: each snapshot's failures and notes.
+fn write_compare(
+    a: &MergeArgs,
+    rep: &CompareReport,
+    messages: &[(Vec<String>, Vec<String>)],
+    format: Format,
+) -> Result<u8> {
+    for (failures, notes) in messages {
+        warn_all(failures);
+        note_all(notes);
+    }
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+        let image = image_format(a);
+        for (name, p) in plot::snapshot_figures(rep) {
+            let path = dir.join(format!("{name}.{}", image.extension()));
+            plot::Figure::Xy(p).write(&path, image)?;
+        }
+    }
+    emit(&a.output, |w| match format {
+        Format::Table => Ok(rep.write_table(w)?),
+        Format::Json => Ok(rep.write_json(w)?),
+        Format::Csv => Ok(rep.write_csv(w)?),
+    })?;
+    let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
+    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
 }
