@@ -1,7 +1,7 @@
 //! `specscope predict`: raw flags and their validation, the library's
 //! predictions (`crate::predict`), the figures, and the outputs.
 
-use super::args::{AnalysisFlags, Format};
+use super::args::{AnalysisFlags, Format, ShardFlags};
 use super::engine::{Engine, planned, selection};
 use super::output::{emit, exit, note_all, warn_all};
 use crate::load::Checkpoint;
@@ -77,6 +77,8 @@ pub struct PredictArgs {
     // (always the exact method: it needs the eigenvectors).
     #[command(flatten)]
     pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub shard: ShardFlags,
 }
 
 /// The validated request.
@@ -111,6 +113,25 @@ fn request(a: &PredictArgs) -> Result<Request> {
 
 pub fn run(a: PredictArgs) -> Result<u8> {
     let request = request(&a)?;
+    if let Some(shard) = super::merge::shard_of(&a.shard)? {
+        let refused = [("--verify", a.verify), ("--plots", a.plots.is_some())];
+        return super::merge::matrix_shard(
+            super::merge::MatrixShard {
+                command: "predict",
+                path: &a.path,
+                init: a.init.as_deref(),
+                format: a.format,
+                output: &a.output,
+                analysis: &a.analysis,
+                flags: &a.shard,
+                request: Some(request),
+                losses: a.losses.as_deref(),
+                loss_column: a.loss_column.as_deref(),
+                refused: &refused,
+            },
+            shard,
+        );
+    }
     let loss = a
         .losses
         .as_deref()

@@ -19,7 +19,10 @@ mod run;
 pub mod validate;
 
 pub use order::{Series, SnapshotRef, series};
-pub use run::{CompareOptions, compare_series, validate_run};
+pub use run::{
+    CompareOptions, SnapshotSource, analyse_snapshot, compare_series, compare_series_with,
+    snapshot_options, validate_run,
+};
 
 use crate::analysis::{Analysis, MatrixResult};
 use crate::fit::estimate::screen;

@@ -8,12 +8,12 @@
 //! assembles the report's rows.
 
 use crate::analysis::init::job_ranges;
-use crate::analysis::{self, EngineInfo, MatrixResult};
+use crate::analysis::{self, Analysis, EngineInfo, MatrixResult};
 use crate::backend::GpuContext;
 use crate::fit::noise::Dims;
 use crate::fit::{SpectralFit, spectral_fit};
 use crate::load::Checkpoint;
-use crate::load::quant::range_stats;
+use crate::load::quant::{RangeStats, range_stats};
 use crate::pipeline::{self, Job, Method, Plan, Progress};
 use crate::report::{
     self, CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow, plot,
@@ -260,13 +260,16 @@ fn assemble(
     }
 }
 
-/// Predicts from the analysis's spectrum and fit (no `--verify`).
+/// Predicts from the analysis's spectrum and fit (no `--verify`); `known`:
+/// the weights' range statistics under the requested quantizer, when
+/// already read.
 fn predict_only(
     ck: &Checkpoint,
     r: &MatrixResult,
     req: &Request,
     loss: Option<(f64, f64)>,
     plots: bool,
+    known: Option<RangeStats>,
 ) -> Done {
     let job = &r.job;
     let s = match &r.spectrum {
@@ -284,7 +287,9 @@ fn predict_only(
             &own
         }
     };
-    let ranges = req.quant.map(|q| job_ranges(ck, job, &q));
+    let ranges = req
+        .quant
+        .map(|q| known.unwrap_or_else(|| job_ranges(ck, job, &q)));
     let pred = theory::predict(mu, d, fit, req, ranges.as_ref());
     let alpha = s.metrics.fit.as_ref().ok().map(|a| a.alpha);
     let mut done = assemble(job, mu, fit, req, &pred, None, alpha, String::new());
@@ -607,6 +612,7 @@ fn verified(
                             &p.request,
                             p.loss.as_ref().map(|l| (l.first, l.last)),
                             p.plots,
+                            None,
                         );
                         d.row.note = "pooled convolution: predicted, not verified".into();
                         d
@@ -646,41 +652,76 @@ pub fn predict(
     progress: &dyn Progress,
 ) -> Result<Predicted, PredictError> {
     let plan = analysis::plan_nonempty(ck, &opts.selection)?;
+    if !p.verify {
+        let an = analysis::analyze_plan(ck, &plan, opts, progress)?;
+        return Ok(predict_analysis(ck, &an, opts, p, None));
+    }
     let mut out = Messages {
         failures: ck.problems.iter().map(|e| e.to_string()).collect(),
         notes: Vec::new(),
     };
-    if p.verify && !matches!(opts.run.method, Method::Auto | Method::Exact) {
+    if !matches!(opts.run.method, Method::Auto | Method::Exact) {
         out.notes.push(format!(
             "--verify needs every eigenvector: verified matrices use the exact method (--method {} applies to pooled convolutions only)",
             opts.run.method.as_str()
         ));
     }
-    let (mut done, engine_info) = if p.verify {
-        verified(ck, &plan, opts, p, progress, &mut out)?
-    } else {
-        let an = analysis::analyze_plan(ck, &plan, opts, progress)?;
-        out.notes.extend(an.init_warnings.iter().cloned());
-        let done = an
-            .matrices
-            .iter()
-            .map(|r| {
-                predict_only(
-                    ck,
-                    r,
-                    &p.request,
-                    p.loss.as_ref().map(|l| (l.first, l.last)),
-                    p.plots,
-                )
-            })
-            .collect();
-        (done, an.engine)
+    let (done, engine_info) = verified(ck, &plan, opts, p, progress, &mut out)?;
+    let jobs: Vec<&Job> = plan.jobs.iter().collect();
+    Ok(finish(ck, &jobs, opts, p, done, engine_info, out))
+}
+
+/// Predictions (never verified) from an analysis of `ck` already run.
+/// `ranges`, when given, holds per matrix of the analysis the weights'
+/// range statistics under the requested quantizer (as
+/// `analysis::init::job_ranges` reads them); a matrix without them has them
+/// read from `ck` when a quantizer is requested.
+pub fn predict_analysis(
+    ck: &Checkpoint,
+    an: &Analysis,
+    opts: &analysis::Options,
+    p: &PredictOptions,
+    ranges: Option<&[Option<RangeStats>]>,
+) -> Predicted {
+    let out = Messages {
+        failures: ck.problems.iter().map(|e| e.to_string()).collect(),
+        notes: an.init_warnings.clone(),
     };
+    let done = an
+        .matrices
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let known = ranges.and_then(|v| v.get(i).copied().flatten());
+            predict_only(
+                ck,
+                r,
+                &p.request,
+                p.loss.as_ref().map(|l| (l.first, l.last)),
+                p.plots,
+                known,
+            )
+        })
+        .collect();
+    let jobs: Vec<&Job> = an.matrices.iter().map(|m| &m.job).collect();
+    finish(ck, &jobs, opts, p, done, an.engine.clone(), out)
+}
+
+/// The report and figures of a run's per-matrix outcomes (`done`, one per
+/// job of `jobs`).
+fn finish(
+    ck: &Checkpoint,
+    jobs: &[&Job],
+    opts: &analysis::Options,
+    p: &PredictOptions,
+    mut done: Vec<Done>,
+    engine_info: EngineInfo,
+    mut out: Messages,
+) -> Predicted {
     for d in done.iter().filter(|d| d.row.status != "ok") {
         out.failures.push(format!("{}: {}", d.row.name, d.row.note));
     }
-    let figures = plan
-        .jobs
+    let figures = jobs
         .iter()
         .zip(done.iter_mut())
         .map(|(j, d)| {
@@ -745,12 +786,12 @@ pub fn predict(
         profiles,
         problems: ck.problems.iter().map(|e| e.to_string()).collect(),
     };
-    Ok(Predicted {
+    Predicted {
         report,
         figures,
         failures: out.failures,
         notes: out.notes,
-    })
+    }
 }
 
 /// What a run has to say on stderr.
