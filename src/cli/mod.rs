@@ -11,7 +11,7 @@ mod report_cmd;
 pub mod simulate;
 
 use crate::backend::{GpuContext, GpuOptions};
-use crate::load::{Checkpoint, TensorPlan, plan_tensor};
+use crate::load::{Checkpoint, TensorPlan};
 use crate::pipeline::{self, RunOptions, Selection, base_name};
 use crate::report::{
     self, AnalyzeReport, Backend, Conventions, InspectReport, InspectRow, LayerRow, Summary, Tool,
@@ -219,10 +219,7 @@ fn inspect(a: InspectArgs) -> Result<u8> {
         if !sel.wants(&h.name) {
             continue;
         }
-        let (rule, matrices, note) = match (
-            t.problem(),
-            plan_tensor(&h.name, base_name(&h.name), &h.dtype, &h.shape, sel.conv),
-        ) {
+        let (rule, matrices, note) = match (t.problem(), t.plan(base_name(&h.name), sel.conv)) {
             (Some(p), _) => (
                 if h.dtype.is_non_float() {
                     "skipped"
@@ -276,7 +273,7 @@ fn inspect(a: InspectArgs) -> Result<u8> {
         tool: Tool::this(),
         command: "inspect",
         input: input(&ck),
-        total_params: tensors.iter().map(|t| t.params).sum(),
+        total_params: tensors.iter().fold(0, |a, t| a.saturating_add(t.params)),
         matrices: plan.jobs.len(),
         tensors,
         problems,
