@@ -177,7 +177,7 @@ impl Checkpoint {
                     opened.push(None);
                     res.lost.extend(shard.tensors.iter().map(|t| Lost {
                         tensor: t.clone(),
-                        path: shard.path.clone(),
+                        path: index.to_path_buf(),
                         reason: reason.clone(),
                     }));
                 }

@@ -73,7 +73,7 @@ pub struct Shard {
 #[derive(Debug, Clone)]
 pub struct Lost {
     pub tensor: String,
-    /// The shard's path, for the message.
+    /// The index, for the message.
     pub path: PathBuf,
     pub reason: String,
 }
@@ -131,7 +131,7 @@ pub fn resolve(index: &Path, idx: &Index, allow_outside: bool) -> Resolved {
                     others: names.len() - 1,
                 });
                 let reason = format!(
-                    "shard `{shard}` named by the index lies outside the checkpoint's directory"
+                    "shard `{shard}` named by the index lies outside the index's directory; it is not opened"
                 );
                 lose(&mut out.lost, names, index, &reason);
                 continue;
@@ -151,7 +151,7 @@ pub fn resolve(index: &Path, idx: &Index, allow_outside: bool) -> Resolved {
                 out.problems.push(e);
                 reason
             };
-            lose(&mut out.lost, names, &path, &reason);
+            lose(&mut out.lost, names, index, &reason);
             continue;
         }
         let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
@@ -174,10 +174,10 @@ pub fn resolve(index: &Path, idx: &Index, allow_outside: bool) -> Resolved {
     out
 }
 
-fn lose(lost: &mut Vec<Lost>, names: Vec<String>, path: &Path, reason: &str) {
+fn lose(lost: &mut Vec<Lost>, names: Vec<String>, index: &Path, reason: &str) {
     lost.extend(names.into_iter().map(|tensor| Lost {
         tensor,
-        path: path.to_path_buf(),
+        path: index.to_path_buf(),
         reason: reason.to_string(),
     }));
 }
