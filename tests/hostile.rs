@@ -21,6 +21,8 @@
 #![cfg(unix)]
 
 mod common;
+#[path = "hostile/corpus.rs"]
+mod corpus;
 #[path = "hostile/gen.rs"]
 mod generate;
 #[path = "hostile/run.rs"]
@@ -549,4 +551,12 @@ fn generated_hostile_inputs() {
         "peak RSS {} KiB",
         tally.peak_rss_kib
     );
+}
+
+/// Writes the cargo-fuzz seed corpus (`fuzz/corpus/`); run by hand.
+#[test]
+#[ignore = "writes fuzz/corpus/ in the source tree"]
+fn write_fuzz_corpus() {
+    let scratch = tempfile::tempdir().unwrap();
+    corpus::write_all(scratch.path());
 }

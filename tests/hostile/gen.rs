@@ -250,7 +250,13 @@ fn edit_field(rng: &mut Rng, header: &mut Map<String, Value>) -> &'static str {
         .and_then(Value::as_object_mut)
         .expect("an entry");
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    let off = |e: &Map<String, Value>, i: usize| e["data_offsets"][i].as_u64().unwrap_or(0);
+    // Earlier edits may have removed or retyped any key.
+    let off = |e: &Map<String, Value>, i: usize| {
+        e.get("data_offsets")
+            .and_then(|o| o.get(i))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     match rng.below(6) {
         0 => {
             let s = if rng.chance(0.7) {
@@ -265,7 +271,11 @@ fn edit_field(rng: &mut Rng, header: &mut Map<String, Value>) -> &'static str {
             "shape"
         }
         1 => {
-            let mut shape: Vec<Value> = entry["shape"].as_array().cloned().unwrap_or_default();
+            let mut shape: Vec<Value> = entry
+                .get("shape")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             match rng.below(4) {
                 0 => shape.reverse(),
                 1 => shape.push(json!(rng.range(1, 3))),
@@ -275,7 +285,7 @@ fn edit_field(rng: &mut Rng, header: &mut Map<String, Value>) -> &'static str {
                 _ => {
                     shape = shape
                         .iter()
-                        .map(|d| json!(d.as_u64().unwrap_or(1) * 2))
+                        .map(|d| json!(d.as_u64().unwrap_or(1).saturating_mul(2)))
                         .collect()
                 }
             }
@@ -298,7 +308,7 @@ fn edit_field(rng: &mut Rng, header: &mut Map<String, Value>) -> &'static str {
             let k = rng.range(1, 64) as u64;
             let v = match rng.below(12) {
                 0 => json!([e, s]),
-                1 => json!([s, e + k]),
+                1 => json!([s, e.saturating_add(k)]),
                 2 => json!([s.saturating_sub(k), e]),
                 3 => json!([u64::MAX, u64::MAX]),
                 4 => json!([1u64 << 63, (1u64 << 63) + 8]),
@@ -307,7 +317,7 @@ fn edit_field(rng: &mut Rng, header: &mut Map<String, Value>) -> &'static str {
                 7 => parse(&format!("[-1,{e}]")),
                 8 => json!([o.0, o.1]),
                 9 => json!([e, e]),
-                10 => json!([s + k, e + k]),
+                10 => json!([s.saturating_add(k), e.saturating_add(k)]),
                 _ => json!([0, u64::MAX]),
             };
             entry.insert("data_offsets".into(), v);
