@@ -241,6 +241,8 @@ pub struct Tally {
     pub signals: usize,
     pub peak_rss_kib: u64,
     pub peak_rss_case: PathBuf,
+    /// The peak over inputs under 1 MiB, the ones the RSS target is for.
+    pub peak_rss_small_kib: u64,
     pub slowest: f64,
     pub slowest_case: PathBuf,
     pub max_input: u64,
@@ -264,6 +266,9 @@ impl Tally {
         self.panics += r.panicked() as usize;
         self.hangs += r.timed_out as usize;
         self.signals += r.signal.is_some() as usize;
+        if case.bytes < 1 << 20 {
+            self.peak_rss_small_kib = self.peak_rss_small_kib.max(r.rss_kib);
+        }
         if r.rss_kib > self.peak_rss_kib {
             self.peak_rss_kib = r.rss_kib;
             self.peak_rss_case = case.path.clone();
@@ -301,9 +306,11 @@ impl Tally {
         } else {
             "wait4, an upper bound"
         };
+        let mib = |k: u64| k as f64 / 1024.0;
         eprintln!(
-            "  peak RSS {:.1} MiB ({how}; {}), slowest run {:.2} s ({})",
-            self.peak_rss_kib as f64 / 1024.0,
+            "  peak RSS {:.1} MiB for inputs under 1 MiB, {:.1} MiB for all ({how}; {}), slowest run {:.2} s ({})",
+            mib(self.peak_rss_small_kib),
+            mib(self.peak_rss_kib),
             self.peak_rss_case.display(),
             self.slowest,
             self.slowest_case.display()
