@@ -81,7 +81,7 @@ pub enum AnalysisError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{}: {why}", path.display())]
-    NothingToAnalyse { path: PathBuf, why: &'static str },
+    NothingToAnalyse { path: PathBuf, why: String },
     #[error("--init {}: {source}", path.display())]
     Init { path: PathBuf, source: LoadError },
 }
@@ -184,20 +184,35 @@ pub fn plan_nonempty(ck: &Checkpoint, sel: &Selection) -> Result<Plan, AnalysisE
     Ok(plan)
 }
 
-/// Why there is nothing to analyse, when `plan` has no matrix.
+/// Why there is nothing to analyse, when `plan` has no matrix: the first
+/// problem named (file, tensor), and how many more there are.
 pub fn nonempty(ck: &Checkpoint, plan: &Plan) -> Result<(), AnalysisError> {
-    if plan.jobs.is_empty() {
-        let why = if plan.skipped.iter().any(|s| s.failed) || !ck.problems.is_empty() {
-            "no weight matrix could be read"
-        } else {
-            "no weight matrix found (every tensor was skipped or filtered out)"
-        };
-        return Err(AnalysisError::NothingToAnalyse {
-            path: ck.root.clone(),
-            why,
-        });
+    if !plan.jobs.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let problems: Vec<String> = ck
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .chain(
+            plan.skipped
+                .iter()
+                .filter(|s| s.failed)
+                .map(|s| s.reason.clone()),
+        )
+        .collect();
+    let why = match problems.as_slice() {
+        [] => "no weight matrix found (every tensor was skipped or filtered out)".to_string(),
+        [one] => format!("no weight matrix could be read ({one})"),
+        [first, rest @ ..] => format!(
+            "no weight matrix could be read ({first}; {} more)",
+            rest.len()
+        ),
+    };
+    Err(AnalysisError::NothingToAnalyse {
+        path: ck.root.clone(),
+        why,
+    })
 }
 
 /// Analyses an open checkpoint: every planned matrix once.

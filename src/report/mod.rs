@@ -644,7 +644,7 @@ impl InspectReport {
             tool: Tool::this(),
             command: "inspect",
             input: Input::of(ck),
-            total_params: tensors.iter().map(|t| t.params).sum(),
+            total_params: tensors.iter().fold(0, |a, t| a.saturating_add(t.params)),
             matrices: plan.jobs.len(),
             tensors,
             problems: ck.problems.iter().map(|p| p.to_string()).collect(),
@@ -663,17 +663,11 @@ impl InspectRow {
         t: &crate::load::Tensor,
         conv: crate::load::ConvMode,
     ) -> InspectRow {
-        use crate::load::{RuleKind, TensorPlan, plan_tensor};
+        use crate::load::{RuleKind, TensorPlan};
         let h = &t.header;
         let (rule, matrices, note) = match (
             t.problem(),
-            plan_tensor(
-                &h.name,
-                crate::pipeline::base_name(&h.name),
-                &h.dtype,
-                &h.shape,
-                conv,
-            ),
+            t.plan(crate::pipeline::base_name(&h.name), conv),
         ) {
             (Some(p), _) => (
                 if h.dtype.is_non_float() {

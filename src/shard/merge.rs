@@ -75,10 +75,9 @@ pub fn merge(
             if command == "analyze" {
                 Merged::Analyze(an)
             } else {
-                let wanted = settings
-                    .predict
-                    .as_ref()
-                    .ok_or_else(|| ShardError::Input("a predict part without its request".into()))?;
+                let wanted = settings.predict.as_ref().ok_or_else(|| {
+                    ShardError::Input("a predict part without its request".into())
+                })?;
                 let p = PredictOptions {
                     request: wanted.request()?,
                     verify: false,
