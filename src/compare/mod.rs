@@ -14,11 +14,15 @@
 
 pub mod modes;
 pub mod order;
+pub mod referee;
 mod run;
 pub mod validate;
 
 pub use order::{Series, SnapshotRef, series};
-pub use run::{CompareOptions, compare_series, validate_run};
+pub use run::{
+    CompareOptions, SnapshotSource, analyse_snapshot, compare_series, compare_series_with,
+    snapshot_options, validate_run,
+};
 
 use crate::analysis::{Analysis, MatrixResult};
 use crate::fit::estimate::screen;
@@ -88,7 +92,7 @@ pub enum CompareError {
     #[error("snapshot {}: {source}", path.display())]
     Snapshot {
         path: PathBuf,
-        source: crate::analysis::AnalysisError,
+        source: Box<crate::analysis::AnalysisError>,
     },
 }
 

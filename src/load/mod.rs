@@ -19,4 +19,4 @@ pub use matrix::{
     CONV_POOLED_SCALE, ConvMode, MatrixData, MatrixSpec, RuleKind, TensorPlan, View, is_conv1d,
     plan_tensor,
 };
-pub use write::{TensorOut, write_safetensors};
+pub use write::{EncodeError, TensorOut, write_safetensors};
