@@ -23,7 +23,7 @@ pub struct CompareArgs {
     /// A loss curve (CSV with a header): the time column named like
     /// --time (`step`, `tokens`, `lr_sum`, or `t`) and the loss column
     /// (--loss-column; default the first of `val_loss`, `valid_loss`,
-    /// `validation_loss`, `test_loss`, `eval_loss`, `loss`, `train_loss`).
+    /// `test_loss`, `loss`, `train_loss`; `predict`'s order).
     #[arg(long, value_name = "CSV")]
     pub losses: Option<PathBuf>,
     /// The loss column of the losses file (an error when absent; the

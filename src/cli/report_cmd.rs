@@ -81,15 +81,6 @@ fn snapshot_series(path: &Path) -> Option<compare::Series> {
         .then_some(s)
 }
 
-/// Whether a `simulate` run directory holds a language-model run
-/// (truth.json's `model`).
-fn is_lm_run(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("truth.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["model"] == crate::simulate::lm::LM_MODEL)
-}
-
 /// A report's JSON, for [`html::sections_from_json`].
 fn json_of(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> Result<serde_json::Value> {
     let mut buf = Vec::new();
@@ -134,8 +125,13 @@ fn series_sections(
         &[],
     ));
     // A language-model run has no teacher truth to validate against (its
-    // measured compression is in the comparison's `answers`).
-    if let Some(dir) = s.run_dir.as_ref().filter(|d| !is_lm_run(d)) {
+    // measured reset costs are in the comparison's `answers`; `validate`
+    // referees its compression).
+    if let Some(dir) = s
+        .run_dir
+        .as_ref()
+        .filter(|d| !compare::referee::is_lm_run(d))
+    {
         let v = validate_run(dir, None, &engine.options()?, &engine.bar)?;
         out.extend(html::sections_from_json(
             "validate",

@@ -138,17 +138,9 @@ pub struct LossCurve {
 }
 
 /// The loss columns `read_losses` looks for without `--loss-column`, in
-/// order: held-out losses first (the theory's L is the test loss), then a
-/// bare `loss`, and the training loss only when nothing else is there.
-pub const LOSS_COLUMNS: [&str; 7] = [
-    "val_loss",
-    "valid_loss",
-    "validation_loss",
-    "test_loss",
-    "eval_loss",
-    "loss",
-    "train_loss",
-];
+/// order: `predict`'s list (held-out losses first, the training loss
+/// last), so that both read the same column of one file.
+pub use crate::predict::LOSS_COLUMNS;
 
 /// Measured pruning losses (a simulator run's compression.csv): for a
 /// snapshot (by its position in the series), rank r → ΔL.
@@ -1057,7 +1049,7 @@ fn model_dynamics(
             String::new()
         }
     );
-    if extra.verdict > model_row.verdict {
+    if fs::severity(extra.verdict) > fs::severity(model_row.verdict) {
         model_row.verdict = extra.verdict;
         model_row.verdict_reason = extra.headline();
     }
@@ -1067,7 +1059,7 @@ fn model_dynamics(
         &mut model_row.rho_verdict,
         &mut model_row.a_verdict,
     ] {
-        *v = (*v).max(extra.verdict);
+        *v = fs::worst(*v, extra.verdict);
     }
     model_row.status = if extra.reasons.is_empty() {
         format!("{}; {pooled_note}", model_row.status)
@@ -1436,7 +1428,7 @@ fn frontier_settled(ctx: &Ctx) -> Vec<SettledRow> {
     let worst = rows
         .iter()
         .map(|r| r.verdict)
-        .max()
+        .reduce(fs::worst)
         .unwrap_or(Verdict::Unresolved);
     let not_valid: Vec<&str> = rows
         .iter()

@@ -530,41 +530,25 @@ impl Dynamics {
     }
 }
 
-/// How far an estimate can be trusted. Serialized snake_case; ordered
-/// from best to worst, so the verdict of a chain of checks is the largest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Every check passed.
-    #[default]
-    Valid,
-    /// Too few points, an error bar not below its value, or only one route
-    /// where the check needs two: the data do not decide.
-    Unresolved,
-    /// The value lies where the theory's formulas do not apply (a ≤ 1,
-    /// ρ ≤ 0, b ≤ 0, a frontier that does not advance).
-    OutOfDomain,
-    /// Two routes to the same quantity disagree beyond their combined
-    /// error, or the frontier's source is not the same at every snapshot
-    /// of its window: the mode model does not describe these dynamics.
-    Inconsistent,
-}
+pub use crate::fit::Verdict;
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Unresolved => "unresolved",
-            Verdict::OutOfDomain => "out_of_domain",
-            Verdict::Inconsistent => "inconsistent",
-        }
+/// How bad a verdict is, for taking the worst of a chain of checks:
+/// valid < unresolved (the data do not decide) < out_of_domain (the
+/// formulas do not apply) < inconsistent (two routes to one quantity
+/// disagree, or the frontier's source is not one estimate across its
+/// window: the mode model does not describe these dynamics).
+pub fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::Valid => 0,
+        Verdict::Unresolved => 1,
+        Verdict::OutOfDomain => 2,
+        Verdict::Inconsistent => 3,
     }
 }
 
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The worse of two verdicts ([`severity`]).
+pub fn worst(a: Verdict, b: Verdict) -> Verdict {
+    if severity(b) > severity(a) { b } else { a }
 }
 
 /// Two routes agree when |z| ≤ 2 on the log of their ratio.
@@ -595,16 +579,26 @@ pub fn log_ratio_z(x: Value, y: Value) -> Option<f64> {
 /// The outcome of a chain of checks: the worst verdict met, and every
 /// reason in the order found (the headline reason is the first of the
 /// worst verdict).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub reasons: Vec<(Verdict, String)>,
 }
 
+impl Default for Judgement {
+    /// No check failed yet: valid.
+    fn default() -> Self {
+        Judgement {
+            verdict: Verdict::Valid,
+            reasons: Vec::new(),
+        }
+    }
+}
+
 impl Judgement {
     /// Records a failed check.
     pub fn flag(&mut self, v: Verdict, reason: impl Into<String>) {
-        self.verdict = self.verdict.max(v);
+        self.verdict = worst(self.verdict, v);
         self.reasons.push((v, reason.into()));
     }
 
@@ -1338,9 +1332,18 @@ mod tests {
         assert!(z((2.0 * se - 1e-3).exp()).abs() <= AGREEMENT_Z_MAX);
         assert!(z((2.0 * se + 1e-3).exp()).abs() > AGREEMENT_Z_MAX);
         assert!(log_ratio_z(Value::new(-1.0, 0.1), Value::new(1.0, 0.1)).is_none());
-        assert!(Verdict::Inconsistent > Verdict::OutOfDomain);
-        assert!(Verdict::OutOfDomain > Verdict::Unresolved);
-        assert!(Verdict::Unresolved > Verdict::Valid);
+        let order = [
+            Verdict::Valid,
+            Verdict::Unresolved,
+            Verdict::OutOfDomain,
+            Verdict::Inconsistent,
+        ];
+        assert!(order.windows(2).all(|w| severity(w[0]) < severity(w[1])));
+        assert_eq!(
+            worst(Verdict::OutOfDomain, Verdict::Unresolved),
+            Verdict::OutOfDomain
+        );
+        assert_eq!(Judgement::default().verdict, Verdict::Valid);
     }
 
     fn cand(kind: FrontierKind, k: &[Option<f64>], accepted: &[bool]) -> FrontierCandidate {

@@ -6,7 +6,7 @@
 
 use super::fmt::fixed as num;
 use super::{Backend, Tool};
-pub use crate::fit::series::Verdict;
+pub use crate::fit::Verdict;
 use serde::Serialize;
 use std::io::Write;
 
@@ -216,8 +216,8 @@ pub struct DensingRow {
 pub struct LossFitRow {
     pub source: String,
     /// The loss column used (`--loss-column`, else the first of
-    /// `val_loss`, `valid_loss`, `validation_loss`, `test_loss`,
-    /// `eval_loss`, `loss`, `train_loss` present).
+    /// `val_loss`, `valid_loss`, `test_loss`, `loss`, `train_loss`
+    /// present).
     pub column: Option<String>,
     /// `valid` when fitted with an error below the value and α_t > 0.
     pub verdict: Verdict,
