@@ -1297,6 +1297,7 @@ fn learned_row(ctx: &Ctx, mi: usize) -> LearnedRow {
         params: row.params(),
         weight_change: w.filter(|w| w.ref2 > 0.0).map(|w| w.diff2 / w.ref2),
         weight_change_final: w.filter(|w| w.last2 > 0.0).map(|w| w.diff2 / w.last2),
+        weight_change_abs: w.map(|w| w.diff2),
         spectral_change,
         top_growth,
         // lm_truth.csv names tensors (`output.weight`), the report matrices.
@@ -1347,9 +1348,10 @@ fn learned_most(ctx: &Ctx) -> (Vec<LearnedRow>, Vec<RankCheckRow>) {
     let mut checks = Vec::new();
     if let Some(t) = &ctx.settings.reset_truth {
         type Quantity = (&'static str, fn(&LearnedRow) -> Option<f64>);
-        let quantities: [Quantity; 4] = [
+        let quantities: [Quantity; 5] = [
             ("weight_change", |r| r.weight_change),
             ("weight_change_final", |r| r.weight_change_final),
+            ("weight_change_abs", |r| r.weight_change_abs),
             ("spectral_change", |r| r.spectral_change),
             ("top_growth", |r| r.top_growth),
         ];

@@ -279,6 +279,8 @@ pub struct LearnedRow {
     /// ‖W_T − W_0‖²_F/‖W_T‖²_F: the share of the final weights' energy
     /// that training added.
     pub weight_change_final: Option<f64>,
+    /// ‖W_T − W_0‖²_F itself (not relative to either end).
+    pub weight_change_abs: Option<f64>,
     /// Σ_k |μ_k(T) − μ_k(0)| / Σ_k μ_k(0), μ(0) the first snapshot's
     /// spectrum.
     pub spectral_change: Option<f64>,
