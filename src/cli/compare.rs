@@ -21,10 +21,15 @@ pub struct CompareArgs {
     #[arg(required = true, value_name = "PATHS|DIR")]
     pub paths: Vec<PathBuf>,
     /// A loss curve (CSV with a header): the time column named like
-    /// --time (`step`, `tokens`, `lr_sum`, or `t`) and `test_loss`, `loss`
-    /// or `train_loss`.
+    /// --time (`step`, `tokens`, `lr_sum`, or `t`) and the loss column
+    /// (--loss-column; default the first of `val_loss`, `valid_loss`,
+    /// `test_loss`, `loss`, `train_loss`; `predict`'s order).
     #[arg(long, value_name = "CSV")]
     pub losses: Option<PathBuf>,
+    /// The loss column of the losses file (an error when absent; the
+    /// message lists the columns).
+    #[arg(long, value_name = "COL")]
+    pub loss_column: Option<String>,
     /// The time axis: snapshot metadata `step`, `tokens` or `lr_sum`
     /// (without it, natural path order).
     #[arg(long, value_enum, default_value_t = TimeAxis::Step)]
@@ -119,6 +124,7 @@ fn compare_options(a: &CompareArgs) -> CompareOptions {
     CompareOptions {
         init: a.init.clone(),
         losses: a.losses.clone(),
+        loss_column: a.loss_column.clone(),
         time: a.time,
         rank: a.rank,
         b: a.b,

@@ -329,17 +329,19 @@ fn targets(
         ),
     ];
     if let Some(d) = dynamics {
-        let agree = d.agreement_z.is_some_and(|z| z.abs() <= 2.0);
-        let flagged = d.status.starts_with("ok") && !agree;
+        let z = d.agreement_z_log.or(d.agreement_z);
+        let agree = z.is_some_and(|z| z.abs() <= 2.0);
+        let flagged = d.verdict != crate::fit::Verdict::Valid;
         out.push(target(
-            "the ρ routes agree (|z| ≤ 2) or are flagged",
+            "the ρ routes agree (|z| ≤ 2) or the model row is not called valid",
             "agree or flagged",
-            d.agreement_z,
-            Some(agree || !flagged),
+            z,
+            Some(agree || flagged),
             format!(
-                "model φ·ψ agreement z = {}; status: {}",
-                crate::report::fmt::fixed(d.agreement_z, 2),
-                d.status
+                "model φ·ψ agreement z = {}; verdict {}: {}",
+                crate::report::fmt::fixed(z, 2),
+                d.verdict,
+                d.verdict_reason
             ),
         ));
     }

@@ -7,8 +7,9 @@
 use super::modes::ModeBasis;
 use super::validate::{self, EFFECTIVE};
 use super::{
-    Analysed, CompareError, LossCurve, MeasuredPruning, Series, Settings, SnapshotRef, TimeAxis,
-    Trajectories, assemble, point_fit, read_losses, read_measured_pruning, series,
+    Analysed, CompareError, LossCurve, MeasuredPruning, ResetTruth, Series, Settings, SnapshotRef,
+    TimeAxis, Trajectories, assemble, point_fit, read_losses, read_measured_pruning,
+    read_reset_truth, series, weight_changes,
 };
 use crate::analysis::{self, Analysis};
 use crate::load::Checkpoint;
@@ -28,6 +29,8 @@ pub struct CompareOptions {
     pub init: Option<PathBuf>,
     /// A loss curve (default: a run directory's `losses.csv`).
     pub losses: Option<PathBuf>,
+    /// Its loss column (default: the first of `LOSS_COLUMNS` present).
+    pub loss_column: Option<String>,
     pub time: TimeAxis,
     /// k_c of the complementarity check.
     pub rank: Option<usize>,
@@ -42,6 +45,7 @@ impl Default for CompareOptions {
         CompareOptions {
             init: None,
             losses: None,
+            loss_column: None,
             time: TimeAxis::Step,
             rank: None,
             b: None,
@@ -59,6 +63,7 @@ struct SeriesInputs {
     b: Option<f64>,
     modes: bool,
     min_half_time: Option<f64>,
+    reset_truth: Option<ResetTruth>,
     notes: Vec<String>,
 }
 
@@ -133,7 +138,15 @@ pub fn compare_series_with(
         let p = s.run_dir.as_ref()?.join("losses.csv");
         p.is_file().then_some(p)
     });
-    let losses = losses_path.map(|p| read_losses(&p, a.time)).transpose()?;
+    let losses = losses_path
+        .map(|p| read_losses(&p, a.time, a.loss_column.as_deref()))
+        .transpose()?;
+    let reset_truth = match &s.run_dir {
+        Some(d) if d.join("lm_truth.csv").is_file() => {
+            Some(read_reset_truth(&d.join("lm_truth.csv"))?)
+        }
+        _ => None,
+    };
     let measured = match &s.run_dir {
         Some(d) if d.join("compression.csv").is_file() => Some(read_measured_pruning(
             &d.join("compression.csv"),
@@ -152,6 +165,7 @@ pub fn compare_series_with(
             b: a.b,
             modes: a.modes,
             min_half_time: None,
+            reset_truth,
             notes,
         },
         progress,
@@ -175,7 +189,7 @@ pub fn validate_run(
         .map_err(|e| CompareError::io(&std::env::temp_dir(), e))?;
     validate::write_effective(&run, scratch.path())?;
     let s = series(&[scratch.path().to_path_buf()], TimeAxis::Step)?;
-    let losses = read_losses(&dir.join("losses.csv"), TimeAxis::Step)?;
+    let losses = read_losses(&dir.join("losses.csv"), TimeAxis::Step, None)?;
     let measured = read_measured_pruning(&dir.join("compression.csv"), &s.snapshots)?;
     let opts = analysis::Options {
         selection: Selection {
@@ -199,6 +213,7 @@ pub fn validate_run(
             modes: true,
             // The simulator's own floor for its true half-learning times.
             min_half_time: Some(crate::simulate::MIN_HALF_LEARNING_STEPS),
+            reset_truth: None,
             notes: vec![
                 "estimates on the effective map of each snapshot, written to a scratch directory and analysed like any checkpoint".to_string(),
             ],
@@ -376,6 +391,16 @@ fn series_report(
         analysed.push(last);
         projected_t.push(last_snap.t);
         let traj = trajectories(bases, strength, &projected_t, &mut notes);
+        // The weight change's W_0: the init snapshot, else the first one.
+        let (reference, weight_reference) = match &opts.init {
+            Some(p) => (p.clone(), format!("init {}", p.display())),
+            None => {
+                let p = s.snapshots[0].path.clone();
+                let w = format!("first snapshot {}", p.display());
+                (p, w)
+            }
+        };
+        let weight_changes = weight_changes(&reference, &last_snap.path, sel)?;
         let settings = Settings {
             time: Some(a.time),
             order: s.order.clone(),
@@ -388,6 +413,9 @@ fn series_report(
             min_half_time: a.min_half_time,
             backend: Some(backend),
             notes,
+            weight_changes,
+            weight_reference,
+            reset_truth: a.reset_truth,
         };
         let report = assemble(
             &analysed,

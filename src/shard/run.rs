@@ -75,6 +75,9 @@ pub struct CompareSettings {
     pub time: String,
     pub init: Option<String>,
     pub losses: Option<String>,
+    /// `--loss-column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_column: Option<String>,
     pub rank: Option<usize>,
     pub b: Option<Num>,
     pub modes: bool,
@@ -215,6 +218,7 @@ impl CompareSettings {
             time: name_of(a.time),
             init: path_str(&a.init),
             losses: path_str(&a.losses),
+            loss_column: a.loss_column.clone(),
             rank: a.rank,
             b: a.b.map(Num),
             modes: a.modes,
@@ -229,6 +233,7 @@ impl CompareSettings {
             CompareOptions {
                 init: self.init.as_ref().map(PathBuf::from),
                 losses: self.losses.as_ref().map(PathBuf::from),
+                loss_column: self.loss_column.clone(),
                 time: parse::<TimeAxis>("time axis", &self.time)?,
                 rank: self.rank,
                 b: self.b.map(|b| b.0),
