@@ -1,13 +1,14 @@
-//! Loading: safetensors files, sharded indexes, dtype decoding, the
-//! tensor → matrix rules, and the value ranges and quantization grids of a
-//! matrix's weights (`quant`). Everything here reads; nothing computes
-//! spectra.
+//! Loading: safetensors files, sharded indexes, tensors already in memory
+//! (`memory`), dtype decoding, the tensor → matrix rules, and the value
+//! ranges and quantization grids of a matrix's weights (`quant`).
+//! Everything here reads; nothing computes spectra.
 
 mod checkpoint;
 mod dtype;
 mod error;
 mod file;
 mod matrix;
+mod memory;
 pub mod quant;
 mod write;
 
@@ -19,4 +20,5 @@ pub use matrix::{
     CONV_POOLED_SCALE, ConvMode, MatrixData, MatrixSpec, RuleKind, TensorPlan, View, is_conv1d,
     plan_tensor,
 };
+pub use memory::{BufferTensor, TensorBuffer};
 pub use write::{TensorOut, write_safetensors};
