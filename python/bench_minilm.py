@@ -91,8 +91,11 @@ def main() -> None:
     tensors = load(path)
     f32 = sum(v.nbytes for v in tensors.values() if v.dtype == np.float32)
     items = _source.resolve(tensors)
+    # The float tensors (the int64 position ids are skipped, as in a file).
     same = dict(engine.buffer_addresses(items)) == {
-        n: arr.__array_interface__["data"][0] for n, arr, _ in items
+        n: arr.__array_interface__["data"][0]
+        for n, arr, _ in items
+        if arr.dtype == np.float32
     }
     print(f"checkpoint: {path} ({f32 / 2**20:.1f} MiB of F32 tensors)")
     print(f"CLI: {' '.join(cli)}")
