@@ -202,19 +202,17 @@ def compare(
     opts = engine_options(options, "compare")
     init = opts.pop("init")
     opts["init"] = None
-    with (
-        tempfile.TemporaryDirectory(prefix="specscope-compare-") as scratch,
-        _init_path(init) as init_path,
-    ):
-        paths = _snapshot_paths(snapshots, steps, time, scratch)
-        args = {
-            "losses": None if losses is None else os.fspath(losses),
-            "time": time,
-            "init": init_path,
-            "rank": rank,
-            "b": b,
-            "modes": bool(modes),
-        }
-        result = _engine.compare(paths, opts, args, progress_callback(progress))
+    with tempfile.TemporaryDirectory(prefix="specscope-compare-") as scratch:
+        with _init_path(init) as init_path:
+            paths = _snapshot_paths(snapshots, steps, time, scratch)
+            args = {
+                "losses": None if losses is None else os.fspath(losses),
+                "time": time,
+                "init": init_path,
+                "rank": rank,
+                "b": b,
+                "modes": bool(modes),
+            }
+            result = _engine.compare(paths, opts, args, progress_callback(progress))
     report_messages(result["failures"], result["notes"], errors)
     return _frame(result, "series")
