@@ -57,7 +57,7 @@ phase "wheel build and install (pip install .)"
 if [ -z "${SPECSCOPE_BIN:-}" ] && [ -x "$CARGO_TARGET_DIR/release/specscope" ]; then
   export SPECSCOPE_BIN="$CARGO_TARGET_DIR/release/specscope"
 fi
-echo "python-test: CLI compared against: ${SPECSCOPE_BIN:-the wheel's specscope command}"
+echo "python-test: CLI compared against: ${SPECSCOPE_BIN:-the specscope command of the wheel}"
 
 # The installed package, not the source tree's python/specscope: run from
 # the tests' directory so `import specscope` finds the wheel.
