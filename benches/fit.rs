@@ -66,6 +66,7 @@ fn main() {
         entries: 8192 * 4096,
         groups: 8192,
         sum_n_range2: 8192.0 * 4096.0 * 0.05f64.powi(2),
+        zero: None,
     };
     let req = Request {
         keep: Some(Keep::Sparsity(0.5)),

@@ -278,7 +278,8 @@ fn unsupported_float_dtype_fails_integer_dtype_is_skipped() {
     specscope::load::write_safetensors(
         &q,
         &[
-            specscope::load::TensorOut::from_f64("good", DType::F32, &[8, 4], &values(32, 1)),
+            specscope::load::TensorOut::from_f64("good", DType::F32, &[8, 4], &values(32, 1))
+                .expect("a float tensor"),
             specscope::load::TensorOut::raw("ids", "I64", &[1, 2], ids),
         ],
         &[],

@@ -311,12 +311,10 @@ fn synthetic_series(dir: &Path, metadata: bool) -> Vec<PathBuf> {
             ("tall", 300, 200, 8, DType::F64),
         ] {
             let w = synth::with_spectrum(rows, cols, &mu, 0.0, &mut synth::rng(seed));
-            tensors.push(TensorOut::from_f64(
-                name,
-                dtype,
-                &[rows, cols],
-                &synth::row_major(&w),
-            ));
+            tensors.push(
+                TensorOut::from_f64(name, dtype, &[rows, cols], &synth::row_major(&w))
+                    .expect("a float tensor"),
+            );
         }
         let path = dir.join(format!("ckpt-{t}.safetensors"));
         let meta: Vec<(&str, String)> = if metadata {

@@ -168,6 +168,7 @@ fn predict<'py>(
         request: request.request()?,
         verify: request.verify,
         plots: false,
+        loss: None,
     };
     let source = Source::of(source)?;
     let (opts, pool, mut notes) = options.options(py)?;

@@ -14,11 +14,15 @@
 
 pub mod modes;
 pub mod order;
+pub mod referee;
 mod run;
 pub mod validate;
 
 pub use order::{Series, SnapshotRef, series};
-pub use run::{CompareOptions, compare_series, validate_run};
+pub use run::{
+    CompareOptions, SnapshotSource, analyse_snapshot, compare_series, compare_series_with,
+    snapshot_options, validate_run,
+};
 
 use crate::analysis::{Analysis, MatrixResult};
 use crate::fit::estimate::screen;
@@ -84,7 +88,7 @@ pub enum CompareError {
     #[error("snapshot {}: {source}", path.display())]
     Snapshot {
         path: PathBuf,
-        source: crate::analysis::AnalysisError,
+        source: Box<crate::analysis::AnalysisError>,
     },
 }
 
@@ -211,11 +215,16 @@ pub fn point_fit(row: &MatrixResult) -> PointFit {
     }
 }
 
+/// The frontier series one matrix's rows use: k_*(t), its standard error
+/// where the estimate has one, and the estimate's name.
+struct Frontier {
+    k_star: Vec<Option<f64>>,
+    k_star_err: Vec<Option<f64>>,
+    source: String,
+}
+
 /// Per matrix: which frontier estimate the series uses.
-fn frontier_values(
-    fits: &[Option<&PointFit>],
-    m: usize,
-) -> (Vec<Option<f64>>, Vec<Option<f64>>, String) {
+fn frontier_values(fits: &[Option<&PointFit>], m: usize) -> Frontier {
     let hi = m as f64 * FRONTIER_MAX_FRACTION;
     let sat: Vec<Option<&Saturation>> = fits
         .iter()
@@ -227,11 +236,11 @@ fn frontier_values(
         .filter(|s| s.k_star.value > FRONTIER_K_MIN && s.k_star.value < hi)
         .count();
     if in_window >= 3 {
-        (
-            sat.iter().map(|s| s.map(|s| s.k_star.value)).collect(),
-            sat.iter().map(|s| s.map(|s| s.k_star.stderr)).collect(),
-            "saturation".into(),
-        )
+        Frontier {
+            k_star: sat.iter().map(|s| s.map(|s| s.k_star.value)).collect(),
+            k_star_err: sat.iter().map(|s| s.map(|s| s.k_star.stderr)).collect(),
+            source: "saturation".into(),
+        }
     } else {
         let mut sources: Vec<&str> = fits
             .iter()
@@ -241,24 +250,27 @@ fn frontier_values(
             .collect();
         sources.sort();
         sources.dedup();
-        (
-            fits.iter()
+        Frontier {
+            k_star: fits
+                .iter()
                 .map(|f| f.and_then(|f| f.fitter_k_star.map(|k| k as f64)))
                 .collect(),
-            vec![None; fits.len()],
-            if sources.is_empty() {
+            k_star_err: vec![None; fits.len()],
+            source: if sources.is_empty() {
                 "none".into()
             } else {
                 sources.join("+")
             },
-        )
+        }
     }
 }
 
+/// A value and its standard error, each as an option.
 fn opt(v: Option<Value>) -> (Option<f64>, Option<f64>) {
     (v.map(|v| v.value), v.map(|v| v.stderr))
 }
 
+/// `x` when it is finite.
 fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
@@ -269,6 +281,7 @@ struct MatrixDyn {
     row: DynamicsRow,
 }
 
+/// The dynamics row of one matrix (or the model) from its chain's input.
 fn dynamics_row(name: &str, m: Option<usize>, params: u64, input: &DynamicsInput) -> DynamicsRow {
     let d = Dynamics::estimate(input);
     let (route, route_name): (&Route, &str) = d.headline();
@@ -343,257 +356,336 @@ fn dynamics_row(name: &str, m: Option<usize>, params: u64, input: &DynamicsInput
     }
 }
 
-/// Assembles the report from the analysed snapshots (in time order), the
-/// matched modes, and the optional losses and measured pruning.
-pub fn assemble(
-    analysed: &[Analysed],
-    trajectories: &[Trajectories],
-    losses: Option<&LossCurve>,
-    measured: Option<&MeasuredPruning>,
-    settings: &Settings,
-) -> CompareReport {
-    let mut notes = settings.notes.clone();
-    let t: Vec<f64> = analysed.iter().map(|a| a.snapshot.t).collect();
-    let last = analysed.last().expect("a series has snapshots");
-    // Matrices in the last snapshot's order, matched by name.
-    let names: Vec<&MatrixResult> = last.analysis.matrices.iter().collect();
-    let index_of =
-        |a: &Analysed, name: &str| a.analysis.matrices.iter().position(|r| r.name() == name);
-    let fits: Vec<Vec<Option<PointFit>>> = names
-        .par_iter()
-        .map(|row| {
-            analysed
+/// The inputs every phase of `assemble` shares: the time axis, the
+/// matrices of the last snapshot (the series' rows, matched by name in the
+/// others), each matrix's point fit at each snapshot and its frontier.
+struct Ctx<'a> {
+    analysed: &'a [Analysed],
+    losses: Option<&'a LossCurve>,
+    settings: &'a Settings,
+    t: Vec<f64>,
+    names: Vec<&'a MatrixResult>,
+    /// `fits[matrix][snapshot]`, `None` where the snapshot lacks the matrix.
+    fits: Vec<Vec<Option<PointFit>>>,
+    /// The chosen k_* series, per matrix.
+    frontiers: Vec<Frontier>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Fits every matrix at every snapshot (in parallel over matrices) and
+    /// chooses each matrix's frontier estimate.
+    fn new(
+        analysed: &'a [Analysed],
+        losses: Option<&'a LossCurve>,
+        settings: &'a Settings,
+    ) -> Self {
+        let t: Vec<f64> = analysed.iter().map(|a| a.snapshot.t).collect();
+        let last = analysed.last().expect("a series has snapshots");
+        let names: Vec<&MatrixResult> = last.analysis.matrices.iter().collect();
+        let fits: Vec<Vec<Option<PointFit>>> = names
+            .par_iter()
+            .map(|row| {
+                analysed
+                    .iter()
+                    .map(|a| matrix_in(a, row.name()).map(point_fit))
+                    .collect()
+            })
+            .collect();
+        let frontiers = names
+            .iter()
+            .zip(&fits)
+            .map(|(row, f)| {
+                frontier_values(&f.iter().map(Option::as_ref).collect::<Vec<_>>(), row.m())
+            })
+            .collect();
+        Ctx {
+            analysed,
+            losses,
+            settings,
+            t,
+            names,
+            fits,
+            frontiers,
+        }
+    }
+
+    /// The test loss at time `tt`, when losses were given and cover it.
+    fn loss_at(&self, tt: f64) -> Option<f64> {
+        self.losses.and_then(|l| fs::at_time(&l.t, &l.loss, tt))
+    }
+
+    /// The chosen k_* series of every matrix.
+    fn kstars(&self) -> impl Iterator<Item = &Vec<Option<f64>>> {
+        self.frontiers.iter().map(|f| &f.k_star)
+    }
+
+    /// The parameters of the matrices of the last snapshot.
+    fn total_params(&self) -> u64 {
+        self.names.iter().map(|r| r.params()).sum()
+    }
+}
+
+/// The matrix called `name` in snapshot `a`, if it has one.
+fn matrix_in<'b>(a: &'b Analysed, name: &str) -> Option<&'b MatrixResult> {
+    a.analysis.matrices.iter().find(|r| r.name() == name)
+}
+
+/// Matrix `mi`'s series rows, one per snapshot that holds it.
+fn series_rows(ctx: &Ctx, mi: usize) -> Vec<SeriesRow> {
+    let row = ctx.names[mi];
+    let m = row.m();
+    let fr = &ctx.frontiers[mi];
+    let mut rows = Vec::new();
+    for (j, a) in ctx.analysed.iter().enumerate() {
+        let Some(r) = matrix_in(a, row.name()) else {
+            continue;
+        };
+        let pf = ctx.fits[mi][j]
+            .as_ref()
+            .expect("fit exists where the row does");
+        let sat = pf.saturation.as_ref().ok();
+        rows.push(SeriesRow {
+            snapshot: j,
+            t: ctx.t[j],
+            name: row.name().to_string(),
+            m,
+            k_star: fr.k_star[j],
+            k_star_err: fr.k_star_err[j],
+            density: fr.k_star[j].map(|k| k / m as f64),
+            mu_max: r.lambda_max(),
+            alpha: r.alpha(),
+            b: r.b(),
+            k_star_saturation: sat.map(|s| s.k_star.value),
+            s1: sat.map(|s| s.s1.value),
+            beta: sat.map(|s| s.beta.value),
+            a_saturation: sat.map(|s| s.a.value),
+            saturation_rms: sat.map(|s| s.rms),
+            saturation_status: match &pf.saturation {
+                Ok(_) => "ok".into(),
+                Err(e) => e.clone(),
+            },
+            k_star_fitter: r.k_star(),
+            k_star_fitter_source: r.k_star_source().to_string(),
+        });
+    }
+    rows
+}
+
+/// s₁ and β: medians over the snapshots whose saturation fit has its
+/// front inside the frontier window (else over every accepted fit).
+fn s1_beta(fits: &[Option<PointFit>], m: usize) -> (Option<Value>, Option<Value>) {
+    let hi = m as f64 * FRONTIER_MAX_FRACTION;
+    let sats: Vec<&Saturation> = fits
+        .iter()
+        .filter_map(|p| p.as_ref().and_then(|p| p.saturation.as_ref().ok()))
+        .collect();
+    let windowed: Vec<&Saturation> = sats
+        .iter()
+        .copied()
+        .filter(|s| s.k_star.value > FRONTIER_K_MIN && s.k_star.value < hi)
+        .collect();
+    let pick = if windowed.is_empty() { sats } else { windowed };
+    let s1 = median(&pick.iter().map(|s| s.s1.value).collect::<Vec<_>>());
+    let beta = median(&pick.iter().map(|s| s.beta.value).collect::<Vec<_>>());
+    (s1, beta)
+}
+
+/// Mode-wise ψ from one matrix's matched modes, and a row per mode.
+fn mode_fit(tr: &Trajectories, min_half_time: Option<f64>) -> (Option<fs::Slope>, Vec<ModeRow>) {
+    let fractions: Vec<Vec<f64>> = (0..tr.ranks.len())
+        .map(|i| {
+            tr.strength
                 .iter()
-                .map(|a| index_of(a, &row.name()).map(|i| point_fit(&a.analysis.matrices[i])))
+                .map(|s| s[i] / tr.sigma_last[i])
                 .collect()
         })
         .collect();
-    let loss_at = |tt: f64| losses.and_then(|l| fs::at_time(&l.t, &l.loss, tt));
+    let mf = fs::mode_exponent(&tr.t, &tr.ranks, &fractions, min_half_time);
+    let rows = mf
+        .modes
+        .iter()
+        .enumerate()
+        .map(|(i, md)| ModeRow {
+            name: tr.name.clone(),
+            k: md.k,
+            sigma_last: tr.sigma_last[i],
+            t_half: md.t_half,
+            fraction_at_half_time: md.fraction_at_half_time,
+            used: md.used,
+        })
+        .collect();
+    (mf.slope, rows)
+}
 
-    let mut series = Vec::new();
-    // Per matrix: chosen k_* series.
-    let mut kstars: Vec<Vec<Option<f64>>> = Vec::new();
-    let mut dyns: Vec<MatrixDyn> = Vec::new();
-    let mut mode_rows = Vec::new();
-    for (mi, row) in names.iter().enumerate() {
-        let m = row.m();
-        let f: Vec<Option<&PointFit>> = fits[mi].iter().map(|f| f.as_ref()).collect();
-        let (ks, ks_err, source) = frontier_values(&f, m);
-        for (j, a) in analysed.iter().enumerate() {
-            let Some(i) = index_of(a, &row.name()) else {
-                continue;
-            };
-            let r = &a.analysis.matrices[i];
-            let pf = f[j].expect("fit exists where the row does");
-            let sat = pf.saturation.as_ref().ok();
-            series.push(SeriesRow {
-                snapshot: j,
-                t: t[j],
-                name: row.name().to_string(),
-                m,
-                k_star: ks[j],
-                k_star_err: ks_err[j],
-                density: ks[j].map(|k| k / m as f64),
-                mu_max: r.lambda_max(),
-                alpha: r.alpha(),
-                b: r.b(),
-                k_star_saturation: sat.map(|s| s.k_star.value),
-                s1: sat.map(|s| s.s1.value),
-                beta: sat.map(|s| s.beta.value),
-                a_saturation: sat.map(|s| s.a.value),
-                saturation_rms: sat.map(|s| s.rms),
-                saturation_status: match &pf.saturation {
-                    Ok(_) => "ok".into(),
-                    Err(e) => e.clone(),
-                },
-                k_star_fitter: r.k_star(),
-                k_star_fitter_source: r.k_star_source().to_string(),
-            });
-        }
-        let phi = fs::frontier_exponent(&t, &ks, m);
-        // s₁ and β: medians over the snapshots whose saturation fit has its
-        // front inside the frontier window (else over every accepted fit).
-        let hi = m as f64 * FRONTIER_MAX_FRACTION;
-        let sats: Vec<&Saturation> = f
-            .iter()
-            .filter_map(|p| p.and_then(|p| p.saturation.as_ref().ok()))
-            .collect();
-        let windowed: Vec<&&Saturation> = sats
-            .iter()
-            .filter(|s| s.k_star.value > FRONTIER_K_MIN && s.k_star.value < hi)
-            .collect();
-        let pick: Vec<&Saturation> = if windowed.is_empty() {
-            sats.clone()
-        } else {
-            windowed.into_iter().copied().collect()
+/// Why a matrix's dynamics row lacks φ, ψ or s₁/β ("ok" when it lacks none).
+fn matrix_status(has_phi: bool, matched: bool, has_psi: bool, has_s1: bool) -> String {
+    let mut why = Vec::new();
+    if !has_phi {
+        why.push(format!(
+            "φ: fewer than 3 snapshots with {FRONTIER_K_MIN} < k_* < M/2"
+        ));
+    }
+    if !matched {
+        why.push("ψ: modes not matched".to_string());
+    } else if !has_psi {
+        why.push("ψ: fewer than 3 saturated modes with a resolved half-learning time".into());
+    }
+    if !has_s1 {
+        why.push("s₁, β: no accepted saturation fit".into());
+    }
+    if why.is_empty() {
+        "ok".into()
+    } else {
+        why.join("; ")
+    }
+}
+
+/// Matrix `mi`'s dynamics input from the spectra alone (φ, ψ, s₁, β) and
+/// its first row, with the rows of its matched modes.
+fn matrix_dynamics(
+    ctx: &Ctx,
+    mi: usize,
+    trajectories: &[Trajectories],
+) -> (MatrixDyn, Vec<ModeRow>) {
+    let row = ctx.names[mi];
+    let m = row.m();
+    let fr = &ctx.frontiers[mi];
+    let phi = fs::frontier_exponent(&ctx.t, &fr.k_star, m);
+    let (s1, beta) = s1_beta(&ctx.fits[mi], m);
+    let traj = trajectories.iter().find(|tr| tr.name == row.name());
+    let (psi, modes) = match traj {
+        Some(tr) => mode_fit(tr, ctx.settings.min_half_time),
+        None => (None, Vec::new()),
+    };
+    let input = DynamicsInput {
+        phi: phi.map(|p| Value::new(p.value, p.stderr)),
+        psi: psi.map(|p| Value::new(p.value, p.stderr)),
+        s1,
+        beta,
+        alpha_t: None,
+        a_tail: None,
+        b_given: ctx.settings.b,
+    };
+    let mut drow = dynamics_row(row.name(), Some(m), row.params(), &input);
+    drow.frontier_source = fr.source.clone();
+    drow.phi_points = phi.map(|p| p.points);
+    drow.psi_modes = psi.map(|p| p.points);
+    drow.status = matrix_status(phi.is_some(), traj.is_some(), psi.is_some(), s1.is_some());
+    (MatrixDyn { input, row: drow }, modes)
+}
+
+/// The model at snapshot `j`: parameter-weighted density, total k_*,
+/// largest μ_max, mean α and parameter-weighted b over its matrices.
+fn model_series_row(ctx: &Ctx, j: usize) -> ModelSeriesRow {
+    let a = &ctx.analysed[j];
+    let mut dp = Vec::new();
+    let mut kt = 0.0;
+    let mut any_k = false;
+    let mut mu_max: Option<f64> = None;
+    let mut alphas = Vec::new();
+    let (mut bw, mut bsum) = (0.0, 0.0);
+    for (row, ks) in ctx.names.iter().zip(ctx.kstars()) {
+        let Some(r) = matrix_in(a, row.name()) else {
+            continue;
         };
-        let s1 = median(&pick.iter().map(|s| s.s1.value).collect::<Vec<_>>());
-        let beta = median(&pick.iter().map(|s| s.beta.value).collect::<Vec<_>>());
-        // Mode-wise ψ.
-        let traj = trajectories.iter().find(|tr| tr.name == row.name());
-        let mode_fit = traj.map(|tr| {
-            let fractions: Vec<Vec<f64>> = (0..tr.ranks.len())
-                .map(|i| {
-                    tr.strength
-                        .iter()
-                        .map(|s| s[i] / tr.sigma_last[i])
-                        .collect()
-                })
+        if let Some(k) = ks[j] {
+            dp.push((Some(k / row.m() as f64), row.params()));
+            kt += k;
+            any_k = true;
+        }
+        if let Some(l) = r.lambda_max() {
+            mu_max = Some(mu_max.map_or(l, |m: f64| m.max(l)));
+        }
+        if let Some(al) = r.alpha() {
+            alphas.push(al);
+        }
+        if let Some(b) = r.b() {
+            bsum += b * r.params() as f64;
+            bw += r.params() as f64;
+        }
+    }
+    ModelSeriesRow {
+        snapshot: j,
+        t: ctx.t[j],
+        compute: ctx.total_params() as f64 * ctx.t[j],
+        density: crate::fit::model_density(dp),
+        k_star_total: any_k.then_some(kt),
+        mu_max,
+        alpha: (!alphas.is_empty()).then(|| alphas.iter().sum::<f64>() / alphas.len() as f64),
+        b: (bw > 0.0).then(|| bsum / bw),
+        loss: ctx.loss_at(ctx.t[j]),
+    }
+}
+
+/// The times of the snapshots inside the loss law's window: median k_*
+/// above `FRONTIER_K_MIN` and median k_*/M below 1/`LOSS_WINDOW_DIVISOR`.
+fn loss_window(ctx: &Ctx) -> Vec<f64> {
+    (0..ctx.analysed.len())
+        .filter(|&j| {
+            let k: Vec<f64> = ctx.kstars().filter_map(|k| k[j]).collect();
+            let frac: Vec<f64> = ctx
+                .kstars()
+                .zip(&ctx.names)
+                .filter_map(|(k, r)| k[j].map(|k| k / r.m() as f64))
                 .collect();
-            fs::mode_exponent(&tr.t, &tr.ranks, &fractions, settings.min_half_time)
-        });
-        if let (Some(tr), Some(mf)) = (traj, &mode_fit) {
-            for (i, md) in mf.modes.iter().enumerate() {
-                mode_rows.push(ModeRow {
-                    name: row.name().to_string(),
-                    k: md.k,
-                    sigma_last: tr.sigma_last[i],
-                    t_half: md.t_half,
-                    fraction_at_half_time: md.fraction_at_half_time,
-                    used: md.used,
-                });
+            match (median(&k), median(&frac)) {
+                (Some(k), Some(f)) => {
+                    k.value > FRONTIER_K_MIN && f.value < 1.0 / LOSS_WINDOW_DIVISOR
+                }
+                _ => false,
             }
-        }
-        let psi = mode_fit.as_ref().and_then(|m| m.slope);
-        let input = DynamicsInput {
-            phi: phi.map(|p| Value::new(p.value, p.stderr)),
-            psi: psi.map(|p| Value::new(p.value, p.stderr)),
-            s1,
-            beta,
-            alpha_t: None,
-            a_tail: None,
-            b_given: settings.b,
-        };
-        let mut drow = dynamics_row(row.name(), Some(m), row.params(), &input);
-        drow.frontier_source = source;
-        drow.phi_points = phi.map(|p| p.points);
-        drow.psi_modes = psi.map(|p| p.points);
-        let mut why = Vec::new();
-        if phi.is_none() {
-            why.push(format!(
-                "φ: fewer than 3 snapshots with {FRONTIER_K_MIN} < k_* < M/2"
-            ));
-        }
-        if traj.is_none() {
-            why.push("ψ: modes not matched".to_string());
-        } else if psi.is_none() {
-            why.push("ψ: fewer than 3 saturated modes with a resolved half-learning time".into());
-        }
-        if s1.is_none() {
-            why.push("s₁, β: no accepted saturation fit".into());
-        }
-        drow.status = if why.is_empty() {
-            "ok".into()
-        } else {
-            why.join("; ")
-        };
-        kstars.push(ks);
-        dyns.push(MatrixDyn { input, row: drow });
-    }
+        })
+        .map(|j| ctx.t[j])
+        .collect()
+}
 
-    // Model series.
-    let total_params: u64 = names.iter().map(|r| r.params()).sum();
-    let mut model_series = Vec::new();
-    for (j, a) in analysed.iter().enumerate() {
-        let mut dp = Vec::new();
-        let mut kt = 0.0;
-        let mut any_k = false;
-        let mut mu_max: Option<f64> = None;
-        let mut alphas = Vec::new();
-        let (mut bw, mut bsum) = (0.0, 0.0);
-        for (mi, row) in names.iter().enumerate() {
-            let Some(i) = index_of(a, &row.name()) else {
-                continue;
-            };
-            let r = &a.analysis.matrices[i];
-            if let Some(k) = kstars[mi][j] {
-                dp.push((Some(k / row.m() as f64), row.params()));
-                kt += k;
-                any_k = true;
-            }
-            if let Some(l) = r.lambda_max() {
-                mu_max = Some(mu_max.map_or(l, |m: f64| m.max(l)));
-            }
-            if let Some(al) = r.alpha() {
-                alphas.push(al);
-            }
-            if let Some(b) = r.b() {
-                bsum += b * r.params() as f64;
-                bw += r.params() as f64;
-            }
-        }
-        model_series.push(ModelSeriesRow {
-            snapshot: j,
-            t: t[j],
-            compute: total_params as f64 * t[j],
-            density: crate::fit::model_density(dp),
-            k_star_total: any_k.then_some(kt),
-            mu_max,
-            alpha: (!alphas.is_empty()).then(|| alphas.iter().sum::<f64>() / alphas.len() as f64),
-            b: (bw > 0.0).then(|| bsum / bw),
-            loss: loss_at(t[j]),
-        });
-    }
-
-    // Loss exponent over the model's window: median k_* > 5 and median
-    // k_*/M < 1/20.
-    let mut loss_fit = LossFitRow {
-        source: losses.map_or(String::new(), |l| l.source.clone()),
+/// The loss exponent α_t, fitted over the loss law's window, and its row.
+fn loss_fit(ctx: &Ctx) -> (LossFitRow, Option<Value>) {
+    let mut row = LossFitRow {
+        source: ctx.losses.map_or(String::new(), |l| l.source.clone()),
         status: "no losses (--losses)".into(),
         ..Default::default()
     };
+    let Some(l) = ctx.losses else {
+        return (row, None);
+    };
     let mut alpha_t: Option<Value> = None;
-    if let Some(l) = losses {
-        let in_window: Vec<f64> = (0..analysed.len())
-            .filter(|&j| {
-                let k: Vec<f64> = kstars.iter().filter_map(|k| k[j]).collect();
-                let frac: Vec<f64> = kstars
-                    .iter()
-                    .zip(&names)
-                    .filter_map(|(k, r)| k[j].map(|k| k / r.m() as f64))
-                    .collect();
-                match (median(&k), median(&frac)) {
-                    (Some(k), Some(f)) => {
-                        k.value > FRONTIER_K_MIN && f.value < 1.0 / LOSS_WINDOW_DIVISOR
-                    }
-                    _ => false,
-                }
-            })
-            .map(|j| t[j])
-            .collect();
-        match (in_window.first(), in_window.last()) {
-            (Some(&lo), Some(&hi)) if hi > lo => match fs::loss_exponent(&l.t, &l.loss, lo, hi) {
-                Some(s) => {
-                    alpha_t = Some(Value::new(s.value, s.stderr));
-                    loss_fit.alpha_t = Some(s.value);
-                    loss_fit.alpha_t_err = Some(s.stderr);
-                    loss_fit.points = s.points;
-                    loss_fit.t_min = Some(s.x_min.exp());
-                    loss_fit.t_max = Some(s.x_max.exp());
-                    loss_fit.status = "ok".into();
-                }
-                None => {
-                    loss_fit.status = format!(
-                        "fewer than 3 loss rows in the window t ∈ [{lo}, {hi}] ({FRONTIER_K_MIN} < k_* < M/{LOSS_WINDOW_DIVISOR})"
-                    );
-                }
-            },
-            _ => {
-                loss_fit.status = format!(
-                    "no two snapshots with {FRONTIER_K_MIN} < k_* < M/{LOSS_WINDOW_DIVISOR} (median over matrices): the window of the loss law is empty"
+    let in_window = loss_window(ctx);
+    match (in_window.first(), in_window.last()) {
+        (Some(&lo), Some(&hi)) if hi > lo => match fs::loss_exponent(&l.t, &l.loss, lo, hi) {
+            Some(s) => {
+                alpha_t = Some(Value::new(s.value, s.stderr));
+                row.alpha_t = Some(s.value);
+                row.alpha_t_err = Some(s.stderr);
+                row.points = s.points;
+                row.t_min = Some(s.x_min.exp());
+                row.t_max = Some(s.x_max.exp());
+                row.status = "ok".into();
+            }
+            None => {
+                row.status = format!(
+                    "fewer than 3 loss rows in the window t ∈ [{lo}, {hi}] ({FRONTIER_K_MIN} < k_* < M/{LOSS_WINDOW_DIVISOR})"
                 );
             }
+        },
+        _ => {
+            row.status = format!(
+                "no two snapshots with {FRONTIER_K_MIN} < k_* < M/{LOSS_WINDOW_DIVISOR} (median over matrices): the window of the loss law is empty"
+            );
         }
     }
+    (row, alpha_t)
+}
 
-    // Redo the chain with α_t, then the model row.
-    let mut dynamics: Vec<DynamicsRow> = dyns
-        .iter()
-        .zip(&kstars)
-        .zip(&names)
+/// The matrices' dynamics rows redone with α_t and each matrix's tail fit
+/// of the losses.
+fn dynamics_with_losses(ctx: &Ctx, dyns: &[MatrixDyn], alpha_t: Option<Value>) -> Vec<DynamicsRow> {
+    dyns.iter()
+        .zip(ctx.kstars())
+        .zip(&ctx.names)
         .map(|((d, ks), row)| {
-            let tail = losses.and_then(|_| {
-                let l: Vec<Option<f64>> = t.iter().map(|&tt| loss_at(tt)).collect();
+            let tail = ctx.losses.and_then(|_| {
+                let l: Vec<Option<f64>> = ctx.t.iter().map(|&tt| ctx.loss_at(tt)).collect();
                 fs::tail_exponent(ks, &l, row.m())
             });
             let input = DynamicsInput {
@@ -609,7 +701,17 @@ pub fn assemble(
             r.status = d.row.status.clone();
             r
         })
-        .collect();
+        .collect()
+}
+
+/// The model's dynamics row: inverse-variance means of the matrices' φ,
+/// ψ, s₁, β and tail a, with α_t.
+fn model_dynamics(
+    ctx: &Ctx,
+    dyns: &[MatrixDyn],
+    dynamics: &[DynamicsRow],
+    alpha_t: Option<Value>,
+) -> DynamicsRow {
     let pool = |f: fn(&DynamicsInput) -> Option<Value>| {
         weighted_mean(&dyns.iter().filter_map(|d| f(&d.input)).collect::<Vec<_>>())
     };
@@ -624,9 +726,9 @@ pub fn assemble(
         s1: pool(|d| d.s1),
         beta: pool(|d| d.beta),
         alpha_t,
-        b_given: settings.b,
+        b_given: ctx.settings.b,
     };
-    let mut model_row = dynamics_row("(model)", None, total_params, &model_input);
+    let mut model_row = dynamics_row("(model)", None, ctx.total_params(), &model_input);
     model_row.frontier_source = {
         let mut s: Vec<&str> = dynamics
             .iter()
@@ -639,10 +741,12 @@ pub fn assemble(
     model_row.phi_points = Some(dynamics.iter().filter(|d| d.phi.is_some()).count());
     model_row.psi_modes = Some(dynamics.iter().filter(|d| d.psi.is_some()).count());
     model_row.status = "ok: inverse-variance means of the matrices' φ, ψ, s₁, β (Birge-inflated errors); phi_points/psi_modes count matrices".into();
-    dynamics.push(model_row.clone());
+    model_row
+}
 
-    // Densing: ln D on ln C over the snapshots with a model density in
-    // (0, 1/2) and a median k_* above 5.
+/// The Densing fit: ln D on ln C over the snapshots with a model density
+/// in (0, 1/2) and a median k_* above 5; expected slope the model's φ.
+fn densing(ctx: &Ctx, model_series: &[ModelSeriesRow], model_row: &DynamicsRow) -> DensingRow {
     let mut densing = DensingRow {
         expected: model_row.phi,
         expected_err: model_row.phi_err,
@@ -651,7 +755,7 @@ pub fn assemble(
     let (dx, dy): (Vec<f64>, Vec<f64>) = model_series
         .iter()
         .filter(|r| {
-            let k: Vec<f64> = kstars.iter().filter_map(|k| k[r.snapshot]).collect();
+            let k: Vec<f64> = ctx.kstars().filter_map(|k| k[r.snapshot]).collect();
             r.density
                 .is_some_and(|d| d > 0.0 && d < FRONTIER_MAX_FRACTION)
                 && median(&k).is_some_and(|k| k.value > FRONTIER_K_MIN)
@@ -676,94 +780,129 @@ pub fn assemble(
             );
         }
     }
+    densing
+}
 
-    // Complementarity.
+/// k_c of the complementarity check: the caller's, else the measured rank
+/// nearest (in ln) a quarter of the median final k_*, else that quarter.
+fn choose_k_c(ctx: &Ctx, measured: Option<&MeasuredPruning>) -> Option<usize> {
+    let final_k: Vec<f64> = ctx.kstars().filter_map(|k| *k.last().unwrap()).collect();
+    ctx.settings.rank.or_else(|| {
+        let target = median(&final_k)?.value / 4.0;
+        if target < 1.0 {
+            return None;
+        }
+        match measured.map(|m| m.ranks()).filter(|r| !r.is_empty()) {
+            Some(r) => r
+                .iter()
+                .min_by(|a, b| {
+                    ((**a as f64).ln() - target.ln())
+                        .abs()
+                        .total_cmp(&((**b as f64).ln() - target.ln()).abs())
+                })
+                .map(|&r| r as usize),
+            None => Some(target.round() as usize),
+        }
+    })
+}
+
+/// max/min − 1 of `f` over the in-regime rows (at least two, all positive).
+fn spread(rows: &[ComplementarityRow], f: fn(&ComplementarityRow) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = rows.iter().filter(|r| r.in_regime).filter_map(f).collect();
+    let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+        (lo.min(*x), hi.max(*x))
+    });
+    (v.len() >= 2 && lo > 0.0).then(|| hi / lo - 1.0)
+}
+
+/// Matrix `mi`'s complementarity rows at k_c (L + ΔL_c, predicted with its
+/// a and C(t) from tail dominance, and measured), and their spread.
+fn matrix_complementarity(
+    ctx: &Ctx,
+    mi: usize,
+    a: f64,
+    k_c: usize,
+    l: &LossCurve,
+    measured: Option<&MeasuredPruning>,
+) -> (Vec<ComplementarityRow>, ComplementaritySummary) {
+    let row = ctx.names[mi];
+    let mut rows = Vec::new();
+    for (j, ks) in ctx.frontiers[mi].k_star.iter().enumerate() {
+        let Some(loss) = fs::at_time(&l.t, &l.loss, ctx.t[j]) else {
+            continue;
+        };
+        let model = ks.map(|k| LossModel {
+            a,
+            k_star: (k.round() as usize).min(row.m()),
+        });
+        let c = model.and_then(|lm| {
+            let tail = lm.lost(lm.k_star, row.m());
+            (tail > 0.0).then(|| loss / tail)
+        });
+        let dl_predicted = match (model, c) {
+            (Some(lm), Some(c)) => finite(c * lm.prune(k_c.min(row.m()))),
+            _ => None,
+        };
+        let dl_measured = measured.and_then(|m| m.at(j, k_c));
+        rows.push(ComplementarityRow {
+            snapshot: j,
+            t: ctx.t[j],
+            name: row.name().to_string(),
+            k_c,
+            k_star: *ks,
+            in_regime: ks.is_some_and(|k| k > k_c as f64),
+            loss,
+            c,
+            dl_predicted,
+            sum_predicted: dl_predicted.map(|d| loss + d),
+            dl_measured,
+            sum_measured: dl_measured.map(|d| loss + d),
+        });
+    }
+    let summary = ComplementaritySummary {
+        name: row.name().to_string(),
+        k_c,
+        snapshots: rows.iter().filter(|r| r.in_regime).count(),
+        spread_predicted: spread(&rows, |r| r.sum_predicted),
+        spread_measured: spread(&rows, |r| r.sum_measured),
+    };
+    (rows, summary)
+}
+
+/// The complementarity check over the matrices with an a (needs losses);
+/// a note when no k_c can be chosen.
+fn complementarity(
+    ctx: &Ctx,
+    dynamics: &[DynamicsRow],
+    measured: Option<&MeasuredPruning>,
+    notes: &mut Vec<String>,
+) -> (Vec<ComplementarityRow>, Vec<ComplementaritySummary>) {
     let mut comp_rows = Vec::new();
     let mut comp_summary = Vec::new();
-    if let Some(l) = losses {
-        let final_k: Vec<f64> = kstars.iter().filter_map(|k| *k.last().unwrap()).collect();
-        let k_c = settings.rank.or_else(|| {
-            let target = median(&final_k)?.value / 4.0;
-            if target < 1.0 {
-                return None;
-            }
-            match measured.map(|m| m.ranks()).filter(|r| !r.is_empty()) {
-                Some(r) => r
-                    .iter()
-                    .min_by(|a, b| {
-                        ((**a as f64).ln() - target.ln())
-                            .abs()
-                            .total_cmp(&((**b as f64).ln() - target.ln()).abs())
-                    })
-                    .map(|&r| r as usize),
-                None => Some(target.round() as usize),
-            }
-        });
-        match k_c {
-            None => notes.push(
-                "complementarity: no frontier at the last snapshot to choose k_c from (--rank)"
-                    .into(),
-            ),
-            Some(k_c) => {
-                for (mi, row) in names.iter().enumerate() {
-                    let Some(a) = dynamics[mi].a else {
-                        continue;
-                    };
-                    let mut rows = Vec::new();
-                    for (j, ks) in kstars[mi].iter().enumerate() {
-                        let Some(loss) = fs::at_time(&l.t, &l.loss, t[j]) else {
-                            continue;
-                        };
-                        let model = ks.map(|k| LossModel {
-                            a,
-                            k_star: (k.round() as usize).min(row.m()),
-                        });
-                        let c = model.and_then(|lm| {
-                            let tail = lm.lost(lm.k_star, row.m());
-                            (tail > 0.0).then(|| loss / tail)
-                        });
-                        let dl_predicted = match (model, c) {
-                            (Some(lm), Some(c)) => finite(c * lm.prune(k_c.min(row.m()))),
-                            _ => None,
-                        };
-                        let dl_measured = measured.and_then(|m| m.at(j, k_c));
-                        rows.push(ComplementarityRow {
-                            snapshot: j,
-                            t: t[j],
-                            name: row.name().to_string(),
-                            k_c,
-                            k_star: *ks,
-                            in_regime: ks.is_some_and(|k| k > k_c as f64),
-                            loss,
-                            c,
-                            dl_predicted,
-                            sum_predicted: dl_predicted.map(|d| loss + d),
-                            dl_measured,
-                            sum_measured: dl_measured.map(|d| loss + d),
-                        });
-                    }
-                    let spread = |f: fn(&ComplementarityRow) -> Option<f64>| {
-                        let v: Vec<f64> =
-                            rows.iter().filter(|r| r.in_regime).filter_map(f).collect();
-                        let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
-                            (lo.min(*x), hi.max(*x))
-                        });
-                        (v.len() >= 2 && lo > 0.0).then(|| hi / lo - 1.0)
-                    };
-                    comp_summary.push(ComplementaritySummary {
-                        name: row.name().to_string(),
-                        k_c,
-                        snapshots: rows.iter().filter(|r| r.in_regime).count(),
-                        spread_predicted: spread(|r| r.sum_predicted),
-                        spread_measured: spread(|r| r.sum_measured),
-                    });
-                    comp_rows.extend(rows);
-                }
-            }
-        }
+    let Some(l) = ctx.losses else {
+        return (comp_rows, comp_summary);
+    };
+    let Some(k_c) = choose_k_c(ctx, measured) else {
+        notes.push(
+            "complementarity: no frontier at the last snapshot to choose k_c from (--rank)".into(),
+        );
+        return (comp_rows, comp_summary);
+    };
+    // The matrices' rows come first, in order; the model's row is last.
+    for (mi, d) in dynamics.iter().take(ctx.names.len()).enumerate() {
+        let Some(a) = d.a else {
+            continue;
+        };
+        let (rows, summary) = matrix_complementarity(ctx, mi, a, k_c, l, measured);
+        comp_summary.push(summary);
+        comp_rows.extend(rows);
     }
+    (comp_rows, comp_summary)
+}
 
-    let snapshots = analysed
+/// One row per snapshot: its file, time axes and loss.
+fn snapshot_rows(ctx: &Ctx) -> Vec<SnapshotRow> {
+    ctx.analysed
         .iter()
         .map(|a| SnapshotRow {
             snapshot: a.snapshot.index,
@@ -772,9 +911,39 @@ pub fn assemble(
             step: a.snapshot.step,
             tokens: a.snapshot.tokens,
             lr_sum: a.snapshot.lr_sum,
-            loss: loss_at(a.snapshot.t),
+            loss: ctx.loss_at(a.snapshot.t),
         })
+        .collect()
+}
+
+/// Assembles the report from the analysed snapshots (in time order), the
+/// matched modes, and the optional losses and measured pruning.
+pub fn assemble(
+    analysed: &[Analysed],
+    trajectories: &[Trajectories],
+    losses: Option<&LossCurve>,
+    measured: Option<&MeasuredPruning>,
+    settings: &Settings,
+) -> CompareReport {
+    let ctx = Ctx::new(analysed, losses, settings);
+    let mut notes = settings.notes.clone();
+    let (mut series, mut mode_rows, mut dyns) = (Vec::new(), Vec::new(), Vec::new());
+    for mi in 0..ctx.names.len() {
+        series.extend(series_rows(&ctx, mi));
+        let (d, modes) = matrix_dynamics(&ctx, mi, trajectories);
+        mode_rows.extend(modes);
+        dyns.push(d);
+    }
+    let model_series: Vec<ModelSeriesRow> = (0..analysed.len())
+        .map(|j| model_series_row(&ctx, j))
         .collect();
+    let (loss_fit, alpha_t) = loss_fit(&ctx);
+    let mut dynamics = dynamics_with_losses(&ctx, &dyns, alpha_t);
+    let model_row = model_dynamics(&ctx, &dyns, &dynamics, alpha_t);
+    let densing = densing(&ctx, &model_series, &model_row);
+    dynamics.push(model_row);
+    let (complementarity, complementarity_summary) =
+        complementarity(&ctx, &dynamics, measured, &mut notes);
     if let Some(l) = losses {
         notes.push(format!("losses: {}", l.source));
     }
@@ -786,15 +955,15 @@ pub fn assemble(
         order: settings.order.clone(),
         backend: settings.backend.clone(),
         noise: settings.noise.clone(),
-        snapshots,
+        snapshots: snapshot_rows(&ctx),
         series,
         model_series,
         dynamics,
         loss_fit,
         densing,
         modes: mode_rows,
-        complementarity: comp_rows,
-        complementarity_summary: comp_summary,
+        complementarity,
+        complementarity_summary,
         notes,
     }
 }

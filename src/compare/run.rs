@@ -72,6 +72,39 @@ pub fn compare_series(
     a: &CompareOptions,
     progress: &dyn Progress,
 ) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
+    compare_series_with(s, analysis, a, progress, &analyse_snapshot)
+}
+
+/// How a snapshot's analysis is obtained: [`analyse_snapshot`] computes it;
+/// a merge of `shard` parts assembles it from what the parts measured.
+pub type SnapshotSource<'a> = dyn Fn(&SnapshotRef, &analysis::Options, &dyn Progress) -> Result<Analysis, CompareError>
+    + Sync
+    + 'a;
+
+/// Opens a snapshot and analyses it.
+pub fn analyse_snapshot(
+    snap: &SnapshotRef,
+    opts: &analysis::Options,
+    progress: &dyn Progress,
+) -> Result<Analysis, CompareError> {
+    let ck = Checkpoint::open(&snap.path).map_err(|source| CompareError::Load {
+        path: snap.path.clone(),
+        source,
+    })?;
+    analysis::analyze(&ck, opts, progress).map_err(|source| CompareError::Snapshot {
+        path: snap.path.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// The analysis options of every snapshot of `s`: `analysis` with the init
+/// snapshot for the noise σ (the options', else a `simulate` run
+/// directory's own, with a note saying so).
+pub fn snapshot_options(
+    s: &Series,
+    analysis: &analysis::Options,
+    a: &CompareOptions,
+) -> (analysis::Options, Vec<String>) {
     let mut notes = vec![];
     let init = a.init.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("init.safetensors");
@@ -80,6 +113,22 @@ pub fn compare_series(
             p
         })
     });
+    let opts = analysis::Options {
+        init,
+        ..analysis.clone()
+    };
+    (opts, notes)
+}
+
+/// [`compare_series`] with each snapshot's analysis from `source`.
+pub fn compare_series_with(
+    s: &Series,
+    analysis: &analysis::Options,
+    a: &CompareOptions,
+    progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
+) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
+    let (opts, notes) = snapshot_options(s, analysis, a);
     let losses_path = a.losses.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("losses.csv");
         p.is_file().then_some(p)
@@ -91,10 +140,6 @@ pub fn compare_series(
             &s.snapshots,
         )?),
         _ => None,
-    };
-    let opts = analysis::Options {
-        init,
-        ..analysis.clone()
     };
     series_report(
         s,
@@ -110,6 +155,7 @@ pub fn compare_series(
             notes,
         },
         progress,
+        source,
     )
 }
 
@@ -158,6 +204,7 @@ pub fn validate_run(
             ],
         },
         progress,
+        &analyse_snapshot,
     )?;
     validate::validate(&run, cmp, &analysed)
 }
@@ -240,16 +287,9 @@ fn analyse(
     opts: &analysis::Options,
     notes: &mut Vec<String>,
     progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
 ) -> Result<Analysed, CompareError> {
-    let ck = Checkpoint::open(&snap.path).map_err(|source| CompareError::Load {
-        path: snap.path.clone(),
-        source,
-    })?;
-    let analysis: Analysis =
-        analysis::analyze(&ck, opts, progress).map_err(|source| CompareError::Snapshot {
-            path: snap.path.clone(),
-            source,
-        })?;
+    let analysis = source(snap, opts, progress)?;
     let failed = analysis.matrices.len() - analysis.analysed()
         + analysis.skipped.iter().filter(|s| s.failed).count()
         + analysis.problems.len();
@@ -300,6 +340,7 @@ fn series_report(
     opts: &analysis::Options,
     a: SeriesInputs,
     progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
 ) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
     let run = || -> Result<(CompareReport, Vec<Analysed>), CompareError> {
         let mut notes = a.notes;
@@ -308,7 +349,7 @@ fn series_report(
             .snapshots
             .split_last()
             .ok_or_else(|| CompareError::Input("no snapshots".into()))?;
-        let last = analyse(last_snap, opts, &mut notes, progress)?;
+        let last = analyse(last_snap, opts, &mut notes, progress, source)?;
         let bases = if a.modes {
             mode_bases(&last, sel, &mut notes)?
         } else {
@@ -323,7 +364,7 @@ fn series_report(
         let half = last_snap.t / 2.0;
         let bracket = rest.iter().position(|s| s.t >= half).unwrap_or(rest.len());
         for (j, snap) in rest.iter().enumerate() {
-            analysed.push(analyse(snap, opts, &mut notes, progress)?);
+            analysed.push(analyse(snap, opts, &mut notes, progress, source)?);
             if !bases.is_empty() && j <= bracket {
                 projected_t.push(snap.t);
                 for (i, v) in project(&bases, &snap.path, sel)?.into_iter().enumerate() {

@@ -25,7 +25,7 @@ use crate::report::series::{
     CompareReport, CompressionCheckRow, DynamicsRow, EstimateRow, TargetRow, ValidateReport,
 };
 use crate::report::{SCHEMA_VERSION, Tool};
-use crate::simulate::{ModelKind, Net, Run, SnapshotInfo};
+use crate::simulate::{Analytic, CompressionRow, ModelKind, Net, Run, SnapshotInfo, Truth};
 use crate::theory::prune::LossModel;
 use crate::theory::quant::{self, Granularity, QuantSpec, Scheme, range_stats};
 use faer::Mat;
@@ -56,12 +56,14 @@ fn write_one(run: &Run, s: &SnapshotInfo, path: &Path) -> Result<(), CompareErro
     ];
     write_safetensors(
         path,
-        &[TensorOut::from_f64(
-            EFFECTIVE,
-            DType::F64,
-            &[k, d],
-            &row_major(&eff),
-        )],
+        &[
+            TensorOut::from_f64(EFFECTIVE, DType::F64, &[k, d], &row_major(&eff)).map_err(|e| {
+                CompareError::Format {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            })?,
+        ],
         &meta,
     )
     .map_err(|e| CompareError::Format {
@@ -188,51 +190,71 @@ fn worst_factor<'a>(rows: impl Iterator<Item = &'a CompressionCheckRow>) -> (Opt
     (worst, n)
 }
 
-/// Holds the run's truth beside the comparison of its effective snapshots
-/// (`cmp`, made from `analysed`, in the same order).
-pub fn validate(
-    run: &Run,
-    cmp: CompareReport,
-    analysed: &[Analysed],
-) -> Result<ValidateReport, CompareError> {
-    let truth = &run.truth;
-    let (a_true, b_true) = (truth.a, truth.b);
-    let model = truth.model;
-    let is = |k: ModelKind| model == k;
-    let mut notes = Vec::new();
-    let d: DynamicsRow = cmp
-        .dynamics
-        .iter()
-        .find(|d| d.name == EFFECTIVE)
-        .cloned()
-        .ok_or_else(|| CompareError::Input("the comparison has no effective map".into()))?;
-    let an = truth.analytic.as_ref();
-    let meas = &truth.measured;
-    let rho_true = meas.rho_half_learning.as_ref().map(|s| s.value);
-    let rho_an = an.map(|a| a.rho);
-    let phi_true = meas.frontier_exponent.as_ref().map(|s| s.value);
-    let alpha_true = meas
-        .loss_time_exponent
-        .as_ref()
-        .map(|s| s.value)
-        .or(cmp.loss_fit.alpha_t);
-    let alpha_true_src = if meas.loss_time_exponent.is_some() {
-        "measured on the test loss, true window"
-    } else {
-        "compare's fit of the test loss (no true window)"
-    };
-    let on_modes = "measured on the true modes";
-    let route = d.route.clone();
-    let rho_sp_f = d.phi.zip(d.b_spectra).map(|(p, b)| p * b);
-    let rho_sp_m = d.psi.zip(d.b_spectra).map(|(p, b)| b / p);
-    let last_true = truth.snapshots.last().map(|s| s.k_star);
-    let last_est = cmp
-        .series
-        .iter()
-        .rev()
-        .find(|r| r.name == EFFECTIVE)
-        .and_then(|r| r.k_star);
-    let estimates = vec![
+/// The truths and the effective map's estimates that the phases of
+/// `validate` compare.
+struct Facts<'a> {
+    truth: &'a Truth,
+    a_true: f64,
+    b_true: f64,
+    an: Option<&'a Analytic>,
+    /// The effective map's dynamics row.
+    d: DynamicsRow,
+    rho_true: Option<f64>,
+    rho_an: Option<f64>,
+    phi_true: Option<f64>,
+    alpha_true: Option<f64>,
+    alpha_true_src: &'static str,
+    /// ρ by frontier motion and by half-learning times with b = β (p = 1).
+    rho_sp_f: Option<f64>,
+    rho_sp_m: Option<f64>,
+}
+
+impl<'a> Facts<'a> {
+    /// Reads the truth of `run` and the effective map's row of `cmp`.
+    fn new(run: &'a Run, cmp: &CompareReport) -> Result<Self, CompareError> {
+        let truth = &run.truth;
+        let d: DynamicsRow = cmp
+            .dynamics
+            .iter()
+            .find(|d| d.name == EFFECTIVE)
+            .cloned()
+            .ok_or_else(|| CompareError::Input("the comparison has no effective map".into()))?;
+        let an = truth.analytic.as_ref();
+        let meas = &truth.measured;
+        let alpha_true = meas
+            .loss_time_exponent
+            .as_ref()
+            .map(|s| s.value)
+            .or(cmp.loss_fit.alpha_t);
+        let alpha_true_src = if meas.loss_time_exponent.is_some() {
+            "measured on the test loss, true window"
+        } else {
+            "compare's fit of the test loss (no true window)"
+        };
+        Ok(Facts {
+            truth,
+            a_true: truth.a,
+            b_true: truth.b,
+            an,
+            rho_true: meas.rho_half_learning.as_ref().map(|s| s.value),
+            rho_an: an.map(|a| a.rho),
+            phi_true: meas.frontier_exponent.as_ref().map(|s| s.value),
+            alpha_true,
+            alpha_true_src,
+            rho_sp_f: d.phi.zip(d.b_spectra).map(|(p, b)| p * b),
+            rho_sp_m: d.psi.zip(d.b_spectra).map(|(p, b)| b / p),
+            d,
+        })
+    }
+}
+
+/// The truth source of the rates measured in the simulator.
+const ON_MODES: &str = "measured on the true modes";
+
+/// The exponents a, b and s₁ by the spectra and by the losses.
+fn slope_estimates(f: &Facts) -> Vec<EstimateRow> {
+    let (d, a_true, b_true) = (&f.d, f.a_true, f.b_true);
+    vec![
         est(
             "a (spectra, p = 1: s₁ + β)",
             Some(a_true),
@@ -282,11 +304,20 @@ pub fn validate(
             d.s1_err,
             "saturation fit",
         ),
+    ]
+}
+
+/// φ, ψ and ρ both ways: by the headline route's b, by β, and by the
+/// true b.
+fn rate_estimates(f: &Facts) -> Vec<EstimateRow> {
+    let (d, b_true, rho_true, rho_an) = (&f.d, f.b_true, f.rho_true, f.rho_an);
+    let route = &d.route;
+    vec![
         est(
             "frontier exponent φ = ρ/b",
-            phi_true,
-            on_modes,
-            an.map(|a| a.k_star_exponent),
+            f.phi_true,
+            ON_MODES,
+            f.an.map(|a| a.k_star_exponent),
             d.phi,
             d.phi_err,
             &format!("slope of ln k_* on ln t ({})", d.frontier_source),
@@ -294,7 +325,7 @@ pub fn validate(
         est(
             "mode exponent ψ = b/ρ",
             rho_true.map(|r| b_true / r),
-            on_modes,
+            ON_MODES,
             rho_an.map(|r| b_true / r),
             d.psi,
             d.psi_err,
@@ -303,43 +334,43 @@ pub fn validate(
         est(
             &format!("ρ by frontier motion, φ·b ({route} b)"),
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
             d.rho_frontier,
             d.rho_frontier_err,
-            &route,
+            route,
         ),
         est(
             &format!("ρ by half-learning times, b/ψ ({route} b)"),
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
             d.rho_modes,
             d.rho_modes_err,
-            &route,
+            route,
         ),
         est(
             "ρ by frontier motion, φ·β (spectra only)",
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
-            rho_sp_f,
+            f.rho_sp_f,
             None,
             "p = 1",
         ),
         est(
             "ρ by half-learning times, β/ψ (spectra only)",
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
-            rho_sp_m,
+            f.rho_sp_m,
             None,
             "p = 1",
         ),
         est(
             "ρ by frontier motion, φ·b with the true b",
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
             d.phi.map(|p| p * b_true),
             d.phi_err.map(|e| e * b_true),
@@ -348,16 +379,31 @@ pub fn validate(
         est(
             "ρ by half-learning times, b/ψ with the true b",
             rho_true,
-            on_modes,
+            ON_MODES,
             rho_an,
             d.psi.map(|p| b_true / p),
             d.psi.zip(d.psi_err).map(|(p, e)| b_true * e / (p * p)),
             "b known (diagnostic: ψ alone)",
         ),
+    ]
+}
+
+/// The last k_*, the loss exponent (fitted and predicted) and the Densing
+/// slope.
+fn frontier_and_loss_estimates(f: &Facts, cmp: &CompareReport) -> Vec<EstimateRow> {
+    let (d, an) = (&f.d, f.an);
+    let last_true = f.truth.snapshots.last().map(|s| s.k_star);
+    let last_est = cmp
+        .series
+        .iter()
+        .rev()
+        .find(|r| r.name == EFFECTIVE)
+        .and_then(|r| r.k_star);
+    vec![
         est(
             "k_* at the last snapshot",
             last_true.map(|k| k as f64),
-            on_modes,
+            ON_MODES,
             None,
             last_est,
             None,
@@ -365,7 +411,11 @@ pub fn validate(
         ),
         est(
             "loss exponent α_t (fit of the test loss)",
-            meas.loss_time_exponent.as_ref().map(|s| s.value),
+            f.truth
+                .measured
+                .loss_time_exponent
+                .as_ref()
+                .map(|s| s.value),
             "measured on the test loss, true window",
             an.map(|a| a.loss_time_exponent),
             cmp.loss_fit.alpha_t,
@@ -374,8 +424,8 @@ pub fn validate(
         ),
         est(
             "loss exponent predicted by the spectra, ρ(a−1)/b",
-            alpha_true,
-            alpha_true_src,
+            f.alpha_true,
+            f.alpha_true_src,
             an.map(|a| a.loss_time_exponent),
             d.alpha_t_predicted,
             d.alpha_t_predicted_err,
@@ -383,75 +433,98 @@ pub fn validate(
         ),
         est(
             "Densing slope d ln D/d ln C",
-            phi_true,
-            on_modes,
+            f.phi_true,
+            ON_MODES,
             an.map(|a| a.k_star_exponent),
             cmp.densing.slope,
             cmp.densing.slope_err,
             "fixed size: ρ/b",
         ),
-    ];
+    ]
+}
 
-    // Compression: predicted beside measured for every snapshot.
-    let a_use = d.a;
-    if a_use.is_none() {
-        notes.push(format!(
-            "no a from the {route} route: compression is not predicted"
-        ));
+/// The loss model of one snapshot: the run's a with the estimated k_*,
+/// and C(t) from tail dominance with the snapshot's test loss.
+fn loss_model(
+    a: Option<f64>,
+    k_est: Option<f64>,
+    m: usize,
+    loss: f64,
+) -> (Option<LossModel>, Option<f64>) {
+    let lm = match (a, k_est) {
+        (Some(a), Some(k)) => Some(LossModel {
+            a,
+            k_star: (k.round() as usize).min(m),
+        }),
+        _ => None,
+    };
+    let c = lm.and_then(|lm| {
+        let tail = lm.lost(lm.k_star, m);
+        (tail > 0.0).then(|| loss / tail)
+    });
+    (lm, c)
+}
+
+/// The predicted ΔL of one measured compression (rank or quantization)
+/// and the modes it keeps; `None` without a loss model or spectrum.
+fn predict(
+    r: &CompressionRow,
+    lm: Option<LossModel>,
+    c: Option<f64>,
+    mu: Option<&[f64]>,
+    net: &Net,
+) -> (Option<f64>, Option<usize>) {
+    match (lm, c, r.kind.as_str()) {
+        (Some(lm), Some(c), "rank") => {
+            (Some(c * lm.prune(r.param as usize)), Some(r.param as usize))
+        }
+        (Some(lm), Some(c), kind @ ("quant_tensor" | "quant_channel")) => match mu {
+            Some(mu) => {
+                let dims = Dims::of(net.layers.last().unwrap().nrows(), net.layers[0].ncols());
+                let g = if kind == "quant_tensor" {
+                    Granularity::Tensor
+                } else {
+                    Granularity::Channel
+                };
+                let s2 = effective_noise(net, r.param as u32, g);
+                let kept = quant::k_bbp(mu, s2, dims);
+                (Some(c * quant::loss(&lm, mu, kept, s2, dims)), Some(kept))
+            }
+            None => (None, None),
+        },
+        _ => (None, None),
     }
-    let mut compression = Vec::new();
-    for (i, (s, st)) in run.snapshots.iter().zip(&truth.snapshots).enumerate() {
-        let Some(j) = cmp.snapshots.iter().position(|c| c.step == Some(s.step)) else {
-            continue;
-        };
-        let row = cmp
-            .series
-            .iter()
-            .find(|r| r.snapshot == j && r.name == EFFECTIVE);
-        let k_est = row.and_then(|r| r.k_star);
-        let m = row.map_or(0, |r| r.m);
-        let mu = analysed[j]
-            .analysis
-            .matrices
-            .first()
-            .and_then(|m| m.evals().map(<[f64]>::to_vec));
-        let net = run.weights(s)?;
-        let dims = {
-            let (k, dd) = (net.layers.last().unwrap().nrows(), net.layers[0].ncols());
-            Dims::of(k, dd)
-        };
-        let lm = match (a_use, k_est) {
-            (Some(a), Some(k)) => Some(LossModel {
-                a,
-                k_star: (k.round() as usize).min(m),
-            }),
-            _ => None,
-        };
-        let c = lm.and_then(|lm| {
-            let tail = lm.lost(lm.k_star, m);
-            (tail > 0.0).then(|| st.test_loss / tail)
-        });
-        for r in run.compression_of(i) {
-            let (predicted, kept) = match (lm, c, r.kind.as_str()) {
-                (Some(lm), Some(c), "rank") => {
-                    (Some(c * lm.prune(r.param as usize)), Some(r.param as usize))
-                }
-                (Some(lm), Some(c), kind @ ("quant_tensor" | "quant_channel")) => match &mu {
-                    Some(mu) => {
-                        let g = if kind == "quant_tensor" {
-                            Granularity::Tensor
-                        } else {
-                            Granularity::Channel
-                        };
-                        let s2 = effective_noise(&net, r.param as u32, g);
-                        let kept = quant::k_bbp(mu, s2, dims);
-                        (Some(c * quant::loss(&lm, mu, kept, s2, dims)), Some(kept))
-                    }
-                    None => (None, None),
-                },
-                _ => (None, None),
-            };
-            compression.push(CompressionCheckRow {
+}
+
+/// Predicted beside measured ΔL for every compression the simulator
+/// measured at run snapshot `i` (position `j` in the comparison).
+fn snapshot_compression(
+    run: &Run,
+    i: usize,
+    j: usize,
+    a: Option<f64>,
+    cmp: &CompareReport,
+    analysed: &[Analysed],
+) -> Result<Vec<CompressionCheckRow>, CompareError> {
+    let (s, st) = (&run.snapshots[i], &run.truth.snapshots[i]);
+    let row = cmp
+        .series
+        .iter()
+        .find(|r| r.snapshot == j && r.name == EFFECTIVE);
+    let k_est = row.and_then(|r| r.k_star);
+    let m = row.map_or(0, |r| r.m);
+    let mu = analysed[j]
+        .analysis
+        .matrices
+        .first()
+        .and_then(|m| m.evals().map(<[f64]>::to_vec));
+    let net = run.weights(s)?;
+    let (lm, c) = loss_model(a, k_est, m, st.test_loss);
+    Ok(run
+        .compression_of(i)
+        .map(|r| {
+            let (predicted, kept) = predict(r, lm, c, mu.as_deref(), &net);
+            CompressionCheckRow {
                 snapshot: j,
                 step: s.step,
                 k_star_true: st.k_star,
@@ -466,72 +539,115 @@ pub fn validate(
                     .filter(|p| *p > 0.0 && r.delta_loss > 0.0)
                     .map(|p| p / r.delta_loss),
                 kept,
-            });
-        }
-    }
+            }
+        })
+        .collect())
+}
 
-    // Targets.
-    let linear = is(ModelKind::Linear);
-    let deep = is(ModelKind::DeepLinear);
-    let mut targets = Vec::new();
-    targets.push(target(
-        "b (spectra, p = 1) within ±0.1",
-        "linear",
-        "abs(b̂ − b) ≤ 0.1",
-        d.b_spectra.map(|v| (v - b_true).abs()),
-        1,
-        |v| v <= 0.1,
-        linear,
-        format!("b̂ = {:?}", d.b_spectra),
-    ));
-    targets.push(target(
-        "a (spectra, p = 1) within ±0.15",
-        "linear",
-        "abs(â − a) ≤ 0.15",
-        d.a_spectra.map(|v| (v - a_true).abs()),
-        1,
-        |v| v <= 0.15,
-        linear,
-        format!("â = {:?}", d.a_spectra),
-    ));
-    let rho_dev = [rho_sp_f, rho_sp_m]
-        .into_iter()
-        .flatten()
-        .map(|r| (r - 1.0).abs())
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    targets.push(target(
-        "ρ (spectra, frontier and modes) within ±0.1 of 1",
-        "linear",
-        "max abs(ρ̂ − 1) ≤ 0.1",
-        rho_dev,
-        [rho_sp_f, rho_sp_m].iter().flatten().count(),
-        |v| v <= 0.1,
-        linear,
-        format!("frontier {rho_sp_f:?}, modes {rho_sp_m:?}"),
-    ));
-    targets.push(target(
-        "predicted loss exponent within 15% of the measured",
-        "linear",
-        "abs(α̂_t/α_t − 1) ≤ 0.15",
-        d.alpha_t_predicted
-            .zip(alpha_true)
-            .map(|(p, m)| (p / m - 1.0).abs()),
-        1,
-        |v| v <= 0.15,
-        linear,
-        format!(
-            "predicted {:?}, measured {alpha_true:?} ({alpha_true_src})",
-            d.alpha_t_predicted
+/// Predicted beside measured compression for every snapshot the
+/// comparison holds (none without an a; a note says so).
+fn compression(
+    run: &Run,
+    d: &DynamicsRow,
+    cmp: &CompareReport,
+    analysed: &[Analysed],
+    notes: &mut Vec<String>,
+) -> Result<Vec<CompressionCheckRow>, CompareError> {
+    if d.a.is_none() {
+        notes.push(format!(
+            "no a from the {} route: compression is not predicted",
+            d.route
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, (s, _)) in run.snapshots.iter().zip(&run.truth.snapshots).enumerate() {
+        let Some(j) = cmp.snapshots.iter().position(|c| c.step == Some(s.step)) else {
+            continue;
+        };
+        rows.extend(snapshot_compression(run, i, j, d.a, cmp, analysed)?);
+    }
+    Ok(rows)
+}
+
+/// The largest of the values, if any.
+fn max_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    values.fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+}
+
+/// The linear model's targets on b, a, ρ and α_t by the spectra.
+fn linear_targets(f: &Facts, linear: bool) -> Vec<TargetRow> {
+    let (d, a_true, b_true) = (&f.d, f.a_true, f.b_true);
+    let (rho_sp_f, rho_sp_m, alpha_true) = (f.rho_sp_f, f.rho_sp_m, f.alpha_true);
+    let rho_dev = max_of(
+        [rho_sp_f, rho_sp_m]
+            .into_iter()
+            .flatten()
+            .map(|r| (r - 1.0).abs()),
+    );
+    vec![
+        target(
+            "b (spectra, p = 1) within ±0.1",
+            "linear",
+            "abs(b̂ − b) ≤ 0.1",
+            d.b_spectra.map(|v| (v - b_true).abs()),
+            1,
+            |v| v <= 0.1,
+            linear,
+            format!("b̂ = {:?}", d.b_spectra),
         ),
-    ));
-    let rho_dev_deep = [d.rho_frontier, d.rho_modes]
-        .into_iter()
-        .flatten()
-        .zip(std::iter::repeat(rho_true))
-        .filter_map(|(r, t)| t.map(|t| (r / t - 1.0).abs()))
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    targets.push(target(
-        &format!("ρ ({route} b, frontier and modes) within 20% of ρ on the true modes"),
+        target(
+            "a (spectra, p = 1) within ±0.15",
+            "linear",
+            "abs(â − a) ≤ 0.15",
+            d.a_spectra.map(|v| (v - a_true).abs()),
+            1,
+            |v| v <= 0.15,
+            linear,
+            format!("â = {:?}", d.a_spectra),
+        ),
+        target(
+            "ρ (spectra, frontier and modes) within ±0.1 of 1",
+            "linear",
+            "max abs(ρ̂ − 1) ≤ 0.1",
+            rho_dev,
+            [rho_sp_f, rho_sp_m].iter().flatten().count(),
+            |v| v <= 0.1,
+            linear,
+            format!("frontier {rho_sp_f:?}, modes {rho_sp_m:?}"),
+        ),
+        target(
+            "predicted loss exponent within 15% of the measured",
+            "linear",
+            "abs(α̂_t/α_t − 1) ≤ 0.15",
+            d.alpha_t_predicted
+                .zip(alpha_true)
+                .map(|(p, m)| (p / m - 1.0).abs()),
+            1,
+            |v| v <= 0.15,
+            linear,
+            format!(
+                "predicted {:?}, measured {alpha_true:?} ({})",
+                d.alpha_t_predicted, f.alpha_true_src
+            ),
+        ),
+    ]
+}
+
+/// The deep-linear model's target on ρ by the headline route.
+fn deep_target(f: &Facts, deep: bool) -> TargetRow {
+    let (d, rho_true) = (&f.d, f.rho_true);
+    let rho_dev_deep = max_of(
+        [d.rho_frontier, d.rho_modes]
+            .into_iter()
+            .flatten()
+            .zip(std::iter::repeat(rho_true))
+            .filter_map(|(r, t)| t.map(|t| (r / t - 1.0).abs())),
+    );
+    target(
+        &format!(
+            "ρ ({} b, frontier and modes) within 20% of ρ on the true modes",
+            d.route
+        ),
         "deep-linear",
         "max abs(ρ̂/ρ − 1) ≤ 0.2",
         rho_dev_deep,
@@ -539,62 +655,72 @@ pub fn validate(
         |v| v <= 0.2,
         deep,
         format!(
-            "frontier {:?}, modes {:?}, true {rho_true:?}, analytic {rho_an:?}",
-            d.rho_frontier, d.rho_modes
+            "frontier {:?}, modes {:?}, true {rho_true:?}, analytic {:?}",
+            d.rho_frontier, d.rho_modes, f.rho_an
         ),
-    ));
+    )
+}
+
+/// The pruning, plateau and quantization targets over the snapshots with
+/// a true frontier of at least `TARGET_MIN_K_STAR` modes.
+fn compression_targets(compression: &[CompressionCheckRow]) -> Vec<TargetRow> {
     let big = |r: &&CompressionCheckRow| r.k_star_true >= TARGET_MIN_K_STAR;
     let (prune_worst, prune_n) = worst_factor(compression.iter().filter(big).filter(|r| {
         let k = r.k_star_true as f64;
         r.kind == "rank" && r.param as f64 >= k / 30.0 && r.param as f64 <= k / 2.0 && r.param >= 1
     }));
-    targets.push(target(
-        "pruning: predicted ΔL within ×1.5 of measured, r ∈ [k_*/30, k_*/2]",
-        "all",
-        "worst factor ≤ 1.5",
-        prune_worst,
-        prune_n,
-        |v| v <= 1.5,
-        true,
-        format!("snapshots with true k_* ≥ {TARGET_MIN_K_STAR}"),
-    ));
     let plateau: Vec<&CompressionCheckRow> = compression
         .iter()
         .filter(big)
         .filter(|r| r.kind == "rank" && r.param as f64 >= 1.5 * r.k_star_true as f64)
         .collect();
-    let plateau_max = plateau
-        .iter()
-        .map(|r| r.measured / r.loss)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let plateau_max = max_of(plateau.iter().map(|r| r.measured / r.loss));
     let plateau_pred = plateau
         .iter()
         .filter_map(|r| r.predicted.map(|p| p / r.loss))
         .fold(0.0f64, f64::max);
-    targets.push(target(
-        "plateau: measured ΔL < 5% of L for r ≥ 1.5·k_*",
-        "all",
-        "max ΔL/L < 0.05",
-        plateau_max,
-        plateau.len(),
-        |v| v < 0.05,
-        true,
-        format!("predicted max ΔL/L there: {plateau_pred:.3e}"),
-    ));
     let (q_worst, q_n) =
         worst_factor(compression.iter().filter(big).filter(|r| {
             r.kind.starts_with("quant") && (3..=6).contains(&r.param) && r.measured > 0.0
         }));
-    targets.push(target(
-        "quantization: predicted ΔL within ×2 of measured, B = 3…6",
-        "all",
-        "worst factor ≤ 2",
-        q_worst,
-        q_n,
-        |v| v <= 2.0,
-        true,
-        "tensor and channel steps; rows with measured ΔL > 0".into(),
-    ));
+    vec![
+        target(
+            "pruning: predicted ΔL within ×1.5 of measured, r ∈ [k_*/30, k_*/2]",
+            "all",
+            "worst factor ≤ 1.5",
+            prune_worst,
+            prune_n,
+            |v| v <= 1.5,
+            true,
+            format!("snapshots with true k_* ≥ {TARGET_MIN_K_STAR}"),
+        ),
+        target(
+            "plateau: measured ΔL < 5% of L for r ≥ 1.5·k_*",
+            "all",
+            "max ΔL/L < 0.05",
+            plateau_max,
+            plateau.len(),
+            |v| v < 0.05,
+            true,
+            format!("predicted max ΔL/L there: {plateau_pred:.3e}"),
+        ),
+        target(
+            "quantization: predicted ΔL within ×2 of measured, B = 3…6",
+            "all",
+            "worst factor ≤ 2",
+            q_worst,
+            q_n,
+            |v| v <= 2.0,
+            true,
+            "tensor and channel steps; rows with measured ΔL > 0".into(),
+        ),
+    ]
+}
+
+/// The complementarity targets (measured and predicted) of the effective
+/// map at each k_c the comparison checked.
+fn complementarity_targets(cmp: &CompareReport) -> Vec<TargetRow> {
+    let mut targets = Vec::new();
     for c in cmp
         .complementarity_summary
         .iter()
@@ -627,14 +753,35 @@ pub fn validate(
             "C(t) from tail dominance at each snapshot".into(),
         ));
     }
+    targets
+}
+
+/// Holds the run's truth beside the comparison of its effective snapshots
+/// (`cmp`, made from `analysed`, in the same order).
+pub fn validate(
+    run: &Run,
+    cmp: CompareReport,
+    analysed: &[Analysed],
+) -> Result<ValidateReport, CompareError> {
+    let model = run.truth.model;
+    let mut notes = Vec::new();
+    let f = Facts::new(run, &cmp)?;
+    let mut estimates = slope_estimates(&f);
+    estimates.extend(rate_estimates(&f));
+    estimates.extend(frontier_and_loss_estimates(&f, &cmp));
+    let compression = compression(run, &f.d, &cmp, analysed, &mut notes)?;
+    let mut targets = linear_targets(&f, model == ModelKind::Linear);
+    targets.push(deep_target(&f, model == ModelKind::DeepLinear));
+    targets.extend(compression_targets(&compression));
+    targets.extend(complementarity_targets(&cmp));
     Ok(ValidateReport {
         schema_version: SCHEMA_VERSION,
         tool: Tool::this(),
         command: "validate",
         run: run.dir.display().to_string(),
         model: model.as_str().into(),
-        a: a_true,
-        b: b_true,
+        a: f.a_true,
+        b: f.b_true,
         analysed: match model {
             ModelKind::Linear => "the weight W".into(),
             ModelKind::DeepLinear => "the product W₂W₁".into(),

@@ -21,4 +21,4 @@ pub use matrix::{
     plan_tensor,
 };
 pub use memory::{BufferTensor, TensorBuffer};
-pub use write::{TensorOut, write_safetensors};
+pub use write::{EncodeError, TensorOut, write_safetensors};

@@ -112,20 +112,72 @@ pub fn levels(bits: u32, scheme: Scheme) -> f64 {
     }
 }
 
+/// The bit widths whose zero level is tracked (`ZeroLevel`): 2…16.
+pub const ZERO_LEVEL_BITS: std::ops::RangeInclusive<u32> = 2..=16;
+const NZ: usize = 15;
+
+/// The entries round-to-nearest sends to the zero level, per bit width B:
+/// an entry with |w| < Δ_g/2 (Δ_g its group's step at B bits) becomes 0
+/// and loses exactly w², not Δ²/12. `small_sq[i]` = Σ w² and
+/// `small_range2[i]` = Σ range_g² over those entries, for B = 2 + i.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ZeroLevel {
+    pub small_sq: [f64; NZ],
+    pub small_range2: [f64; NZ],
+}
+
+impl ZeroLevel {
+    fn merge(&mut self, o: &ZeroLevel) {
+        for i in 0..NZ {
+            self.small_sq[i] += o.small_sq[i];
+            self.small_range2[i] += o.small_range2[i];
+        }
+    }
+
+    fn scale(&mut self, s: f64) {
+        for i in 0..NZ {
+            self.small_sq[i] *= s;
+            self.small_range2[i] *= s;
+        }
+    }
+}
+
 /// What σ_q² needs from the weights for one scheme and granularity:
 /// Σ over groups of (entries in group)·range², where range = max|w|
-/// (symmetric) or max − min (asymmetric). Then σ_q²(B) =
-/// Σ n_g·range_g² / (12·L(B)²·entries) for every B at once.
+/// (symmetric) or max − min (asymmetric), and the entries each bit width
+/// rounds to zero (`zero`). Then for every B at once
+/// σ_q²(B) = [Σ_big range_g²/(12·L(B)²) + Σ_small w²] / entries:
+/// Δ²/12 per entry that lands on a nonzero level, and exactly w² per entry
+/// that rounds to zero (docs/theory.md §4.2). Without `zero` (statistics
+/// from the per-channel maxima alone, or per-tensor steps) every entry
+/// counts Δ²/12, an upper bound.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RangeStats {
     pub entries: u64,
     pub groups: u64,
     pub sum_n_range2: f64,
+    pub zero: Option<ZeroLevel>,
 }
 
 impl RangeStats {
-    /// σ_q² = mean over entries of Δ²/12.
+    /// σ_q²: the mean squared rounding error per entry (see the type).
     pub fn noise_variance(&self, spec: &QuantSpec) -> f64 {
+        if self.entries == 0 {
+            return 0.0;
+        }
+        let l = spec.steps();
+        let i = spec.bits.saturating_sub(2) as usize;
+        match &self.zero {
+            Some(z) if i < NZ => {
+                let big = (self.sum_n_range2 - z.small_range2[i]).max(0.0);
+                (big / (12.0 * l * l) + z.small_sq[i]) / self.entries as f64
+            }
+            _ => self.step_variance(spec),
+        }
+    }
+
+    /// Mean Δ²/12 over entries (every entry on a nonzero level).
+    fn step_variance(&self, spec: &QuantSpec) -> f64 {
         if self.entries == 0 {
             return 0.0;
         }
@@ -141,11 +193,22 @@ impl RangeStats {
             entries: (absmax.len() * cols) as u64,
             groups: absmax.len() as u64,
             sum_n_range2: scale * cols as f64 * absmax.iter().map(|m| m * m).sum::<f64>(),
+            zero: None,
         }
     }
 
-    /// Statistics of the union of two sets of groups.
+    /// Statistics of the union of two sets of groups (zero levels only
+    /// when both sides have them, or one side is empty).
     pub fn merge(&mut self, o: &RangeStats) {
+        self.zero = match (self.zero, o.zero) {
+            (Some(mut a), Some(b)) => {
+                a.merge(&b);
+                Some(a)
+            }
+            (None, z) if self.entries == 0 => z,
+            (z, None) if o.entries == 0 => z,
+            _ => None,
+        };
         self.entries += o.entries;
         self.groups += o.groups;
         self.sum_n_range2 += o.sum_n_range2;
@@ -154,12 +217,15 @@ impl RangeStats {
     /// The same groups with weights scaled by √`scale`.
     pub fn scaled(mut self, scale: f64) -> RangeStats {
         self.sum_n_range2 *= scale;
+        if let Some(z) = self.zero.as_mut() {
+            z.scale(scale);
+        }
         self
     }
 
     /// RMS step √(mean Δ²) over entries.
     pub fn rms_step(&self, spec: &QuantSpec) -> f64 {
-        (12.0 * self.noise_variance(spec)).sqrt()
+        (12.0 * self.step_variance(spec)).sqrt()
     }
 }
 
@@ -172,6 +238,9 @@ struct RangeAcc {
     /// Per-tensor running extremes.
     lo: f64,
     hi: f64,
+    /// The per-tensor range, when a first pass found it: the zero level
+    /// of a per-tensor step is then counted like a group's.
+    tensor_range: Option<f64>,
 }
 
 impl RangeAcc {
@@ -180,9 +249,72 @@ impl RangeAcc {
             scheme,
             granularity,
             group,
-            stats: RangeStats::default(),
+            stats: RangeStats {
+                // A per-tensor step is known only once every entry is seen:
+                // no zero level from one pass.
+                zero: (granularity != Granularity::Tensor).then(ZeroLevel::default),
+                ..RangeStats::default()
+            },
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
+            tensor_range: None,
+        }
+    }
+
+    /// A per-tensor accumulator whose range a first pass found (`lo`, `hi`
+    /// the extremes of every entry).
+    fn tensor(scheme: Scheme, lo: f64, hi: f64) -> RangeAcc {
+        let mut acc = RangeAcc::new(scheme, Granularity::Tensor, 1);
+        acc.tensor_range = Some(acc.range(lo, hi));
+        acc.stats.zero = Some(ZeroLevel::default());
+        acc
+    }
+
+    /// Adds the entries of a group with range `r` that each bit width
+    /// rounds to zero: |w| < Δ/2 = r/(2L(B)). L grows with B, so an entry
+    /// is small for every B up to its own B*; it is counted at B* and the
+    /// counts are summed down to B = 2 at the end (`finish`).
+    fn push_zero_level(&mut self, g: &[f64], r: f64) {
+        let Some(z) = self.stats.zero.as_mut() else {
+            return;
+        };
+        if r <= 0.0 {
+            return;
+        }
+        let r2 = r * r;
+        // L(B) + 1 is 2^(B−1) (symmetric) or 2^B (asymmetric), so
+        // a·L(B) < r ⟺ 2^(B−1) < r/a + 1 (resp. 2^B): with v = r/a + 1 and
+        // e = ⌊log2 v⌋ read off v's exponent bits, B* = e + 1 (resp. e),
+        // one less when v is exactly 2^e (the comparison is strict).
+        let shift = match self.scheme {
+            Scheme::Sym => 1,
+            Scheme::Asym => 0,
+        };
+        let sym = self.scheme == Scheme::Sym;
+        for &x in g {
+            let a = 2.0 * x.abs();
+            if sym && x.abs() == r {
+                // The symmetric grid holds ±max|w| exactly (level ±L):
+                // no error at any B. Counted out of the Δ²/12 entries.
+                z.small_range2[NZ - 1] += r2;
+                continue;
+            }
+            if a * 1.0 >= r {
+                continue; // not small even at B = 2 (L ≥ 1)
+            }
+            let v = if a > 0.0 { r / a + 1.0 } else { f64::MAX };
+            let bits = v.to_bits();
+            let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+            if bits & ((1u64 << 52) - 1) == 0 {
+                e -= 1;
+            }
+            let b_star = e + shift;
+            if b_star < 2 {
+                continue;
+            }
+            let last = (b_star as usize - 2).min(NZ - 1);
+            z.small_sq[last] += x * x;
+            z.small_range2[last] += r2;
         }
     }
 
@@ -198,6 +330,7 @@ impl RangeAcc {
         let r = self.range(lo, hi);
         self.stats.groups += 1;
         self.stats.sum_n_range2 += g.len() as f64 * r * r;
+        self.push_zero_level(g, r);
     }
 
     fn row(&mut self, row: &[f64]) {
@@ -207,6 +340,9 @@ impl RangeAcc {
                 let (lo, hi) = extremes(row);
                 self.lo = self.lo.min(lo);
                 self.hi = self.hi.max(hi);
+                if let Some(r) = self.tensor_range {
+                    self.push_zero_level(row, r);
+                }
             }
             Granularity::Channel => self.push_group(row),
             Granularity::Group => {
@@ -222,6 +358,13 @@ impl RangeAcc {
             let r = self.range(self.lo, self.hi);
             self.stats.groups = 1;
             self.stats.sum_n_range2 = self.stats.entries as f64 * r * r;
+        }
+        if let Some(z) = self.stats.zero.as_mut() {
+            // An entry counted at B* is small at every B ≤ B*.
+            for i in (0..NZ - 1).rev() {
+                z.small_sq[i] += z.small_sq[i + 1];
+                z.small_range2[i] += z.small_range2[i + 1];
+            }
         }
         self.stats
     }
@@ -242,7 +385,14 @@ pub fn range_stats(
     granularity: Granularity,
     group: usize,
 ) -> RangeStats {
-    let mut acc = RangeAcc::new(scheme, granularity, group.max(1));
+    let mut acc = match granularity {
+        // One step for the whole matrix: its range first, then the entries.
+        Granularity::Tensor => {
+            let (lo, hi) = extremes(w);
+            RangeAcc::tensor(scheme, lo, hi)
+        }
+        _ => RangeAcc::new(scheme, granularity, group.max(1)),
+    };
     for row in w.chunks(cols.max(1)) {
         acc.row(row);
     }
@@ -259,8 +409,22 @@ pub fn range_stats_of(
     granularity: Granularity,
     group: usize,
 ) -> (RangeStats, usize) {
-    let v = data.view;
     let mut acc = RangeAcc::new(scheme, granularity, group.max(1));
+    let bad = stream_rows(data, |row| acc.row(row));
+    if granularity == Granularity::Tensor {
+        // One step for the whole matrix: the entries it rounds to zero are
+        // known only once its range is, so a second pass counts them.
+        let mut zero = RangeAcc::tensor(scheme, acc.lo, acc.hi);
+        stream_rows(data, |row| zero.row(row));
+        return (zero.finish(), bad);
+    }
+    (acc.finish(), bad)
+}
+
+/// Calls `f` on each row of a view, decoded a block of rows at a time;
+/// returns the count of non-finite values read.
+fn stream_rows(data: &MatrixData, mut f: impl FnMut(&[f64])) -> usize {
+    let v = data.view;
     let block = ((1usize << 20) / v.cols.max(1)).clamp(1, v.rows.max(1));
     let mut buf = vec![0.0; block * v.cols];
     let mut bad = 0;
@@ -270,11 +434,11 @@ pub fn range_stats_of(
         let b = &mut buf[..(e - r) * v.cols];
         bad += data.read_rows(r, e, b);
         for row in b.chunks(v.cols) {
-            acc.row(row);
+            f(row);
         }
         r = e;
     }
-    (acc.finish(), bad)
+    bad
 }
 
 /// Quantizes a row-major matrix in place (round to nearest, ties to even)

@@ -39,6 +39,10 @@ pub enum FailureCause {
     /// the run goes on.
     #[error("internal error (please report it): {0}")]
     Panicked(String),
+    /// A failure met by another process of the same run (a `shard` part),
+    /// carried by its message.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 /// The result of one matrix.
@@ -286,11 +290,15 @@ fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
 /// Symmetric per-output-channel ranges of a job's weights (scaled like its
 /// eigenvalues) by a pass over its bytes: for the paths whose spectrum does
 /// not decode the weights on the host (Krylov, GPU). Run it just before
-/// those read the same bytes, so the pages are faulted in once.
+/// those read the same bytes, so the pages are faulted in once. Only the
+/// per-channel steps are kept (no zero level), as on the exact path, whose
+/// Gram pass records the channel maxima for free: `analyze`'s k_q columns
+/// count Δ²/12 per entry, an upper bound on the noise.
 fn channel_ranges(ck: &Checkpoint, job: &Job) -> RangeStats {
     let mut total = RangeStats::default();
     for data in views(ck, job) {
-        let (st, _) = range_stats_of(&data, Scheme::Sym, Granularity::Channel, 1);
+        let (mut st, _) = range_stats_of(&data, Scheme::Sym, Granularity::Channel, 1);
+        st.zero = None;
         total.merge(&st.scaled(job.spec.eval_scale));
     }
     total

@@ -11,7 +11,7 @@ use super::error::{ReportError, Result};
 use super::{AnalyzeReport, load_eigs};
 use crate::analysis::{self, Analysis};
 use crate::load::Checkpoint;
-use crate::load::quant::{Granularity, QuantSpec, RangeStats, Scheme};
+use crate::load::quant::{QuantSpec, RangeStats};
 use crate::pipeline::Progress;
 use rayon::prelude::*;
 use std::path::Path;
@@ -113,17 +113,15 @@ impl Loaded {
     }
 
     /// The weights' range statistics under `q`'s scheme and granularity
-    /// (scaled like the eigenvalues), per report layer; `None` for a JSON
-    /// report. The symmetric per-channel ones come from the analysis; any
-    /// other quantizer reads the weights once more (the analysis's
-    /// matrices, in its order), page by page, on `threads` threads.
+    /// (scaled like the eigenvalues), with the entries each bit width
+    /// rounds to zero, per report layer; `None` for a JSON report. One more
+    /// pass over the weights (the analysis's matrices, in its order), page
+    /// by page, on `threads` threads: the analysis keeps only the
+    /// per-channel maxima.
     pub fn ranges(&self, q: &QuantSpec, threads: usize) -> Result<Option<Vec<Option<RangeStats>>>> {
         let Some(a) = &self.analysis else {
             return Ok(None);
         };
-        if q.scheme == Scheme::Sym && q.granularity == Granularity::Channel {
-            return Ok(Some(a.channel_ranges()));
-        }
         let ck = Checkpoint::open(&a.root)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
