@@ -118,6 +118,8 @@ def predict(
     scheme: str = "sym",
     granularity: Optional[str] = None,
     verify: bool = False,
+    losses: Optional[Union[str, "os.PathLike[str]"]] = None,
+    loss_column: Optional[str] = None,
     progress: Any = False,
     errors: str = "warn",
     **options: Any,
@@ -126,7 +128,10 @@ def predict(
     ``group``, ``scheme`` "sym" | "asym", ``granularity`` "tensor" |
     "channel" | "group") does to every matrix, one row per matrix: the
     columns and numbers of ``specscope predict --format csv``. ``verify``
-    compresses each matrix for real and measures. Sources and the other
+    compresses each matrix for real and measures. ``losses``: a loss
+    curve (CSV with a header, rows in time order) that also gives ΔL in the
+    loss's units (``loss_column``, default: the first of val_loss,
+    valid_loss, test_loss, loss, train_loss). Sources and the other
     options are `analyze`'s."""
     check_errors(errors)
     opts = engine_options(options, "predict")
@@ -138,6 +143,8 @@ def predict(
         "scheme": scheme,
         "granularity": granularity,
         "verify": bool(verify),
+        "losses": None if losses is None else os.fspath(losses),
+        "loss_column": loss_column,
     }
     with _init_path(opts["init"]) as init:
         opts["init"] = init

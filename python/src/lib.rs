@@ -116,6 +116,8 @@ struct PredictArgs {
     scheme: String,
     granularity: Option<String>,
     verify: bool,
+    losses: Option<PathBuf>,
+    loss_column: Option<String>,
 }
 
 impl PredictArgs {
@@ -152,6 +154,18 @@ impl PredictArgs {
         }
         Ok(Request { keep, quant })
     }
+
+    /// The loss curve's first and last values, as `--losses` and
+    /// `--loss-column` read them.
+    fn loss(&self) -> PyResult<Option<specscope::predict::Loss>> {
+        match (&self.losses, &self.loss_column) {
+            (None, Some(_)) => Err(error("loss_column needs losses")),
+            (None, None) => Ok(None),
+            (Some(p), col) => specscope::predict::read_loss(p, col.as_deref())
+                .map(Some)
+                .map_err(error),
+        }
+    }
 }
 
 /// Predicts compression effects as `specscope predict` does.
@@ -168,7 +182,7 @@ fn predict<'py>(
         request: request.request()?,
         verify: request.verify,
         plots: false,
-        loss: None,
+        loss: request.loss()?,
     };
     let source = Source::of(source)?;
     let (opts, pool, mut notes) = options.options(py)?;

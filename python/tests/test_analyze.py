@@ -15,7 +15,7 @@ import specscope
 from specscope import _source
 from specscope import _specscope as engine
 
-from conftest import assert_rows_match, cli_json, load_safetensors, run_cli
+from conftest import assert_rows_match, cli_json, load_safetensors, run_cli, same
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,50 @@ def test_predict_rejects_what_the_cli_rejects():
         specscope.predict(w, bits=1)
     with pytest.raises(specscope.SpecscopeError, match="granularity"):
         specscope.predict(w, bits=4, granularity="row")
+
+
+def test_predict_losses_match_cli(minilm, tmp_path):
+    """``losses=`` reads the loss curve as ``--losses`` does: ΔL in the
+    loss's units, the same numbers."""
+    losses = tmp_path / "losses.csv"
+    losses.write_text("step,train_loss,val_loss\n0,9.5,9.9\n100,3.1,3.4\n200,2.2,2.6\n")
+    common = ["--rank", "64", "--backend", "cpu", "--include", "embeddings"]
+    want = cli_json("predict", str(minilm), *common, "--losses", str(losses))
+    df = specscope.predict(
+        minilm, rank=64, backend="cpu", include="embeddings", losses=losses
+    )
+    assert_rows_match(df, want["rows"])
+    assert df["dl_loss"].notna().any()  # position_embeddings: the one valid prediction
+    got = df.attrs["report"]
+    assert got["losses"] == want["losses"]
+    for k in ("loss", "loss_drop", "dl_loss"):
+        assert same(got["summary"][k], want["summary"][k]), k
+    assert got["summary"]["loss"] == 2.6  # val_loss comes first, its last value
+
+    want = cli_json(
+        "predict",
+        str(minilm),
+        *common,
+        "--losses",
+        str(losses),
+        "--loss-column",
+        "train_loss",
+    )
+    df = specscope.predict(
+        minilm,
+        rank=64,
+        backend="cpu",
+        include="embeddings",
+        losses=losses,
+        loss_column="train_loss",
+    )
+    assert_rows_match(df, want["rows"])
+    assert df.attrs["report"]["summary"]["loss"] == 2.2
+
+    w = {"w": np.ones((4, 4), np.float32)}
+    with pytest.raises(specscope.SpecscopeError, match="loss_column needs losses"):
+        specscope.predict(w, rank=2, loss_column="loss")
+    with pytest.raises(
+        specscope.SpecscopeError, match="no column `nope`; columns: step"
+    ):
+        specscope.predict(w, rank=2, losses=losses, loss_column="nope")
