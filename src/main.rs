@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::from(cli::exit::SUCCESS),
         Err(e) => {
-            eprintln!("specscope: error: {e:#}");
+            eprintln!("specscope: error: {}", cli::error_text(&e));
             ExitCode::from(cli::exit::ERROR)
         }
     }

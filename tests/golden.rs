@@ -28,6 +28,7 @@ fn root() -> &'static Path {
 fn run(args: &[&str], code: i32) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_specscope"))
         .args(args)
+        .env_remove("COLUMNS")
         .current_dir(root())
         .output()
         .expect("the specscope binary runs");

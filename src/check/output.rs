@@ -1,7 +1,9 @@
-//! The four ways a `check` result is written: a human summary naming each
+//! The five ways a `check` result is written: a human summary naming each
 //! violation, JSON (the `CheckReport` struct), JUnit XML (one `testsuite`
-//! per rule, one `testcase` per rule × matrix), and GitHub Actions
-//! annotation lines pointing at the rule's line in the config file.
+//! per rule, one `testcase` per rule × matrix), SARIF 2.1.0 for
+//! code-scanning pages (one result per violation or skipped check), and
+//! GitHub Actions annotation lines pointing at the rule's line in the
+//! config file.
 
 use super::eval::{CheckReport, Status};
 use std::io::Write;
@@ -58,7 +60,7 @@ pub fn write_human(r: &CheckReport, mut w: impl Write) -> std::io::Result<()> {
     let c = &r.counts;
     writeln!(
         w,
-        "{} rule{}: {} passed, {} failed ({} violation{} in {} checks, {} skipped)",
+        "{} rule{}: {} passed, {} failed ({} violation{} in {} check{}, {} skipped)",
         c.rules,
         if c.rules == 1 { "" } else { "s" },
         c.rules - c.rules_failed,
@@ -66,6 +68,7 @@ pub fn write_human(r: &CheckReport, mut w: impl Write) -> std::io::Result<()> {
         c.violations,
         if c.violations == 1 { "" } else { "s" },
         c.checks,
+        if c.checks == 1 { "" } else { "s" },
         c.skipped
     )
 }
@@ -167,6 +170,76 @@ pub fn write_junit(r: &CheckReport, mut w: impl Write) -> std::io::Result<()> {
     writeln!(w, "</testsuites>")
 }
 
+/// SARIF 2.1.0 (OASIS): one run whose driver lists every rule (its
+/// condition as the short description), and one result per violation
+/// (`level` error, `kind` fail) or skipped check (`kind` notApplicable,
+/// `level` none), located at the rule's line in the config file. Passing
+/// checks are counted in the run's properties, not listed.
+pub fn write_sarif(r: &CheckReport, mut w: impl Write) -> Result<(), crate::report::ReportError> {
+    use serde_json::json;
+    let rules: Vec<_> = r
+        .rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.name,
+                "name": rule.name,
+                "shortDescription": { "text": rule.condition },
+                "properties": { "kind": rule.kind, "line": rule.line },
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for (index, rule) in r.rules.iter().enumerate() {
+        for c in rule.checks.iter().filter(|c| c.status != Status::Pass) {
+            let (level, kind) = match c.status {
+                Status::Fail => ("error", "fail"),
+                _ => ("none", "notApplicable"),
+            };
+            let mut physical = json!({ "artifactLocation": { "uri": r.config } });
+            if rule.line > 0 {
+                physical["region"] = json!({ "startLine": rule.line });
+            }
+            results.push(json!({
+                "ruleId": rule.name,
+                "ruleIndex": index,
+                "level": level,
+                "kind": kind,
+                "message": { "text": format!("{}: {} ({})", c.subject, c.message, rule.condition) },
+                "locations": [{ "physicalLocation": physical }],
+                "properties": { "subject": c.subject, "value": c.value, "baseline": c.baseline },
+            }));
+        }
+    }
+    let c = &r.counts;
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "specscope",
+                "version": r.tool.version,
+                "rules": rules,
+            }},
+            "invocations": [{ "executionSuccessful": true }],
+            "results": results,
+            "properties": {
+                "input": r.input,
+                "baseline": r.baseline,
+                "passed": r.passed,
+                "rules": c.rules,
+                "rules_failed": c.rules_failed,
+                "checks": c.checks,
+                "violations": c.violations,
+                "skipped": c.skipped,
+            },
+        }],
+    });
+    serde_json::to_writer_pretty(&mut w, &doc)?;
+    writeln!(w)?;
+    Ok(())
+}
+
 /// Escapes a GitHub workflow-command message.
 fn gh_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -200,8 +273,11 @@ pub fn write_github(r: &CheckReport, mut w: impl Write) -> std::io::Result<()> {
         "::notice title={}::{}",
         gh_property("specscope check"),
         gh_data(&format!(
-            "{} rules, {} failed; {} violations in {} checks",
-            c.rules, c.rules_failed, c.violations, c.checks
+            "{}, {} failed; {} in {}",
+            crate::report::fmt::plural(c.rules, "rule", "rules"),
+            c.rules_failed,
+            crate::report::fmt::plural(c.violations, "violation", "violations"),
+            crate::report::fmt::plural(c.checks, "check", "checks"),
         ))
     )
 }

@@ -1,7 +1,7 @@
 //! `specscope analyze`: every matrix's spectrum and metrics, as a table,
 //! JSON or CSV, with the eigenvalues and figures on request.
 
-use super::args::{AnalysisFlags, Format, ShardFlags};
+use super::args::{AnalysisFlags, Format, ShardFlags, TableFlags};
 use super::engine::{Engine, planned, selection};
 use super::output::{emit, exit, note_all, warn_all};
 use crate::analysis;
@@ -26,12 +26,15 @@ pub struct AnalyzeArgs {
     /// init (docs/theory.md), instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
-    /// Write each matrix's ESD and rank plots into DIR (SVG; PNG with --png).
+    /// Write each matrix's figures into DIR: its ESD and rank plots and its
+    /// pruning and quantization predictions (SVG; PNG with --png).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Write the --plots figures as PNG instead of SVG.
     #[arg(long, requires = "plots")]
     pub png: bool,
+    #[command(flatten)]
+    pub table: TableFlags,
     #[command(flatten)]
     pub analysis: AnalysisFlags,
     #[command(flatten)]
@@ -61,6 +64,12 @@ pub fn run(a: AnalyzeArgs) -> Result<u8> {
             shard,
         );
     }
+    let view = super::output::table_view(
+        &a.table,
+        "analyze",
+        report::table::ANALYZE_COLUMNS,
+        a.output.is_some(),
+    )?;
     let sel = selection(&a.analysis.selection)?;
     let ck = Checkpoint::open(&a.path)?;
     let plan = planned(&ck, &sel)?;
@@ -76,7 +85,7 @@ pub fn run(a: AnalyzeArgs) -> Result<u8> {
         write_plots(dir, a.png, &an, &rep.layers)?;
     }
     emit(&a.output, |w| match a.format {
-        Format::Table => Ok(report::write_table(&rep, w)?),
+        Format::Table => Ok(report::write_table_view(&rep, &view, w)?),
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;

@@ -121,3 +121,21 @@ fn parse_shard(s: &str) -> Result<crate::shard::ShardSpec, String> {
     s.parse()
         .map_err(|e: crate::shard::ShardError| e.to_string())
 }
+
+/// How a text table is laid out (analyze, predict).
+#[derive(Debug, clap::Args)]
+pub struct TableFlags {
+    /// The table's columns, comma-separated, in this order (an unknown
+    /// name is an error listing the valid ones).
+    #[arg(
+        long,
+        value_name = "A,B,C",
+        value_delimiter = ',',
+        conflicts_with = "wide"
+    )]
+    pub columns: Vec<String>,
+    /// Every column of the table, at full width (the default is a compact
+    /// set fitted to COLUMNS or the terminal's width, else 100).
+    #[arg(long)]
+    pub wide: bool,
+}

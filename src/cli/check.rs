@@ -46,6 +46,10 @@ pub struct CheckArgs {
     /// Also write JUnit XML here (one testcase per rule and matrix).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write SARIF 2.1.0 here, for code-scanning pages (one result per
+    /// violation, at the rule's line in the rules file).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     /// Also print GitHub Actions annotations (`::error ...`) on standard output.
     #[arg(long)]
     pub github: bool,
@@ -67,10 +71,21 @@ fn load(path: &Path, engine: &Engine, eigs: Option<&Path>) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// Writes one of check's side files (JUnit, SARIF) and says so on stderr.
+fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    emit(&Some(path.to_path_buf()), write)
+}
+
 pub fn run(a: CheckArgs) -> Result<u8> {
     if a.github && a.format == CheckFormat::Json && a.output.is_none() {
         anyhow::bail!(
             "--github prints annotations on standard output, where --format json goes too: write the JSON with -o FILE"
+        );
+    }
+    if !a.config.exists() {
+        anyhow::bail!(
+            "{}: no such rules file: name one with --config FILE (default: specscope.toml in the current directory)",
+            a.config.display()
         );
     }
     let config = check::config::read(&a.config)?;
@@ -105,12 +120,10 @@ pub fn run(a: CheckArgs) -> Result<u8> {
         CheckFormat::Json => Ok(output::write_json(&result, w)?),
     })?;
     if let Some(path) = &a.junit {
-        let f = std::fs::File::create(path)
-            .with_context(|| format!("{}: cannot create", path.display()))?;
-        let mut w = std::io::BufWriter::new(f);
-        output::write_junit(&result, &mut w)
-            .and_then(|_| w.flush())
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        write_file(path, |w| Ok(output::write_junit(&result, w)?))?;
+    }
+    if let Some(path) = &a.sarif {
+        write_file(path, |w| Ok(output::write_sarif(&result, w)?))?;
     }
     if a.github {
         let stdout = std::io::stdout();

@@ -147,7 +147,9 @@ pub fn run(a: CompareArgs) -> Result<u8> {
         );
     }
     let s = compare::series(&a.paths, a.time)?;
-    let engine = super::engine::Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
+    let sel = selection(&a.analysis.selection)?;
+    check_related(&s, &sel)?;
+    let engine = super::engine::Engine::new(&a.analysis, sel, None);
     let opts = compare_options(&a);
     let (rep, analysed) = compare_series(&s, &engine.options()?, &opts, &engine.bar)?;
     for x in &analysed {
@@ -166,7 +168,66 @@ pub fn run(a: CompareArgs) -> Result<u8> {
     Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
 }
 
+/// The selected tensors' names and shapes, from the headers alone.
+fn tensor_shapes(
+    path: &Path,
+    sel: &crate::pipeline::Selection,
+) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
+    let ck = crate::load::Checkpoint::open(path)?;
+    Ok(ck
+        .tensors
+        .iter()
+        .filter(|t| sel.wants(t.name()))
+        .map(|t| (t.name().to_string(), t.header.shape.clone()))
+        .collect())
+}
+
+/// Compare reads one training run: the same tensors at different times.
+/// Snapshots that share no tensor name, or whose shared tensors differ in
+/// shape, are refused before any spectrum is computed.
+fn check_related(s: &compare::Series, sel: &crate::pipeline::Selection) -> Result<()> {
+    const EXPECTS: &str = "compare reads snapshots of one training run (the same tensor names and \
+        shapes at different steps): give it one run's checkpoints, as a directory or as 3 or more files";
+    let Some(first) = s.snapshots.first() else {
+        return Ok(());
+    };
+    let base = tensor_shapes(&first.path, sel)?;
+    for snap in &s.snapshots[1..] {
+        let other = tensor_shapes(&snap.path, sel)?;
+        let (a, b) = (first.path.display(), snap.path.display());
+        if !base.keys().any(|k| other.contains_key(k)) {
+            let ex = |m: &std::collections::BTreeMap<String, Vec<usize>>| {
+                m.keys()
+                    .next()
+                    .map_or("none".to_string(), |k| format!("`{k}`"))
+            };
+            anyhow::bail!(
+                "{a} and {b} share no tensor name (first names: {} and {}); {EXPECTS}",
+                ex(&base),
+                ex(&other)
+            );
+        }
+        if let Some((name, shape)) = base
+            .iter()
+            .find(|(k, v)| other.get(*k).is_some_and(|o| o != *v))
+        {
+            anyhow::bail!(
+                "tensor `{name}` is {shape:?} in {a} but {:?} in {b}; {EXPECTS}",
+                other[name]
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn validate(a: ValidateArgs) -> Result<u8> {
+    if !a.dir.join("truth.json").is_file() && !a.dir.join("lm_truth.csv").is_file() {
+        anyhow::bail!(
+            "{}: not a `specscope simulate` run directory (no truth.json / lm_truth.csv): \
+             run `specscope simulate ... --out DIR` first",
+            a.dir.display()
+        );
+    }
     let threads = a.threads.map_or_else(
         || crate::pipeline::RunOptions::default().threads,
         usize::from,

@@ -11,6 +11,7 @@ mod analyze;
 pub mod args;
 mod check;
 mod compare;
+mod docs;
 mod engine;
 mod inspect;
 mod merge;
@@ -20,7 +21,7 @@ mod progress;
 mod report_cmd;
 mod simulate;
 
-pub use output::{exit, is_broken_pipe};
+pub use output::{error_text, exit, is_broken_pipe};
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +58,12 @@ pub enum Command {
     /// Check the parts of a sharded run (--shard) and write the report the
     /// whole run would have written.
     Merge(merge::MergeArgs),
+    /// Write a shell completion script on standard output (bash, zsh,
+    /// fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Write the man page (roff) on standard output: specscope's, or a
+    /// command's (`specscope man analyze | man -l -`).
+    Man(docs::ManArgs),
 }
 
 /// Sets `XDG_RUNTIME_DIR` to a fresh private directory when it is unset or
@@ -91,6 +98,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(a) => compare::run(a),
         Command::Validate(a) => compare::validate(a),
         Command::Merge(a) => merge::run(a),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
     }
 }
 
@@ -107,6 +116,7 @@ impl Command {
             Command::Compare(a) => a.analysis.quiet,
             Command::Validate(a) => a.quiet,
             Command::Merge(a) => a.quiet,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

@@ -35,6 +35,8 @@ pub fn emit(
             write(&mut w)?;
             w.flush()
                 .with_context(|| format!("{}: cannot write", p.display()))?;
+            drop(w);
+            wrote(p, "");
         }
         None => {
             let stdout = std::io::stdout();
@@ -44,6 +46,85 @@ pub fn emit(
         }
     }
     Ok(())
+}
+
+/// The table layout `flags` ask for, checked against the table's columns
+/// before any work is done. The width is `COLUMNS`, else the terminal's
+/// when standard output is one (and no `-o FILE`), else 100.
+pub fn table_view(
+    flags: &super::args::TableFlags,
+    table: &'static str,
+    cols: &[crate::report::table::Col],
+    to_file: bool,
+) -> Result<crate::report::TableView> {
+    use crate::report::Columns;
+    let columns = if flags.wide {
+        Columns::Wide
+    } else if flags.columns.is_empty() {
+        Columns::Compact
+    } else {
+        crate::report::table::check_columns(table, cols, &flags.columns)?;
+        Columns::Named(flags.columns.clone())
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| (!to_file).then(terminal_width).flatten())
+        .unwrap_or(100);
+    Ok(crate::report::TableView { width, columns })
+}
+
+/// The width of the terminal on standard output, if it is one.
+#[cfg(unix)]
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+#[cfg(not(unix))]
+fn terminal_width() -> Option<usize> {
+    None
+}
+
+/// One line on stderr for a file a command wrote: its name, size and
+/// `detail` (`wrote report.html (1.9 MB, 40 matrices)`); `--quiet`
+/// silences it.
+pub fn wrote(path: &std::path::Path, detail: &str) {
+    let size = std::fs::metadata(path).map_or(String::new(), |m| human_size(m.len()));
+    let inner = [size.as_str(), detail]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if inner.is_empty() {
+        note(&format!("wrote {}", path.display()));
+    } else {
+        note(&format!("wrote {} ({inner})", path.display()));
+    }
+}
+
+/// Bytes for people: `812 B`, `12.3 kB`, `1.9 MB`, `2.4 GB` (powers of
+/// 1000).
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.1} GB", b / 1e9),
+    }
 }
 
 static QUIET: AtomicBool = AtomicBool::new(false);
@@ -80,6 +161,27 @@ pub fn note_all(msgs: &[String]) {
     }
 }
 
+/// The error and its causes on one line, `: `-separated, leaving out a
+/// cause whose text the message before it already holds (a library error
+/// that prints its source, under an anyhow context, would otherwise end
+/// in `(os error 2): No such file or directory (os error 2)`).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut prev = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !prev.is_empty() && prev.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        prev = text;
+    }
+    out
+}
+
 /// A closed standard output (`specscope analyze … | head`) ends the run
 /// quietly, as it does for cat and ripgrep: the reader has what it wanted.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -97,4 +199,24 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .flatten()
             .any(|k| k == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_message_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("truth.json: {source}")]
+        struct E {
+            source: std::io::Error,
+        }
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let e = anyhow::Error::new(E { source: io }).context("validate");
+        assert_eq!(error_text(&e), format!("validate: truth.json: {text}"));
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(1_900_000), "1.9 MB");
+    }
 }

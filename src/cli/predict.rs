@@ -1,9 +1,9 @@
 //! `specscope predict`: raw flags and their validation, the library's
 //! predictions (`crate::predict`), the figures, and the outputs.
 
-use super::args::{AnalysisFlags, Format, ShardFlags};
+use super::args::{AnalysisFlags, Format, ShardFlags, TableFlags};
 use super::engine::{Engine, planned, selection};
-use super::output::{emit, exit, note_all, warn_all};
+use super::output::{emit, exit, note, note_all, warn_all};
 use crate::load::Checkpoint;
 use crate::load::quant::{DEFAULT_GROUP, Granularity, QuantSpec, Scheme};
 use crate::predict::{PredictOptions, predict};
@@ -72,6 +72,8 @@ pub struct PredictArgs {
     /// Write the report here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableFlags,
     // Which tensors, threads, progress, and where and how spectra are
     // computed, as for `analyze`; `--verify` recomputes on the same backend
     // (always the exact method: it needs the eigenvectors).
@@ -111,6 +113,37 @@ fn request(a: &PredictArgs) -> Result<Request> {
     Ok(Request { keep, quant })
 }
 
+/// `--rank R` above a matrix's mode count min(N, M) keeps all its modes
+/// (a note naming how many matrices); above every matrix's, nothing would
+/// be pruned anywhere: an error.
+fn check_rank(rank: usize, plan: &crate::pipeline::Plan) -> Result<()> {
+    let modes = |j: &crate::pipeline::Job| j.spec.rows.min(j.spec.cols);
+    let above: Vec<&crate::pipeline::Job> = plan.jobs.iter().filter(|j| rank > modes(j)).collect();
+    let Some(largest) = plan.jobs.iter().map(modes).max() else {
+        return Ok(());
+    };
+    if above.len() == plan.jobs.len() {
+        bail!(
+            "--rank {rank} is above every matrix's min(N, M) (the largest is {largest}), \
+             so nothing would be pruned: give a rank of at most {largest}, or --sparsity S to keep a fraction of each"
+        );
+    }
+    if let Some(first) = above.first() {
+        note(&format!(
+            "--rank {rank} is above min(N, M) of {} (first: {}, {} modes): {}",
+            crate::report::fmt::plural(above.len(), "matrix", "matrices"),
+            first.spec.name,
+            modes(first),
+            if above.len() == 1 {
+                "it keeps all its modes"
+            } else {
+                "they keep all their modes"
+            },
+        ));
+    }
+    Ok(())
+}
+
 pub fn run(a: PredictArgs) -> Result<u8> {
     let request = request(&a)?;
     if let Some(shard) = super::merge::shard_of(&a.shard)? {
@@ -137,9 +170,18 @@ pub fn run(a: PredictArgs) -> Result<u8> {
         .as_deref()
         .map(|p| crate::predict::read_loss(p, a.loss_column.as_deref()))
         .transpose()?;
+    let view = super::output::table_view(
+        &a.table,
+        "predict",
+        crate::report::table::PREDICT_COLUMNS,
+        a.output.is_some(),
+    )?;
     let sel = selection(&a.analysis.selection)?;
     let ck = Checkpoint::open(&a.path)?;
-    planned(&ck, &sel)?;
+    let plan = planned(&ck, &sel)?;
+    if let Some(rank) = a.rank {
+        check_rank(rank, &plan)?;
+    }
     let engine = Engine::new(&a.analysis, sel, a.init.as_deref());
     let out = predict(
         &ck,
@@ -165,7 +207,7 @@ pub fn run(a: PredictArgs) -> Result<u8> {
     }
     let rep = out.report;
     emit(&a.output, |w| match a.format {
-        Format::Table => Ok(rep.write_table(w)?),
+        Format::Table => Ok(rep.write_table_view(&view, w)?),
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;

@@ -281,5 +281,10 @@ pub fn run(a: ReportArgs) -> Result<u8> {
     html::write_html(&page, &mut w)
         .and_then(|_| w.flush())
         .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    drop(w);
+    super::output::wrote(
+        &a.output,
+        &crate::report::fmt::plural(layers.len(), "matrix", "matrices"),
+    );
     Ok(exit::SUCCESS)
 }

@@ -14,14 +14,14 @@ mod predict;
 pub mod referee;
 pub mod series;
 pub mod source;
-mod table;
+pub mod table;
 
 pub use error::ReportError;
 pub use npy::{file_stems, load_eigs, read_npy_f64, save_eigs, write_npy_f64};
 pub use predict::{
     CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow,
 };
-pub use table::{write_inspect_table, write_table};
+pub use table::{Columns, TableView, write_inspect_table, write_table, write_table_view};
 
 use crate::analysis::{Analysis, EngineInfo, MatrixResult};
 use crate::fit::{AlphaWarning, FitStatus, LayerMetrics};

@@ -252,10 +252,7 @@ pub struct PredictReport {
 }
 
 fn sci(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.3e}"),
-        _ => "-".into(),
-    }
+    super::fmt::sci(v.filter(|x| x.is_finite()), 3)
 }
 
 fn int(v: Option<usize>) -> String {
@@ -273,39 +270,60 @@ impl PredictReport {
         super::write_csv_rows(&self.rows, w)
     }
 
-    /// The text table: one line per matrix, then numbered notes for the
-    /// matrices whose status column is not a plain `ok` (a failure, a note
-    /// such as an unverified pooled convolution, or no loss model with the
-    /// reason from `model_status`). When any matrix was verified, three
-    /// more columns put predicted and measured side by side: the relative
-    /// shift of μ_1 and the median shift over the kept modes (in percent),
-    /// and the surviving-mode count by singular-vector overlap > 0.5.
-    pub fn write_table(&self, mut w: impl Write) -> std::io::Result<()> {
-        let width = self
+    /// The text table with the default view.
+    pub fn write_table(&self, w: impl Write) -> std::io::Result<()> {
+        self.write_table_view(&super::table::TableView::default(), w)
+    }
+
+    /// The text table: what was requested, one line per matrix, then
+    /// numbered notes for the matrices whose status column is not a plain
+    /// `ok` (a failure, a note such as an unverified pooled convolution, or
+    /// no loss model with the reason from `model_status`). When any matrix
+    /// was verified, three more columns put predicted and measured side by
+    /// side: the relative shift of μ_1 and the median shift over the kept
+    /// modes (in percent), and the surviving-mode count by singular-vector
+    /// overlap > 0.5.
+    pub fn write_table_view(
+        &self,
+        view: &super::table::TableView,
+        mut w: impl Write,
+    ) -> std::io::Result<()> {
+        use super::table::{Columns, PREDICT_COLUMNS, render};
+        writeln!(
+            w,
+            "compression: {}   spectra: {}   noise σ: {}",
+            self.compression, self.engine, self.noise
+        )?;
+        let mut notes: Vec<String> = Vec::new();
+        let rows: Vec<Vec<String>> = self
             .rows
             .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 50);
+            .map(|r| {
+                let status = match r.table_note() {
+                    Some(n) => {
+                        notes.push(format!("[{}] {}: {n}", notes.len() + 1, r.name));
+                        format!("{} [{}]", r.status, notes.len())
+                    }
+                    None => r.status.clone(),
+                };
+                r.table_cells(status)
+            })
+            .collect();
         let verify = self.rows.iter().any(|r| r.verified);
-        self.write_table_head(&mut w, width, verify)?;
-        let mut notes: Vec<String> = Vec::new();
-        for r in &self.rows {
-            let status = match r.table_note() {
-                Some(n) => {
-                    notes.push(format!("[{}] {}: {n}", notes.len() + 1, r.name));
-                    format!("{} [{}]", r.status, notes.len())
-                }
-                None => r.status.clone(),
-            };
-            let verify_cols = if verify {
-                r.verify_columns()
-            } else {
-                String::new()
-            };
-            r.write_table_line(&mut w, width, &verify_cols, &status)?;
-        }
+        let view = match &view.columns {
+            Columns::Wide if !verify => super::table::TableView {
+                width: view.width,
+                columns: Columns::Named(
+                    PREDICT_COLUMNS
+                        .iter()
+                        .filter(|c| !VERIFY_COLUMNS.contains(&c.key))
+                        .map(|c| c.key.to_string())
+                        .collect(),
+                ),
+            },
+            _ => view.clone(),
+        };
+        render("predict", PREDICT_COLUMNS, &rows, &view, &mut w)?;
         if !notes.is_empty() {
             writeln!(w)?;
             writeln!(w, "notes:")?;
@@ -315,47 +333,10 @@ impl PredictReport {
         }
         self.summary.write_table_totals(&mut w)
     }
-
-    /// The table's first lines: what was requested, then the column heads
-    /// (with the predicted/measured pairs when `verify`).
-    fn write_table_head(
-        &self,
-        w: &mut impl Write,
-        width: usize,
-        verify: bool,
-    ) -> std::io::Result<()> {
-        writeln!(
-            w,
-            "compression: {}   spectra: {}   noise σ: {}",
-            self.compression, self.engine, self.noise
-        )?;
-        let verify_head = if verify {
-            format!(
-                "  {:>15}  {:>15}  {:>9}",
-                "shift μ1 p/m", "shift kept p/m", "ovl p/m"
-            )
-        } else {
-            String::new()
-        };
-        writeln!(
-            w,
-            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_head}  status",
-            "name",
-            "b",
-            "k*",
-            "D",
-            "r",
-            "E_trunc",
-            "σ_q",
-            "k_q bbp/wyl",
-            "err pred",
-            "err meas",
-            "kept p/m",
-            "ΔL/max",
-            "phase"
-        )
-    }
 }
+
+/// The predicted/measured columns only a verified run fills.
+const VERIFY_COLUMNS: [&str; 3] = ["shift_top", "shift_kept", "overlap"];
 
 impl PredictRow {
     /// The numbered note of this row in the text table: its `note`, and
@@ -376,45 +357,40 @@ impl PredictRow {
         }
     }
 
-    /// The three predicted/measured columns of a verified table: the
-    /// relative shifts of μ_1 and of the kept modes, and the overlap
-    /// survivors.
-    fn verify_columns(&self) -> String {
+    /// This matrix's cells, in the order of `PREDICT_COLUMNS`. The three
+    /// predicted/measured columns of a verified table are the relative
+    /// shifts of μ_1 and of the kept modes, and the overlap survivors.
+    fn table_cells(&self, status: String) -> Vec<String> {
+        let r = self;
         let pct = |v: Option<f64>| match v {
             Some(x) if x.is_finite() => format!("{:+.2}%", 100.0 * x),
             _ => "-".into(),
         };
         let pair = |p: Option<f64>, m: Option<f64>| format!("{}/{}", pct(p), pct(m));
-        // Predicted overlap survivors: the kept rank for a
-        // truncation (its top vectors are untouched), the overlap
-        // count for a quantization, the smaller when both.
-        let ovl_pred = match (self.k_q_overlap, self.rank) {
+        // Predicted overlap survivors: the kept rank for a truncation (its
+        // top vectors are untouched), the overlap count for a
+        // quantization, the smaller when both.
+        let ovl_pred = match (r.k_q_overlap, r.rank) {
             (Some(k), Some(rank)) => k.min(rank),
             (Some(k), None) => k,
-            (None, _) => self.kept,
+            (None, _) => r.kept,
         };
-        format!(
-            "  {:>15}  {:>15}  {:>9}",
-            pair(Some(self.shift_top_pred), self.shift_top_meas),
-            pair(self.shift_kept_pred, self.shift_kept_meas),
-            format!("{ovl_pred}/{}", int(self.k_overlap_meas)),
-        )
-    }
-
-    /// This matrix's line of the text table.
-    fn write_table_line(
-        &self,
-        w: &mut impl Write,
-        width: usize,
-        verify_cols: &str,
-        status: &str,
-    ) -> std::io::Result<()> {
-        let r = self;
         let kept_meas = r.k_edge_meas.or(r.k_overlap_meas);
-        writeln!(
-            w,
-            "{:<width$}  {:>6}  {:>5}  {:>6}  {:>5}  {:>9}  {:>6}  {:>11}  {:>8}  {:>8}  {:>11}  {:>7}  {:>10}{verify_cols}  {status}",
-            r.name,
+        let (shift_top, shift_kept, overlap) = if r.verified {
+            (
+                pair(Some(r.shift_top_pred), r.shift_top_meas),
+                pair(r.shift_kept_pred, r.shift_kept_meas),
+                format!("{ovl_pred}/{}", int(r.k_overlap_meas)),
+            )
+        } else {
+            (
+                pair(Some(r.shift_top_pred), None),
+                pair(r.shift_kept_pred, None),
+                format!("{ovl_pred}/-"),
+            )
+        };
+        vec![
+            r.name.clone(),
             num(r.b, 3),
             int(r.k_star),
             num(r.density, 3),
@@ -422,7 +398,7 @@ impl PredictRow {
             sci(r.trunc_energy),
             r.sigma_q
                 .filter(|s| s.is_finite())
-                .map_or("-".into(), |s| format!("{s:.1e}")),
+                .map_or("-".into(), |s| super::fmt::sci(Some(s), 1)),
             match (r.k_q_bbp, r.k_q_weyl) {
                 (Some(a), Some(b)) => format!("{a}/{b}"),
                 _ => "-".into(),
@@ -431,8 +407,16 @@ impl PredictRow {
             sci(r.err_meas),
             format!("{}/{}", r.kept, int(kept_meas)),
             num(r.dl_frac, 3),
-            if r.phase.is_empty() { "-" } else { &r.phase },
-        )
+            if r.phase.is_empty() {
+                "-".into()
+            } else {
+                r.phase.clone()
+            },
+            shift_top,
+            shift_kept,
+            overlap,
+            status,
+        ]
     }
 }
 
@@ -444,12 +428,15 @@ impl PredictSummary {
         writeln!(w)?;
         writeln!(
             w,
-            "{} matrices: {} predicted, {} verified, {} failed",
-            s.matrices, s.predicted, s.verified, s.failed
+            "{}: {} predicted, {} verified, {} failed",
+            super::fmt::plural(s.matrices, "matrix", "matrices"),
+            s.predicted,
+            s.verified,
+            s.failed
         )?;
         writeln!(
             w,
-            "model: density D {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} matrices with a)",
+            "model: density {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} with a)",
             num(s.density, 3),
             num(s.s_c, 3),
             sci(s.err_pred_verified.or(s.err_pred)),
@@ -457,7 +444,7 @@ impl PredictSummary {
             num(s.kept_frac_pred, 3),
             num(s.kept_frac_meas, 3),
             num(s.dl_frac, 3),
-            s.with_model,
+            super::fmt::plural(s.with_model, "matrix", "matrices"),
         )?;
         if !s.curve.is_empty() {
             writeln!(
@@ -467,9 +454,9 @@ impl PredictSummary {
             for p in &s.curve {
                 writeln!(
                     w,
-                    "                     {:>4}  {:.3e}  {:>9.3}  {:>9}",
+                    "                     {:>4}  {}  {:>9.3}  {:>9}",
                     p.bits,
-                    p.err_pred,
+                    sci(Some(p.err_pred)),
                     p.kept_frac,
                     num(p.dl_frac, 3)
                 )?;
