@@ -84,7 +84,7 @@ pub fn run(a: CheckArgs) -> Result<u8> {
     }
     if !a.config.exists() {
         anyhow::bail!(
-            "{}: no such rules file: name one with --config FILE (default: specscope.toml in the current directory)",
+            "{}: cannot read: no such rules file; name one with --config FILE (default: specscope.toml in the current directory)",
             a.config.display()
         );
     }

@@ -289,11 +289,13 @@ impl PredictReport {
         mut w: impl Write,
     ) -> std::io::Result<()> {
         use super::table::{Columns, PREDICT_COLUMNS, render};
-        writeln!(
-            w,
-            "compression: {}   spectra: {}   noise σ: {}",
-            self.compression, self.engine, self.noise
-        )?;
+        let width = super::table::text_width(view);
+        let head = [
+            format!("compression: {}", self.compression),
+            format!("spectra: {}", self.engine),
+            format!("noise σ: {}", self.noise),
+        ];
+        super::table::write_wrapped(&mut w, &head, width, 2)?;
         let mut notes: Vec<String> = Vec::new();
         let rows: Vec<Vec<String>> = self
             .rows
@@ -328,10 +330,10 @@ impl PredictReport {
             writeln!(w)?;
             writeln!(w, "notes:")?;
             for n in &notes {
-                writeln!(w, "  {n}")?;
+                super::table::write_words(&mut w, &format!("  {n}"), width, 6)?;
             }
         }
-        self.summary.write_table_totals(&mut w)
+        self.summary.write_table_totals(width, &mut w)
     }
 }
 
@@ -423,7 +425,7 @@ impl PredictRow {
 impl PredictSummary {
     /// The text table's closing lines: counts, model-level totals and the
     /// model's loss curve over bit widths.
-    fn write_table_totals(&self, w: &mut impl Write) -> std::io::Result<()> {
+    fn write_table_totals(&self, width: usize, w: &mut dyn Write) -> std::io::Result<()> {
         let s = self;
         writeln!(w)?;
         writeln!(
@@ -434,18 +436,26 @@ impl PredictSummary {
             s.verified,
             s.failed
         )?;
-        writeln!(
-            w,
-            "model: density {}  s_c {}  weight error pred {} meas {}  kept fraction pred {} meas {}  ΔL/ΔL_max {} ({} with a)",
-            num(s.density, 3),
-            num(s.s_c, 3),
-            sci(s.err_pred_verified.or(s.err_pred)),
-            sci(s.err_meas),
-            num(s.kept_frac_pred, 3),
-            num(s.kept_frac_meas, 3),
-            num(s.dl_frac, 3),
-            super::fmt::plural(s.with_model, "matrix", "matrices"),
-        )?;
+        let model = [
+            format!("model: density {}", num(s.density, 3)),
+            format!("s_c {}", num(s.s_c, 3)),
+            format!(
+                "weight error pred {} meas {}",
+                sci(s.err_pred_verified.or(s.err_pred)),
+                sci(s.err_meas)
+            ),
+            format!(
+                "kept fraction pred {} meas {}",
+                num(s.kept_frac_pred, 3),
+                num(s.kept_frac_meas, 3)
+            ),
+            format!(
+                "ΔL/ΔL_max {} ({} with a)",
+                num(s.dl_frac, 3),
+                super::fmt::plural(s.with_model, "matrix", "matrices")
+            ),
+        ];
+        super::table::write_wrapped(w, &model, width, 7)?;
         if !s.curve.is_empty() {
             writeln!(
                 w,

@@ -201,6 +201,63 @@ fn fit(cols: &[Col], picked: &[usize], widths: &mut [usize], width: usize) {
     }
 }
 
+/// Writes `items` joined by two spaces, starting a new line (indented by
+/// `indent` spaces) before an item that would pass `width`; an item is
+/// never split, so one longer than the width stands alone on its line.
+pub fn write_wrapped(
+    w: &mut dyn Write,
+    items: &[String],
+    width: usize,
+    indent: usize,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for item in items {
+        let gap = if line.trim().is_empty() { 0 } else { 2 };
+        if !line.trim().is_empty() && chars(&line) + gap + chars(item) > width {
+            writeln!(w, "{}", line.trim_end())?;
+            line = " ".repeat(indent);
+        } else if gap > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(item);
+    }
+    if !line.trim().is_empty() {
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `text` as words, for [`write_wrapped`] with single-space joins: the
+/// words of each line are joined again by one space.
+pub fn write_words(
+    w: &mut dyn Write,
+    text: &str,
+    width: usize,
+    indent: usize,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.trim().is_empty() && chars(&line) + 1 + chars(word) > width {
+            writeln!(w, "{}", line.trim_end())?;
+            line = " ".repeat(indent);
+        } else if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    writeln!(w, "{}", line.trim_end())
+}
+
+/// The width the lines around a table keep to: the view's, none for
+/// `--wide`.
+pub fn text_width(view: &TableView) -> usize {
+    if view.columns == Columns::Wide {
+        usize::MAX
+    } else {
+        view.width
+    }
+}
+
 /// The analyze table's columns.
 pub const ANALYZE_COLUMNS: &[Col] = &[
     col("id", false),
@@ -287,35 +344,37 @@ pub fn write_table_view(
         })
         .collect();
     render("analyze", ANALYZE_COLUMNS, &rows, view, &mut w)?;
-    write_totals(r, &mut w)
+    write_totals(r, text_width(view), &mut w)
 }
 
-fn write_totals(r: &AnalyzeReport, w: &mut impl Write) -> std::io::Result<()> {
+/// The counts, the backend and the means, wrapped to `width`.
+fn write_totals(r: &AnalyzeReport, width: usize, w: &mut dyn Write) -> std::io::Result<()> {
     let s = &r.summary;
     writeln!(w)?;
-    writeln!(
-        w,
-        "{}: {} analysed, {} failed; {} skipped, {} failed  [backend {} {} {}]",
-        super::fmt::plural(s.matrices, "matrix", "matrices"),
-        s.analysed,
-        s.failed,
-        super::fmt::plural(s.tensors_skipped, "tensor", "tensors"),
-        s.tensors_failed,
-        r.backend.name,
-        r.backend.method,
-        r.backend.precision
-    )?;
-    writeln!(
-        w,
-        "mean alpha {}  alpha_weighted {}  log_norm {}  log_spectral_norm {}  log_alpha_norm {}  stable_rank {}",
-        num(s.alpha, 3),
-        num(s.alpha_weighted, 3),
-        num(s.log_norm, 3),
-        num(s.log_spectral_norm, 3),
-        num(s.log_alpha_norm, 3),
-        num(s.stable_rank, 2)
-    )?;
-    Ok(())
+    let counts = [
+        format!(
+            "{}: {} analysed, {} failed; {} skipped, {} failed",
+            super::fmt::plural(s.matrices, "matrix", "matrices"),
+            s.analysed,
+            s.failed,
+            super::fmt::plural(s.tensors_skipped, "tensor", "tensors"),
+            s.tensors_failed
+        ),
+        format!(
+            "[backend {} {} {}]",
+            r.backend.name, r.backend.method, r.backend.precision
+        ),
+    ];
+    write_wrapped(w, &counts, width, 2)?;
+    let means = [
+        format!("mean alpha {}", num(s.alpha, 3)),
+        format!("alpha_weighted {}", num(s.alpha_weighted, 3)),
+        format!("log_norm {}", num(s.log_norm, 3)),
+        format!("log_spectral_norm {}", num(s.log_spectral_norm, 3)),
+        format!("log_alpha_norm {}", num(s.log_alpha_norm, 3)),
+        format!("stable_rank {}", num(s.stable_rank, 2)),
+    ];
+    write_wrapped(w, &means, width, 2)
 }
 
 pub fn write_inspect_table(r: &InspectReport, mut w: impl Write) -> std::io::Result<()> {
