@@ -93,13 +93,16 @@ pub enum Unavailable {
     #[error("constant spectrum (relative spread {spread:.1e}): no decay to fit")]
     Constant { spread: f64 },
     #[error(
-        "{count} modes above the noise floor (μ > {edge:.3e}); a one-decade window needs {min}"
+        "{count} mode{} above the noise floor (μ > {edge:.3e}); a one-decade window needs {min}",
+        if *count == 1 { "" } else { "s" }
     )]
     FewAboveNoise { count: usize, edge: f64, min: usize },
-    #[error("one power law fits as well as a broken one (ΔBIC = {dbic:.1} ≤ {threshold})")]
+    // `+ 0.0` after rounding turns a -0.0 into 0.0 (no `ΔBIC = -0.0`).
+    #[error("one power law fits as well as a broken one (ΔBIC = {:.1} ≤ {threshold})", (dbic * 10.0).round() / 10.0 + 0.0)]
     NoBreak { dbic: f64, threshold: f64 },
     #[error(
-        "the best break (k = {k}, ΔBIC = {dbic:.1}) is at the edge of the searched ranks, so the data do not bracket it"
+        "the best break (k = {k}, ΔBIC = {:.1}) is at the edge of the searched ranks, so the data do not bracket it",
+        (dbic * 10.0).round() / 10.0 + 0.0
     )]
     BreakAtEdge { k: f64, dbic: f64 },
     #[error(

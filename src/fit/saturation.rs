@@ -84,7 +84,8 @@ pub enum SaturationFailure {
         above: usize,
         fitted_above: usize,
     },
-    #[error("one power law fits as well as a saturating front (ΔBIC = {dbic:.1} ≤ 10)")]
+    // `+ 0.0` after rounding turns a -0.0 into 0.0 (no `ΔBIC = -0.0`).
+    #[error("one power law fits as well as a saturating front (ΔBIC = {:.1} ≤ 10)", (dbic * 10.0).round() / 10.0 + 0.0)]
     NoFront { dbic: f64 },
     #[error("the saturation fit is singular")]
     Singular,

@@ -709,48 +709,71 @@ impl ValidateReport {
             self.model, self.run, self.a, self.b, self.analysed
         )?;
         writeln!(w)?;
-        writeln!(
-            w,
-            "{:<44}  {:>9}  {:>18}  {:>8}  method",
-            "quantity", "truth", "estimate", "rel"
-        )?;
-        for e in &self.estimates {
-            writeln!(
-                w,
-                "{:<44}  {:>9}  {:>18}  {:>8}  {}",
-                e.quantity,
-                opt_g(e.truth),
-                match (e.estimate, e.estimate_err) {
-                    (Some(v), Some(s)) => format!("{} ± {}", opt_g(Some(v)), opt_g(Some(s))),
-                    (v, _) => opt_g(v),
-                },
-                e.rel_diff
-                    .map_or("—".into(), |r| format!("{:+.1}%", 100.0 * r)),
-                e.method
-            )?;
-        }
+        use super::table::{Col, Columns, TableView, render};
+        let wide = TableView {
+            width: usize::MAX,
+            columns: Columns::Wide,
+        };
+        let col = |key, left| Col {
+            key,
+            left,
+            compact: true,
+        };
+        let estimates: Vec<Vec<String>> = self
+            .estimates
+            .iter()
+            .map(|e| {
+                vec![
+                    e.quantity.clone(),
+                    opt_g(e.truth),
+                    match (e.estimate, e.estimate_err) {
+                        (Some(v), Some(s)) => format!("{} ± {}", opt_g(Some(v)), opt_g(Some(s))),
+                        (v, _) => opt_g(v),
+                    },
+                    // Rounded first, then `+ 0.0`: no `-0.0%`.
+                    e.rel_diff.map_or("—".into(), |r| {
+                        format!("{:+.1}%", (1000.0 * r).round() / 10.0 + 0.0)
+                    }),
+                    e.method.clone(),
+                ]
+            })
+            .collect();
+        let cols = [
+            col("quantity", true),
+            col("truth", false),
+            col("estimate", false),
+            col("rel", false),
+            col("method", true),
+        ];
+        render("validate", &cols, &estimates, &wide, &mut w)?;
         writeln!(w)?;
-        writeln!(
-            w,
-            "{:<56}  {:<11}  {:<22}  {:>9}  {:>5}  result",
-            "target", "stated for", "tolerance", "value", "n"
-        )?;
-        for t in &self.targets {
-            writeln!(
-                w,
-                "{:<56}  {:<11}  {:<22}  {:>9}  {:>5}  {}",
-                t.target,
-                t.stated_for,
-                t.tolerance,
-                opt_g(t.value),
-                t.count,
-                match t.met {
-                    Some(true) => "met".to_string(),
-                    Some(false) => "MISSED".to_string(),
-                    None => "—".to_string(),
-                }
-            )?;
-        }
+        let targets: Vec<Vec<String>> = self
+            .targets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.target.clone(),
+                    t.stated_for.clone(),
+                    t.tolerance.clone(),
+                    opt_g(t.value),
+                    t.count.to_string(),
+                    match t.met {
+                        Some(true) => "met".to_string(),
+                        Some(false) => "MISSED".to_string(),
+                        None => "—".to_string(),
+                    },
+                ]
+            })
+            .collect();
+        let cols = [
+            col("target", true),
+            col("stated for", true),
+            col("tolerance", true),
+            col("value", false),
+            col("n", false),
+            col("result", true),
+        ];
+        render("validate", &cols, &targets, &wide, &mut w)?;
         for n in &self.notes {
             writeln!(w, "note: {n}")?;
         }

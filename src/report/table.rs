@@ -93,8 +93,12 @@ pub fn check_columns(
         .collect()
 }
 
+/// Columns `s` takes on a terminal: its characters less the combining
+/// marks (`b̂` is one column).
 fn chars(s: &str) -> usize {
-    s.chars().count()
+    s.chars()
+        .filter(|c| !('\u{0300}'..='\u{036F}').contains(c))
+        .count()
 }
 
 /// `s` cut to `w` characters by replacing its middle with `…`.
