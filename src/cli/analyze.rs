@@ -115,6 +115,8 @@ fn write_plots(
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
     let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
-    report::plot::write_matrix_plots(dir, format, &rows, &evals, &an.channel_ranges())?;
+    let written =
+        report::plot::write_matrix_plots(dir, format, &rows, &evals, &an.channel_ranges())?;
+    super::output::wrote_figures(dir, written.len());
     Ok(())
 }

@@ -157,7 +157,8 @@ pub fn run(a: CompareArgs) -> Result<u8> {
         note_all(&x.analysis.init_warnings);
     }
     if let Some(dir) = &a.plots {
-        write_plots(&rep, dir, image_format(a.png))?;
+        let written = write_plots(&rep, dir, image_format(a.png))?;
+        super::output::wrote_figures(dir, written.len());
     }
     emit(&a.output, |w| match a.format {
         Format::Table => Ok(rep.write_table(w)?),

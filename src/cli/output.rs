@@ -115,6 +115,16 @@ pub fn wrote(path: &std::path::Path, detail: &str) {
     }
 }
 
+/// One line on stderr for figures a command wrote into `dir`
+/// (`wrote 56 figures to plots/`); `--quiet` silences it.
+pub fn wrote_figures(dir: &std::path::Path, count: usize) {
+    note(&format!(
+        "wrote {} to {}",
+        crate::report::fmt::plural(count, "figure", "figures"),
+        dir.display()
+    ));
+}
+
 /// Bytes for people: `812 B`, `12.3 kB`, `1.9 MB`, `2.4 GB` (powers of
 /// 1000).
 pub fn human_size(bytes: u64) -> String {

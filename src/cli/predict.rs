@@ -203,7 +203,8 @@ pub fn run(a: PredictArgs) -> Result<u8> {
             plot::ImageFormat::Svg
         };
         let (names, figs): (Vec<_>, Vec<_>) = out.figures.into_iter().unzip();
-        plot::write_named_plots(dir, format, &names, &figs)?;
+        let written = plot::write_named_plots(dir, format, &names, &figs)?;
+        super::output::wrote_figures(dir, written.len());
     }
     let rep = out.report;
     emit(&a.output, |w| match a.format {
