@@ -473,10 +473,13 @@ fn table_shows_reasons_and_verify_columns() {
         "--backend",
         "cpu",
         "--quiet",
+        "--wide",
     ]);
     let text = common::stdout(&out);
     let header = text.lines().nth(1).unwrap();
-    for col in ["shift μ1 p/m", "shift kept p/m", "ovl p/m"] {
+    // Predicted/measured pairs, in --wide (the compact view keeps
+    // err_pred, err_meas and kept).
+    for col in ["shift_top", "shift_kept", "overlap"] {
         assert!(header.contains(col), "{header}");
     }
     // Verified rows have both sides; the pooled convolution only a prediction.
@@ -494,8 +497,9 @@ fn table_shows_reasons_and_verify_columns() {
         "--backend",
         "cpu",
         "--quiet",
+        "--wide",
     ]);
-    assert!(!common::stdout(&out).contains("ovl p/m"));
+    assert!(!common::stdout(&out).contains("overlap"));
 }
 
 /// `--init`: σ is the init's RMS entry, scaled like the matrix's
