@@ -100,6 +100,8 @@ pub struct RunOptions {
     /// `auto` picks per matrix by size and by what the caller needs.
     pub method: Method,
     /// What the caller reads of each spectrum (default: every eigenvalue).
+    /// With [`Needs::Top`], the Krylov methods skip the per-channel ranges
+    /// (`Outcome::channel_ranges` is None): they cost a pass of their own.
     pub needs: Needs,
     pub krylov: KrylovOptions,
     /// Run on this GPU; None: the CPU.
@@ -285,7 +287,9 @@ fn run_one(
         let copy_limit = opts.memory_budget / workers.max(1) as u64;
         let want = krylov_bytes(&job.spec, copy_limit);
         let grant = budget.acquire(want);
-        let ranges = channel_ranges(ck, job);
+        // The quantization step's channel ranges cost a pass of their own;
+        // a caller that needs only the top of the spectrum does not read them.
+        let ranges = (opts.needs == Needs::All).then(|| channel_ranges(ck, job));
         let (m, k) = (choice.method, &choice.krylov);
         let r = krylov_within(
             &job.spec,
@@ -300,7 +304,7 @@ fn run_one(
         let unconverged = r.as_ref().map_or(true, |k| k.converged.contains(&false));
         if !(choice.fallback && unconverged) {
             let mut o = krylov_outcome(ck, job, m, r);
-            o.channel_ranges = Some(ranges);
+            o.channel_ranges = ranges;
             o.note = choice.why;
             return o;
         }
