@@ -19,6 +19,12 @@
 //!
 //! SPECSCOPE_BENCH_ROUNDS=R rounds (default 5); SPECSCOPE_BENCH_SHAPE=N,M
 //! instead of 11008,4096; SPECSCOPE_BENCH_ONLY=trained|noise one matrix.
+//!
+//! With SPECSCOPE_BENCH_CHECKPOINT=PATH (e.g. a 7B-shaped checkpoint from
+//! `cargo run --release --example make_7b -- DIR`), instead: one run of
+//! `auto` over every matrix of PATH for a caller that needs λ_max, then
+//! one for the top 16, each timed end to end (open, plan, every matrix),
+//! with the methods that ran and the fallbacks counted.
 
 use specscope::load::{Checkpoint, DType, TensorOut, write_safetensors};
 use specscope::pipeline::{self, Method, Needs, RunOptions, Selection, Silent};
@@ -139,7 +145,53 @@ fn numpy(py: &std::ffi::OsStr, raw: &Path, n: usize, m: usize) -> Option<(f64, f
     Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?))
 }
 
+/// `auto` over a whole checkpoint, for λ_max and for the top 16.
+fn whole_checkpoint(path: &Path) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for needs in [Needs::Top(1), Needs::Top(16)] {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let t0 = Instant::now();
+        let ck = Checkpoint::open(path).unwrap();
+        let plan = pipeline::plan(&ck, &Selection::default());
+        let opts = RunOptions {
+            threads,
+            method: Method::Auto,
+            needs,
+            ..RunOptions::default()
+        };
+        let out = pipeline::run(&ck, &plan, &opts, &Silent);
+        let secs = t0.elapsed().as_secs_f64();
+        let mut ran = std::collections::BTreeMap::<&str, usize>::new();
+        for o in &out {
+            *ran.entry(o.method.as_str()).or_default() += 1;
+        }
+        let fallbacks = out
+            .iter()
+            .filter(|o| {
+                o.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("did not converge"))
+            })
+            .count();
+        let failed = out.iter().filter(|o| o.evals.is_err()).count();
+        println!(
+            "{}: auto, needs {needs:?}: {} matrices in {secs:.1} s ({:.2} s each), ran {ran:?}, {fallbacks} fell back to exact, {failed} failed; {threads} threads, load average at start: {}",
+            path.display(),
+            out.len(),
+            secs / out.len().max(1) as f64,
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+}
+
 fn main() {
+    if let Some(path) = std::env::var_os("SPECSCOPE_BENCH_CHECKPOINT") {
+        whole_checkpoint(Path::new(&path));
+        return;
+    }
     let rounds: usize = std::env::var("SPECSCOPE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
