@@ -89,6 +89,7 @@ fn write_series(dir: &Path, blocks: usize, w: usize) -> u64 {
                     &[*r, *c],
                     &matrix(*r, *c, step as f64, i as u64),
                 )
+                .expect("a float tensor")
             })
             .collect();
         write_safetensors(

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let mut mat = |name: &str, dtype: DType, m: usize, n: usize, b: f64, noise: f64| {
         let mu = power_law(m.min(n), b, 4.0);
         let w = with_spectrum(m, n, &mu, noise, &mut r);
-        TensorOut::from_f64(name, dtype, &[m, n], &row_major(&w))
+        TensorOut::from_f64(name, dtype, &[m, n], &row_major(&w)).expect("a float tensor")
     };
     tensors.push(mat("embed.weight", DType::F32, 512, 64, 1.2, 0.01));
     for (i, b) in [(0, 1.5), (1, 2.0)] {
@@ -51,27 +51,36 @@ fn main() -> anyhow::Result<()> {
             b + 0.5,
             0.02,
         ));
-        tensors.push(TensorOut::from_f64(
-            &format!("blocks.{i}.norm.weight"),
-            DType::F32,
-            &[64],
-            &[1.0; 64],
-        ));
-        tensors.push(TensorOut::from_f64(
-            &format!("blocks.{i}.mlp.up.bias"),
-            DType::F32,
-            &[256],
-            &[0.0; 256],
-        ));
+        tensors.push(
+            TensorOut::from_f64(
+                &format!("blocks.{i}.norm.weight"),
+                DType::F32,
+                &[64],
+                &[1.0; 64],
+            )
+            .expect("a float tensor"),
+        );
+        tensors.push(
+            TensorOut::from_f64(
+                &format!("blocks.{i}.mlp.up.bias"),
+                DType::F32,
+                &[256],
+                &[0.0; 256],
+            )
+            .expect("a float tensor"),
+        );
     }
     // A 3×3 convolution [out, in, kh, kw] and a stack of 4 experts [E, out, in].
     let conv = with_spectrum(32, 16 * 9, &power_law(32, 1.0, 1.0), 0.01, &mut r);
-    tensors.push(TensorOut::from_f64(
-        "stem.conv.weight",
-        DType::F32,
-        &[32, 16, 3, 3],
-        &row_major(&conv),
-    ));
+    tensors.push(
+        TensorOut::from_f64(
+            "stem.conv.weight",
+            DType::F32,
+            &[32, 16, 3, 3],
+            &row_major(&conv),
+        )
+        .expect("a float tensor"),
+    );
     let mut experts = Vec::new();
     for _ in 0..4 {
         experts.extend(row_major(&with_spectrum(
@@ -82,12 +91,10 @@ fn main() -> anyhow::Result<()> {
             &mut r,
         )));
     }
-    tensors.push(TensorOut::from_f64(
-        "moe.experts.weight",
-        DType::F32,
-        &[4, 64, 32],
-        &experts,
-    ));
+    tensors.push(
+        TensorOut::from_f64("moe.experts.weight", DType::F32, &[4, 64, 32], &experts)
+            .expect("a float tensor"),
+    );
     // Position ids: an integer tensor, listed and skipped.
     let ids: Vec<u8> = (0..64i64).flat_map(|i| i.to_le_bytes()).collect();
     tensors.push(TensorOut::raw("position_ids", "I64", &[1, 64], ids));

@@ -35,6 +35,7 @@ pub mod load;
 pub mod pipeline;
 pub mod predict;
 pub mod report;
+pub mod shard;
 pub mod simulate;
 pub mod spectrum;
 pub mod synth;

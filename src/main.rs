@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     // has no runtime directory; give it a private one (removed at exit).
     // Set before any thread starts.
     let _runtime_dir = cli::private_runtime_dir();
+    // A checkpoint truncated while mapped: an error naming it, not SIGBUS.
+    specscope::load::guard::install();
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::from(cli::exit::SUCCESS),

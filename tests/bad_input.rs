@@ -278,7 +278,8 @@ fn unsupported_float_dtype_fails_integer_dtype_is_skipped() {
     specscope::load::write_safetensors(
         &q,
         &[
-            specscope::load::TensorOut::from_f64("good", DType::F32, &[8, 4], &values(32, 1)),
+            specscope::load::TensorOut::from_f64("good", DType::F32, &[8, 4], &values(32, 1))
+                .expect("a float tensor"),
             specscope::load::TensorOut::raw("ids", "I64", &[1, 2], ids),
         ],
         &[],
@@ -412,5 +413,64 @@ fn bad_arguments() {
         stderr(&o).contains("no weight matrix found"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A file truncated by another process while it is analysed: the mapped
+/// pages vanish and the next read raises SIGBUS. The truncation guard turns
+/// that into exit 2 and a message naming the file, never a silent signal.
+#[test]
+#[cfg(unix)]
+fn a_file_truncated_during_the_run_is_named() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("model.safetensors");
+    // 96 matrices of 512×256 with Diffract's columns: about 0.75 s on one
+    // thread, so the truncation at 150 ms lands mid-run.
+    let t: Vec<(String, Vec<f64>)> = (0..96)
+        .map(|i| (format!("w{i:02}"), values(512 * 256, i as u64)))
+        .collect();
+    let tensors: Vec<(&str, DType, &[usize], Vec<f64>)> = t
+        .iter()
+        .map(|(n, v)| (n.as_str(), DType::F32, &[512usize, 256][..], v.clone()))
+        .collect();
+    write(&p, &tensors);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_specscope"))
+        .args([
+            "analyze",
+            "--backend",
+            "cpu",
+            "--threads",
+            "1",
+            "-q",
+            "--diffract",
+        ])
+        .arg(&p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the truncation: give it more matrices"
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.signal(), None, "killed by a signal: {err}");
+    assert_eq!(o.status.code(), Some(ERROR), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: the file shrank while it was being read",
+            p.display()
+        )),
+        "{err}"
     );
 }

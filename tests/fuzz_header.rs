@@ -16,10 +16,11 @@ fn valid_file() -> Vec<u8> {
     write_safetensors(
         &p,
         &[
-            TensorOut::from_f64("a.weight", DType::F32, &[8, 6], &v[..48]),
-            TensorOut::from_f64("b.weight", DType::BF16, &[6, 8], &v[..48]),
-            TensorOut::from_f64("c", DType::F16, &[2, 3, 4], &v[..24]),
-            TensorOut::from_f64("d", DType::F64, &[2, 2, 2, 3], &v[..24]),
+            TensorOut::from_f64("a.weight", DType::F32, &[8, 6], &v[..48]).expect("a float tensor"),
+            TensorOut::from_f64("b.weight", DType::BF16, &[6, 8], &v[..48])
+                .expect("a float tensor"),
+            TensorOut::from_f64("c", DType::F16, &[2, 3, 4], &v[..24]).expect("a float tensor"),
+            TensorOut::from_f64("d", DType::F64, &[2, 2, 2, 3], &v[..24]).expect("a float tensor"),
         ],
         &[],
     )

@@ -84,7 +84,8 @@ fn case(kind: &str, rows: usize, cols: usize, dtype: DType, seed: u64) -> Case {
         ),
         _ => unreachable!(),
     };
-    let t = TensorOut::from_f64("w", dtype.clone(), &[rows, cols], &synth::row_major(&w));
+    let t = TensorOut::from_f64("w", dtype.clone(), &[rows, cols], &synth::row_major(&w))
+        .expect("a float tensor");
     Case {
         label: format!("{kind} {rows}×{cols} {dtype}"),
         rows,

@@ -6,6 +6,11 @@
 //! weights' quantization ranges; everything comes back typed
 //! ([`Analysis`], one [`MatrixResult`] per matrix).
 //!
+//! [`analyze_plan`] is [`measure_plan`] (the costly half: reading the
+//! weights, the spectra, Diffract's columns) followed by [`assemble_plan`]
+//! (the metrics, fits and estimates computed from those), so the two halves
+//! can run in different processes (`shard`).
+//!
 //! `compare`, `predict`, `check` and `report` consume these results; the
 //! report rows (`report::LayerRow`) are projections of them, built only
 //! when a report is written. Nothing here prints: warnings come back as
@@ -76,7 +81,7 @@ pub enum AnalysisError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{}: {why}", path.display())]
-    NothingToAnalyse { path: PathBuf, why: &'static str },
+    NothingToAnalyse { path: PathBuf, why: String },
     #[error("--init {}: {source}", path.display())]
     Init { path: PathBuf, source: LoadError },
 }
@@ -179,20 +184,35 @@ pub fn plan_nonempty(ck: &Checkpoint, sel: &Selection) -> Result<Plan, AnalysisE
     Ok(plan)
 }
 
-/// Why there is nothing to analyse, when `plan` has no matrix.
+/// Why there is nothing to analyse, when `plan` has no matrix: the first
+/// problem named (file, tensor), and how many more there are.
 pub fn nonempty(ck: &Checkpoint, plan: &Plan) -> Result<(), AnalysisError> {
-    if plan.jobs.is_empty() {
-        let why = if plan.skipped.iter().any(|s| s.failed) || !ck.problems.is_empty() {
-            "no weight matrix could be read"
-        } else {
-            "no weight matrix found (every tensor was skipped or filtered out)"
-        };
-        return Err(AnalysisError::NothingToAnalyse {
-            path: ck.root.clone(),
-            why,
-        });
+    if !plan.jobs.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let problems: Vec<String> = ck
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .chain(
+            plan.skipped
+                .iter()
+                .filter(|s| s.failed)
+                .map(|s| s.reason.clone()),
+        )
+        .collect();
+    let why = match problems.as_slice() {
+        [] => "no weight matrix found (every tensor was skipped or filtered out)".to_string(),
+        [one] => format!("no weight matrix could be read ({one})"),
+        [first, rest @ ..] => format!(
+            "no weight matrix could be read ({first}; {} more)",
+            rest.len()
+        ),
+    };
+    Err(AnalysisError::NothingToAnalyse {
+        path: ck.root.clone(),
+        why,
+    })
 }
 
 /// Analyses an open checkpoint: every planned matrix once.
@@ -212,6 +232,35 @@ pub fn analyze_plan(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Analysis, AnalysisError> {
+    let measured = measure_plan(ck, plan, opts, progress)?;
+    Ok(assemble_plan(ck, plan, opts, measured))
+}
+
+/// The costly half of an analysis: what reading the weights yields (each
+/// matrix's spectrum with the weights' symmetric per-channel ranges, the
+/// init snapshot's noise σ) and Diffract's columns (a permuted null's
+/// spectrum, the tail fits). The rest of an [`Analysis`] is computed from
+/// these alone by [`assemble_plan`], so one process can measure a plan's
+/// matrices and another assemble them (`shard`).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// One per job, in plan order; `channel_ranges` is set wherever the
+    /// spectrum was computed.
+    pub outcomes: Vec<Outcome>,
+    /// Per job: Diffract's columns of a single-view full spectrum.
+    pub diffract: Vec<Option<Result<DiffractMetrics, DiffractError>>>,
+    pub sigmas: init::InitSigmas,
+    pub engine: EngineInfo,
+}
+
+/// Measures `plan`'s matrices: spectra, ranges, init σ and Diffract's
+/// columns.
+pub fn measure_plan(
+    ck: &Checkpoint,
+    plan: &Plan,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Measured, AnalysisError> {
     let sigmas = match &opts.init {
         Some(p) => init::sigmas(p, ck, plan).map_err(|source| AnalysisError::Init {
             path: p.clone(),
@@ -220,28 +269,55 @@ pub fn analyze_plan(
         None => init::InitSigmas::none(plan.jobs.len()),
     };
     progress.start(plan.jobs.len(), plan.total_bytes(ck));
-    let outcomes = pipeline::run(ck, plan, &opts.run, progress);
+    let mut outcomes = pipeline::run(ck, plan, &opts.run, progress);
     progress.finish();
     let engine = engine_info(opts.run.gpu.as_deref(), &outcomes, opts.run.threads);
-    let matrices = results(
-        ck,
-        plan,
+    let diffract = plan
+        .jobs
+        .par_iter()
+        .zip(outcomes.par_iter_mut())
+        .map(|(job, out)| {
+            if out.evals.is_err() {
+                return None;
+            }
+            // The pipeline gathers the symmetric per-channel ranges while it
+            // reads the weights; a path that did not reads them once here.
+            if out.channel_ranges.is_none() {
+                out.channel_ranges = Some(init::job_ranges(ck, job, &theory::analyze_quantizer(4)));
+            }
+            // Pooled slices share one spectrum of several matrices: no
+            // Diffract columns, as Diffract has none for them.
+            let single = job.spec.views.len() == 1;
+            let evals = out.evals.as_ref().ok()?;
+            (single && out.method.spectrum() == SpectrumKind::Full)
+                .then(|| diffract_columns(ck, job, evals, opts.diffract, opts.run.memory_budget))
+        })
+        .collect();
+    Ok(Measured {
         outcomes,
-        &sigmas.values,
-        opts.diffract,
-        opts.run.memory_budget,
-    );
-    Ok(Analysis {
+        diffract,
+        sigmas,
+        engine,
+    })
+}
+
+/// The analysis of `plan` from what [`measure_plan`] measured: layer
+/// metrics, framework fit and estimates (the cheap half of
+/// [`analyze_plan`]; it reads no weights when every computed spectrum
+/// carries its ranges).
+pub fn assemble_plan(ck: &Checkpoint, plan: &Plan, opts: &Options, m: Measured) -> Analysis {
+    let matrices = results(ck, plan, m.outcomes, m.diffract, &m.sigmas.values);
+    Analysis {
         root: ck.root.clone(),
         files: ck.files.iter().map(FileInfo::of).collect(),
         selection: opts.selection.clone(),
-        engine,
+        engine: m.engine,
         init: opts.init.clone(),
         matrices,
         skipped: plan.skipped.clone(),
         problems: ck.problems.clone(),
-        init_warnings: sigmas.warnings,
-    })
+        init_warnings: m.sigmas.warnings,
+    }
 }
 
 /// Per-matrix results from the pipeline's outcomes: metrics, framework
@@ -250,15 +326,15 @@ fn results(
     ck: &Checkpoint,
     plan: &Plan,
     outcomes: Vec<Outcome>,
+    diffract: Vec<Option<Result<DiffractMetrics, DiffractError>>>,
     sigmas: &[Option<f64>],
-    diffract: DiffractLevel,
-    budget: u64,
 ) -> Vec<MatrixResult> {
     plan.jobs
         .par_iter()
         .zip(outcomes)
+        .zip(diffract)
         .zip(sigmas)
-        .map(|((job, out), sigma)| MatrixResult::new(ck, job, out, *sigma, diffract, budget))
+        .map(|(((job, out), d), sigma)| MatrixResult::new(ck, job, out, d, *sigma))
         .collect()
 }
 
@@ -278,9 +354,8 @@ impl MatrixResult {
         ck: &Checkpoint,
         job: &Job,
         out: Outcome,
+        diffract: Option<Result<DiffractMetrics, DiffractError>>,
         sigma_init: Option<f64>,
-        diffract: DiffractLevel,
-        budget: u64,
     ) -> MatrixResult {
         let tensor = TensorInfo {
             name: out.tensor,
@@ -300,11 +375,7 @@ impl MatrixResult {
                 out.channel_ranges,
                 sigma_init,
             );
-            // Pooled slices share one spectrum of several matrices: no
-            // Diffract columns, as Diffract has none for them.
-            if s.kind == SpectrumKind::Full && job.spec.views.len() == 1 {
-                s.diffract = Some(diffract_columns(ck, job, &s.evals, diffract, budget));
-            }
+            s.diffract = diffract;
             s
         });
         MatrixResult {
@@ -414,14 +485,16 @@ fn partial_estimates(
         let s2 = ranges.noise_variance(&theory::analyze_quantizer(bits));
         theory::quant::k_bbp(evals, s2, d)
     };
+    let why = format!(
+        "the framework fit needs the full spectrum (method {})",
+        method.as_str()
+    );
     TheoryColumns {
         params,
         k_q4: Some(kq(4)),
         k_q8: Some(kq(8)),
-        theory_status: format!(
-            "the framework fit needs the full spectrum (method {})",
-            method.as_str()
-        ),
+        theory_status: why.clone(),
+        theory_reason: why,
         ..Default::default()
     }
 }

@@ -250,13 +250,24 @@ fn error_at(path: &str, text: &str, at: usize, message: impl Into<String>) -> Co
 /// Reads and validates a rules file.
 pub fn read(path: &std::path::Path) -> Result<Config, ConfigError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
         path: p.clone(),
         line: 0,
         column: 0,
         message: format!("cannot read: {e}"),
     })?;
-    parse(&p, &text)
+    parse(&p, &utf8(&p, &bytes)?)
+}
+
+/// The file's text, or an error at the line and column of its first byte
+/// that is not UTF-8.
+pub fn utf8(path: &str, bytes: &[u8]) -> Result<String, ConfigError> {
+    std::str::from_utf8(bytes).map(str::to_string).map_err(|e| {
+        let at = e.valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let message = format!("not UTF-8: invalid byte 0x{:02X}", bytes[at]);
+        error_at(path, valid, at, message)
+    })
 }
 
 /// Parses and validates rules from `text` (`path` is only for messages).
@@ -817,6 +828,13 @@ max = 0.5
                 .to_string(),
             "3-bit sym per tensor"
         );
+    }
+
+    #[test]
+    fn non_utf8_is_positioned_at_its_first_bad_byte() {
+        let e = utf8("c.toml", b"[[rule]]\nname = \"caf\xE9\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 12));
+        assert_eq!(e.to_string(), "c.toml:2:12: not UTF-8: invalid byte 0xE9");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `specscope analyze`: every matrix's spectrum and metrics, as a table,
 //! JSON or CSV, with the eigenvalues and figures on request.
 
-use super::args::{AnalysisFlags, Format};
+use super::args::{AnalysisFlags, Format, ShardFlags};
 use super::engine::{Engine, planned, selection};
 use super::output::{emit, exit, note_all, warn_all};
 use crate::analysis;
@@ -34,9 +34,33 @@ pub struct AnalyzeArgs {
     pub png: bool,
     #[command(flatten)]
     pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub shard: ShardFlags,
 }
 
 pub fn run(a: AnalyzeArgs) -> Result<u8> {
+    if let Some(shard) = super::merge::shard_of(&a.shard)? {
+        let refused = [
+            ("--save-eigs", a.save_eigs.is_some()),
+            ("--plots", a.plots.is_some()),
+        ];
+        return super::merge::matrix_shard(
+            super::merge::MatrixShard {
+                command: "analyze",
+                path: &a.path,
+                init: a.init.as_deref(),
+                format: a.format,
+                output: &a.output,
+                analysis: &a.analysis,
+                flags: &a.shard,
+                request: None,
+                losses: None,
+                loss_column: None,
+                refused: &refused,
+            },
+            shard,
+        );
+    }
     let sel = selection(&a.analysis.selection)?;
     let ck = Checkpoint::open(&a.path)?;
     let plan = planned(&ck, &sel)?;

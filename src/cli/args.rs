@@ -93,3 +93,31 @@ pub struct EngineArgs {
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub slq_steps: u32,
 }
+
+/// Splitting a run across processes (`specscope merge` joins the parts;
+/// docs/scale-out.md).
+#[derive(Debug, clap::Args)]
+pub struct ShardFlags {
+    /// Run only shard I of N (0-based) and write a part for `specscope
+    /// merge` to -o FILE, or -o DIR/ for DIR/<command>-part-I-of-N.json.
+    /// Without it, a Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT, _MIN) or
+    /// a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with --shard-count
+    /// or SPECSCOPE_SHARDS) is a shard.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<crate::shard::ShardSpec>,
+    /// The shard count of a Kubernetes Indexed Job (JOB_COMPLETION_INDEX
+    /// gives the index) [default: SPECSCOPE_SHARDS].
+    #[arg(long, value_name = "N", conflicts_with = "shard", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shard_count: Option<u32>,
+    /// A whole run, even inside a Slurm array task or an Indexed Job.
+    #[arg(long, conflicts_with_all = ["shard", "shard_count"])]
+    pub no_shard: bool,
+    /// Recompute a shard whose part is already written.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_shard(s: &str) -> Result<crate::shard::ShardSpec, String> {
+    s.parse()
+        .map_err(|e: crate::shard::ShardError| e.to_string())
+}

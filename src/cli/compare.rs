@@ -2,7 +2,7 @@
 //! opened once for the whole series, the library's comparison
 //! (`crate::compare`), and the outputs.
 
-use super::args::{AnalysisFlags, EngineArgs, Format};
+use super::args::{AnalysisFlags, EngineArgs, Format, ShardFlags};
 use super::engine::{open_backend, run_options, selection};
 use super::output::{emit, exit, note_all, warn_all};
 use super::progress::Bar;
@@ -21,10 +21,15 @@ pub struct CompareArgs {
     #[arg(required = true, value_name = "PATHS|DIR")]
     pub paths: Vec<PathBuf>,
     /// A loss curve (CSV with a header): the time column named like
-    /// --time (`step`, `tokens`, `lr_sum`, or `t`) and `test_loss`, `loss`
-    /// or `train_loss`.
+    /// --time (`step`, `tokens`, `lr_sum`, or `t`) and the loss column
+    /// (--loss-column; default the first of `val_loss`, `valid_loss`,
+    /// `test_loss`, `loss`, `train_loss`; `predict`'s order).
     #[arg(long, value_name = "CSV")]
     pub losses: Option<PathBuf>,
+    /// The loss column of the losses file (an error when absent; the
+    /// message lists the columns).
+    #[arg(long, value_name = "COL")]
+    pub loss_column: Option<String>,
     /// The time axis: snapshot metadata `step`, `tokens` or `lr_sum`
     /// (without it, natural path order).
     #[arg(long, value_enum, default_value_t = TimeAxis::Step)]
@@ -56,6 +61,8 @@ pub struct CompareArgs {
     pub png: bool,
     #[command(flatten)]
     pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub shard: ShardFlags,
 }
 
 /// Output of `validate`.
@@ -112,17 +119,36 @@ fn image_format(png: bool) -> ImageFormat {
     }
 }
 
-pub fn run(a: CompareArgs) -> Result<u8> {
-    let s = compare::series(&a.paths, a.time)?;
-    let engine = super::engine::Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
-    let opts = CompareOptions {
+/// `compare`'s options besides the analysis.
+fn compare_options(a: &CompareArgs) -> CompareOptions {
+    CompareOptions {
         init: a.init.clone(),
         losses: a.losses.clone(),
+        loss_column: a.loss_column.clone(),
         time: a.time,
         rank: a.rank,
         b: a.b,
         modes: !a.no_modes,
-    };
+    }
+}
+
+pub fn run(a: CompareArgs) -> Result<u8> {
+    if let Some(shard) = super::merge::shard_of(&a.shard)? {
+        return super::merge::series_shard(
+            super::merge::SeriesShard {
+                settings: crate::shard::CompareSettings::of(&a.paths, &compare_options(&a)),
+                format: a.format,
+                output: &a.output,
+                analysis: &a.analysis,
+                flags: &a.shard,
+                refused: &[("--plots", a.plots.is_some())],
+            },
+            shard,
+        );
+    }
+    let s = compare::series(&a.paths, a.time)?;
+    let engine = super::engine::Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
+    let opts = compare_options(&a);
     let (rep, analysed) = compare_series(&s, &engine.options()?, &opts, &engine.bar)?;
     for x in &analysed {
         warn_all(&x.analysis.failures());
@@ -149,6 +175,16 @@ pub fn validate(a: ValidateArgs) -> Result<u8> {
         run: run_options(&a.engine, threads, open_backend(&a.engine)?),
         ..Default::default()
     };
+    if compare::referee::is_lm_run(&a.dir) {
+        let rep = compare::referee::referee(&a.dir, &opts, &Bar::new(a.quiet))?;
+        note_all(&rep.notes);
+        emit(&a.output, |w| match a.format {
+            ValidateFormat::Table | ValidateFormat::Markdown => Ok(rep.write_table(w)?),
+            ValidateFormat::Json => Ok(rep.write_json(w)?),
+            ValidateFormat::Csv => Ok(rep.write_csv(w)?),
+        })?;
+        return Ok(exit::SUCCESS);
+    }
     let rep = validate_run(&a.dir, a.rank, &opts, &Bar::new(a.quiet))?;
     note_all(&rep.notes);
     emit(&a.output, |w| match a.format {

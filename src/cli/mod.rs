@@ -13,6 +13,7 @@ mod check;
 mod compare;
 mod engine;
 mod inspect;
+mod merge;
 mod output;
 mod predict;
 mod progress;
@@ -53,6 +54,9 @@ pub enum Command {
     /// A simulated run's truth beside compare's estimates and the theory's
     /// compression predictions beside the measured losses.
     Validate(compare::ValidateArgs),
+    /// Check the parts of a sharded run (--shard) and write the report the
+    /// whole run would have written.
+    Merge(merge::MergeArgs),
 }
 
 /// Sets `XDG_RUNTIME_DIR` to a fresh private directory when it is unset or
@@ -86,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(a) => report_cmd::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Validate(a) => compare::validate(a),
+        Command::Merge(a) => merge::run(a),
     }
 }
 
@@ -101,6 +106,7 @@ impl Command {
             Command::Report(a) => a.analysis.quiet,
             Command::Compare(a) => a.analysis.quiet,
             Command::Validate(a) => a.quiet,
+            Command::Merge(a) => a.quiet,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `specscope predict`: raw flags and their validation, the library's
 //! predictions (`crate::predict`), the figures, and the outputs.
 
-use super::args::{AnalysisFlags, Format};
+use super::args::{AnalysisFlags, Format, ShardFlags};
 use super::engine::{Engine, planned, selection};
 use super::output::{emit, exit, note_all, warn_all};
 use crate::load::Checkpoint;
@@ -50,6 +50,15 @@ pub struct PredictArgs {
     /// the RMS entry of its init, instead of the median-eigenvalue estimate.
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
+    /// A loss curve (CSV with a header, rows in time order): ΔL is also
+    /// given in the loss's own units, calibrated on the loss the run
+    /// removed, first row minus last (docs/theory.md §4.3).
+    #[arg(long, value_name = "CSV")]
+    pub losses: Option<PathBuf>,
+    /// The loss column of --losses [default: the first of val_loss,
+    /// valid_loss, test_loss, loss, train_loss].
+    #[arg(long, value_name = "COL", requires = "losses")]
+    pub loss_column: Option<String>,
     /// Write each matrix's predicted pruning curve (and, with --bits, its
     /// quantization curve) into DIR, with the measured point when --verify
     /// ran (SVG; PNG with --png).
@@ -68,6 +77,8 @@ pub struct PredictArgs {
     // (always the exact method: it needs the eigenvectors).
     #[command(flatten)]
     pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub shard: ShardFlags,
 }
 
 /// The validated request.
@@ -102,6 +113,30 @@ fn request(a: &PredictArgs) -> Result<Request> {
 
 pub fn run(a: PredictArgs) -> Result<u8> {
     let request = request(&a)?;
+    if let Some(shard) = super::merge::shard_of(&a.shard)? {
+        let refused = [("--verify", a.verify), ("--plots", a.plots.is_some())];
+        return super::merge::matrix_shard(
+            super::merge::MatrixShard {
+                command: "predict",
+                path: &a.path,
+                init: a.init.as_deref(),
+                format: a.format,
+                output: &a.output,
+                analysis: &a.analysis,
+                flags: &a.shard,
+                request: Some(request),
+                losses: a.losses.as_deref(),
+                loss_column: a.loss_column.as_deref(),
+                refused: &refused,
+            },
+            shard,
+        );
+    }
+    let loss = a
+        .losses
+        .as_deref()
+        .map(|p| crate::predict::read_loss(p, a.loss_column.as_deref()))
+        .transpose()?;
     let sel = selection(&a.analysis.selection)?;
     let ck = Checkpoint::open(&a.path)?;
     planned(&ck, &sel)?;
@@ -113,6 +148,7 @@ pub fn run(a: PredictArgs) -> Result<u8> {
             request,
             verify: a.verify,
             plots: a.plots.is_some(),
+            loss,
         },
         &engine.bar,
     )?;

@@ -8,7 +8,7 @@
 //! at least three checkpoints with the same tensor names), the page is the
 //! last snapshot's analysis plus what `compare` finds over the series (its
 //! tables and D(t), k_*(t), α(t) and ρ-fit figures) and, for a `simulate`
-//! run, what `validate` finds against the truth.
+//! teacher run, what `validate` finds against the truth.
 
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
@@ -43,6 +43,17 @@ pub struct ReportArgs {
     /// Draw figures for at most this many matrices (the rest are listed).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub max_figures: usize,
+    /// A snapshot series' loss curve, as `compare --losses` (default: a
+    /// `simulate` run directory's losses.csv).
+    #[arg(long, value_name = "CSV")]
+    pub losses: Option<PathBuf>,
+    /// The loss column of the losses file, as `compare --loss-column`.
+    #[arg(long, value_name = "COL")]
+    pub loss_column: Option<String>,
+    /// An init snapshot: each matrix's noise σ is its init's RMS entry (as
+    /// `analyze --init` and `compare --init`).
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
     #[command(flatten)]
     pub analysis: AnalysisFlags,
 }
@@ -113,7 +124,14 @@ fn series_sections(
         &json_of(|w| Ok(cmp.write_json(w)?))?,
         &[],
     ));
-    if let Some(dir) = &s.run_dir {
+    // A language-model run has no teacher truth to validate against (its
+    // measured reset costs are in the comparison's `answers`; `validate`
+    // referees its compression).
+    if let Some(dir) = s
+        .run_dir
+        .as_ref()
+        .filter(|d| !compare::referee::is_lm_run(d))
+    {
         let v = validate_run(dir, None, &engine.options()?, &engine.bar)?;
         out.extend(html::sections_from_json(
             "validate",
@@ -141,12 +159,13 @@ fn load(
                     dir.display()
                 );
             }
-            let (cmp, mut analysed) = compare_series(
-                s,
-                &engine.options()?,
-                &CompareOptions::default(),
-                &engine.bar,
-            )?;
+            let opts = CompareOptions {
+                init: a.init.clone(),
+                losses: a.losses.clone(),
+                loss_column: a.loss_column.clone(),
+                ..CompareOptions::default()
+            };
+            let (cmp, mut analysed) = compare_series(s, &engine.options()?, &opts, &engine.bar)?;
             for x in &analysed {
                 warn_all(&x.analysis.failures());
                 note_all(&x.analysis.init_warnings);
@@ -170,7 +189,25 @@ fn load(
 
 pub fn run(a: ReportArgs) -> Result<u8> {
     let series = snapshot_series(&a.path);
-    let engine = Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
+    if series.is_none()
+        && let Some(flag) = [
+            a.losses.as_ref().map(|_| "--losses"),
+            a.loss_column.as_ref().map(|_| "--loss-column"),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    {
+        anyhow::bail!(
+            "{flag} is for a snapshot series; {} is not one",
+            a.path.display()
+        );
+    }
+    let engine = Engine::new(
+        &a.analysis,
+        selection(&a.analysis.selection)?,
+        a.init.as_deref(),
+    );
     let (loaded, cmp) = load(&a, series.as_ref(), &engine)?;
     let (doc, evals) = (&loaded.doc, &loaded.evals);
     let layers = doc.layers();

@@ -14,24 +14,32 @@
 
 pub mod modes;
 pub mod order;
+pub mod referee;
 mod run;
 pub mod validate;
 
 pub use order::{Series, SnapshotRef, series};
-pub use run::{CompareOptions, compare_series, validate_run};
+pub use run::{
+    CompareOptions, SnapshotSource, analyse_snapshot, compare_series, compare_series_with,
+    snapshot_options, validate_run,
+};
 
 use crate::analysis::{Analysis, MatrixResult};
 use crate::fit::estimate::screen;
-use crate::fit::noise::{Dims, noise_floor};
+use crate::fit::noise::{Dims, count_above, noise_edge, noise_floor};
 use crate::fit::saturation::{Saturation, saturation_fit};
 use crate::fit::series::{
-    self as fs, Dynamics, DynamicsInput, FRONTIER_K_MIN, FRONTIER_MAX_FRACTION,
-    LOSS_WINDOW_DIVISOR, Route, Value, median, weighted_mean,
+    self as fs, Dynamics, DynamicsInput, Evidence, FRONTIER_K_MIN, FRONTIER_MAX_FRACTION,
+    FrontierCandidate, FrontierChoice, FrontierKind, LOSS_WINDOW_DIVISOR, Route, Value, Verdict,
+    median, weighted_mean,
 };
-use crate::pipeline::SpectrumKind;
+use crate::fit::{FrontierSource, SpectralFit};
+use crate::load::Checkpoint;
+use crate::pipeline::{self, Selection, SpectrumKind};
 use crate::report::series::{
-    CompareReport, ComplementarityRow, ComplementaritySummary, DensingRow, DynamicsRow, LossFitRow,
-    ModeRow, ModelSeriesRow, SeriesRow, SnapshotRow,
+    Answers, CompareReport, ComplementarityRow, ComplementaritySummary, DensingRow, DynamicsRow,
+    LearnedRow, LossFitRow, ModeRow, ModelSeriesRow, RankCheckRow, SeriesRow, SettledRow,
+    SnapshotRow,
 };
 use crate::report::{Backend, SCHEMA_VERSION, Tool};
 use crate::theory::prune::LossModel;
@@ -84,7 +92,7 @@ pub enum CompareError {
     #[error("snapshot {}: {source}", path.display())]
     Snapshot {
         path: PathBuf,
-        source: crate::analysis::AnalysisError,
+        source: Box<crate::analysis::AnalysisError>,
     },
 }
 
@@ -123,9 +131,16 @@ pub struct Trajectories {
 pub struct LossCurve {
     pub t: Vec<f64>,
     pub loss: Vec<f64>,
-    /// File and column, for the report.
+    /// The loss column read.
+    pub column: String,
+    /// File and columns, for the report.
     pub source: String,
 }
+
+/// The loss columns `read_losses` looks for without `--loss-column`, in
+/// order: `predict`'s list (held-out losses first, the training loss
+/// last), so that both read the same column of one file.
+pub use crate::predict::LOSS_COLUMNS;
 
 /// Measured pruning losses (a simulator run's compression.csv): for a
 /// snapshot (by its position in the series), rank r → ΔL.
@@ -165,20 +180,158 @@ pub struct Settings {
     pub min_half_time: Option<f64>,
     pub backend: Option<Backend>,
     pub notes: Vec<String>,
+    /// Each matrix's weight change against `weight_reference` (by name),
+    /// or why there is none.
+    pub weight_changes: WeightChanges,
+    /// `init PATH` or `first snapshot PATH`.
+    pub weight_reference: String,
+    /// A `simulate --model lm` run's measured reset ΔL per matrix.
+    pub reset_truth: Option<ResetTruth>,
 }
 
-/// The frontier estimates of one matrix at one snapshot.
+/// Squared Frobenius norms of one matrix: of W_T − W_0, of W_0 and of W_T.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeightChange {
+    pub diff2: f64,
+    pub ref2: f64,
+    pub last2: f64,
+}
+
+/// Per matrix (by name): its weight change, or why there is none.
+pub type WeightChanges = Vec<(String, Result<WeightChange, String>)>;
+
+/// The measured loss increase of resetting each matrix to its init, from
+/// a `simulate --model lm` run's lm_truth.csv (rows of kind `reset`).
+#[derive(Debug, Clone)]
+pub struct ResetTruth {
+    pub path: PathBuf,
+    pub dl: Vec<(String, f64)>,
+}
+
+/// Reads the `reset` rows of an lm_truth.csv (`simulate::lm::LmTruthRow`).
+pub fn read_reset_truth(path: &Path) -> Result<ResetTruth, CompareError> {
+    let fmt = |reason: String| CompareError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut r = csv::Reader::from_path(path).map_err(|e| fmt(e.to_string()))?;
+    let mut dl = Vec::new();
+    for row in r.deserialize::<crate::simulate::lm::LmTruthRow>() {
+        let row = row.map_err(|e| fmt(e.to_string()))?;
+        if row.kind == "reset" && row.matrix != "*" {
+            dl.push((row.matrix, row.dl));
+        }
+    }
+    Ok(ResetTruth {
+        path: path.to_path_buf(),
+        dl,
+    })
+}
+
+/// ‖W_T − W_0‖²_F, ‖W_0‖²_F and ‖W_T‖²_F of every matrix the selection
+/// plans in `last`, W_0 the matrix of the same name in `reference` (every
+/// view, streamed by row blocks in f64). A matrix missing from the
+/// reference or of another shape there gets the reason instead.
+pub fn weight_changes(
+    reference: &Path,
+    last: &Path,
+    sel: &Selection,
+) -> Result<WeightChanges, CompareError> {
+    let open = |p: &Path| {
+        Checkpoint::open(p).map_err(|source| CompareError::Load {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let (ck0, ck1) = (open(reference)?, open(last)?);
+    let (plan0, plan1) = (pipeline::plan(&ck0, sel), pipeline::plan(&ck1, sel));
+    Ok(plan1
+        .jobs
+        .par_iter()
+        .map(|job| {
+            let name = job.spec.name.clone();
+            let r = plan0
+                .jobs
+                .iter()
+                .find(|j| j.spec.name == name)
+                .ok_or_else(|| format!("not in {}", reference.display()))
+                .and_then(|j0| {
+                    if j0.spec.views.len() != job.spec.views.len()
+                        || (j0.spec.rows, j0.spec.cols) != (job.spec.rows, job.spec.cols)
+                    {
+                        return Err(format!("another shape in {}", reference.display()));
+                    }
+                    let mut w = WeightChange {
+                        diff2: 0.0,
+                        ref2: 0.0,
+                        last2: 0.0,
+                    };
+                    for (v0, v1) in j0.spec.views.iter().zip(&job.spec.views) {
+                        let (d0, d1) = (
+                            ck0.matrix_data(j0.tensor, *v0),
+                            ck1.matrix_data(job.tensor, *v1),
+                        );
+                        let cols = v1.cols.max(1);
+                        let step = (1 << 16) / cols + 1;
+                        let (mut a, mut b) = (vec![0.0; step * cols], vec![0.0; step * cols]);
+                        for r0 in (0..v1.rows).step_by(step) {
+                            let r1 = (r0 + step).min(v1.rows);
+                            let n = (r1 - r0) * cols;
+                            let bad = d0.read_rows(r0, r1, &mut a[..n])
+                                + d1.read_rows(r0, r1, &mut b[..n]);
+                            if bad > 0 {
+                                return Err("non-finite weights".into());
+                            }
+                            for (x, y) in a[..n].iter().zip(&b[..n]) {
+                                w.diff2 += (y - x) * (y - x);
+                                w.ref2 += x * x;
+                                w.last2 += y * y;
+                            }
+                        }
+                    }
+                    Ok(w)
+                });
+            (name, r)
+        })
+        .collect())
+}
+
+/// The frontier estimates of one matrix at one snapshot: every source
+/// the series may choose from, and `analyze`'s own choice.
 #[derive(Debug, Clone)]
 pub struct PointFit {
     pub saturation: Result<Saturation, String>,
     pub fitter_k_star: Option<usize>,
     pub fitter_source: String,
+    /// The best break of the broken power law (accepted or not), and
+    /// whether `analyze` accepts it as the frontier.
+    pub broken: Option<(Value, bool)>,
+    /// The count of modes above the noise floor, with the error of
+    /// `analyze`'s noise frontier (the counts at σ ± se(σ)).
+    pub noise: Option<Value>,
+}
+
+/// The count above the noise floor as `analyze`'s noise frontier makes it
+/// (capped at the numerical rank; error half the spread of the counts at
+/// σ ± se(σ)), for every snapshot whether or not `analyze` used it.
+fn noise_count(mu: &[f64], fit: &SpectralFit) -> Option<Value> {
+    let nf = fit.noise.as_ref().ok()?;
+    let rank = screen(mu).ok()?.rank;
+    let at = |s: f64| count_above(mu, noise_edge(s * s, fit.dims)).min(rank);
+    let (hi, lo) = (
+        at((nf.sigma - nf.sigma_se).max(0.0)),
+        at(nf.sigma + nf.sigma_se),
+    );
+    Some(Value::new(
+        nf.k_noise.min(rank) as f64,
+        hi.saturating_sub(lo) as f64 / 2.0,
+    ))
 }
 
 /// The saturation fit of one analysed matrix, over the same range the
 /// fitter's rank-decay fits use (the clean range when it holds a decade,
 /// else everything above the noise edge; docs/theory.md §3.1), with the
-/// noise σ the analysis used.
+/// noise σ the analysis used; and the fitter's break and noise count.
 pub fn point_fit(row: &MatrixResult) -> PointFit {
     let saturation = match &row.spectrum {
         Err(e) => Err(e.to_string()),
@@ -204,60 +357,89 @@ pub fn point_fit(row: &MatrixResult) -> PointFit {
             }
         },
     };
+    let fit = row.fit();
+    let broken = fit.and_then(|f| {
+        let b = f.broken.as_ref().ok()?;
+        let accepted = f
+            .frontier
+            .as_ref()
+            .is_ok_and(|fr| fr.source == FrontierSource::Break);
+        Some((Value::new(b.k_break.value, b.k_break.stderr), accepted))
+    });
+    let noise = fit
+        .zip(row.full_evals())
+        .and_then(|(f, mu)| noise_count(mu, f));
     PointFit {
         saturation,
         fitter_k_star: row.k_star(),
         fitter_source: row.k_star_source().to_string(),
+        broken,
+        noise,
     }
 }
 
-/// The frontier series one matrix's rows use: k_*(t), its standard error
-/// where the estimate has one, and the estimate's name.
+/// The frontier series one matrix's rows use: k_*(t) and its standard
+/// error from the one source chosen on the series, and that choice.
 struct Frontier {
     k_star: Vec<Option<f64>>,
     k_star_err: Vec<Option<f64>>,
-    source: String,
+    kind: Option<FrontierKind>,
+    choice: FrontierChoice,
 }
 
-/// Per matrix: which frontier estimate the series uses.
+impl Frontier {
+    fn source(&self) -> &'static str {
+        self.kind.map_or("none", FrontierKind::as_str)
+    }
+
+    /// Why φ cannot be trusted across its window, when it cannot (gaps in
+    /// the source under a fitted φ: at least 3 window points).
+    fn unstable(&self) -> Option<String> {
+        (self.choice.gaps > 0 && self.choice.window_points >= 3).then(|| {
+            format!(
+                "k_* source `{}` is missing or unaccepted at {} snapshots inside its window ({})",
+                self.source(),
+                self.choice.gaps,
+                self.choice.reason
+            )
+        })
+    }
+}
+
+/// Per matrix: one frontier source for the whole series
+/// (`fs::choose_frontier`: saturation, break or noise floor, the first
+/// present at every snapshot of its φ window), used at every snapshot.
 fn frontier_values(fits: &[Option<&PointFit>], m: usize) -> Frontier {
-    let hi = m as f64 * FRONTIER_MAX_FRACTION;
-    let sat: Vec<Option<&Saturation>> = fits
-        .iter()
-        .map(|f| f.and_then(|f| f.saturation.as_ref().ok()))
-        .collect();
-    let in_window = sat
-        .iter()
-        .flatten()
-        .filter(|s| s.k_star.value > FRONTIER_K_MIN && s.k_star.value < hi)
-        .count();
-    if in_window >= 3 {
-        Frontier {
-            k_star: sat.iter().map(|s| s.map(|s| s.k_star.value)).collect(),
-            k_star_err: sat.iter().map(|s| s.map(|s| s.k_star.stderr)).collect(),
-            source: "saturation".into(),
+    let held: Vec<bool> = fits.iter().map(Option::is_some).collect();
+    let candidate = |kind: FrontierKind, f: &dyn Fn(&PointFit) -> Option<(Value, bool)>| {
+        let v: Vec<Option<(Value, bool)>> = fits.iter().map(|p| p.and_then(f)).collect();
+        FrontierCandidate {
+            kind,
+            k: v.iter().map(|x| x.map(|x| x.0)).collect(),
+            accepted: v.iter().map(|x| x.is_some_and(|x| x.1)).collect(),
         }
-    } else {
-        let mut sources: Vec<&str> = fits
-            .iter()
-            .flatten()
-            .filter(|f| f.fitter_k_star.is_some())
-            .map(|f| f.fitter_source.as_str())
-            .collect();
-        sources.sort();
-        sources.dedup();
-        Frontier {
-            k_star: fits
-                .iter()
-                .map(|f| f.and_then(|f| f.fitter_k_star.map(|k| k as f64)))
-                .collect(),
-            k_star_err: vec![None; fits.len()],
-            source: if sources.is_empty() {
-                "none".into()
-            } else {
-                sources.join("+")
-            },
-        }
+    };
+    let candidates = [
+        candidate(FrontierKind::Saturation, &|p| {
+            p.saturation
+                .as_ref()
+                .ok()
+                .map(|s| (Value::new(s.k_star.value, s.k_star.stderr), true))
+        }),
+        candidate(FrontierKind::Break, &|p| p.broken),
+        candidate(FrontierKind::NoiseFloor, &|p| p.noise.map(|v| (v, true))),
+    ];
+    let choice = fs::choose_frontier(&candidates, &held, m);
+    let c = choice.chosen.map(|i| &candidates[i]);
+    Frontier {
+        k_star: (0..fits.len())
+            .map(|j| c.and_then(|c| c.k[j]).map(|v| v.value))
+            .collect(),
+        k_star_err: (0..fits.len())
+            .map(|j| c.and_then(|c| c.k[j]).map(|v| v.stderr))
+            .collect(),
+        kind: c.map(|c| c.kind),
+        choice,
     }
 }
 
@@ -271,15 +453,25 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// The per-matrix inputs of the dynamics chain, and its row.
+/// The per-matrix inputs of the dynamics chain, what its verdicts need
+/// besides, and its row.
 struct MatrixDyn {
     input: DynamicsInput,
+    evidence: Evidence,
     row: DynamicsRow,
 }
 
-/// The dynamics row of one matrix (or the model) from its chain's input.
-fn dynamics_row(name: &str, m: Option<usize>, params: u64, input: &DynamicsInput) -> DynamicsRow {
+/// The dynamics row of one matrix (or the model) from its chain's input,
+/// with its verdicts (`fs::judge`).
+fn dynamics_row(
+    name: &str,
+    m: Option<usize>,
+    params: u64,
+    input: &DynamicsInput,
+    ev: &Evidence,
+) -> DynamicsRow {
     let d = Dynamics::estimate(input);
+    let v = fs::judge(input, &d, ev);
     let (route, route_name): (&Route, &str) = d.headline();
     let (a, a_err) = opt(route.a);
     let (b, b_err) = opt(route.b);
@@ -348,7 +540,27 @@ fn dynamics_row(name: &str, m: Option<usize>, params: u64, input: &DynamicsInput
         rho_losses_err,
         alpha_t,
         alpha_t_err,
-        status: String::new(),
+        agreement_z_log: match (input.phi, input.psi) {
+            (Some(p), Some(q)) => fs::log_ratio_z(p.times(q), Value::new(1.0, 0.0)),
+            _ => None,
+        },
+        verdict: v.row.verdict,
+        verdict_reason: v.row.headline(),
+        phi_verdict: v.phi.verdict,
+        psi_verdict: v.psi.verdict,
+        rho_verdict: v.rho.verdict,
+        a_verdict: v.a.verdict,
+        spectra_verdict: if route_name == "spectra" {
+            v.row.verdict
+        } else {
+            v.spectra.verdict
+        },
+        status: {
+            let mut all = v.row.clone();
+            all.absorb(&v.spectra);
+            all.all()
+        },
+        ..Default::default()
     }
 }
 
@@ -447,6 +659,7 @@ fn series_rows(ctx: &Ctx, mi: usize) -> Vec<SeriesRow> {
             m,
             k_star: fr.k_star[j],
             k_star_err: fr.k_star_err[j],
+            k_star_source: fr.source().to_string(),
             density: fr.k_star[j].map(|k| k / m as f64),
             mu_max: r.lambda_max(),
             alpha: r.alpha(),
@@ -462,13 +675,18 @@ fn series_rows(ctx: &Ctx, mi: usize) -> Vec<SeriesRow> {
             },
             k_star_fitter: r.k_star(),
             k_star_fitter_source: r.k_star_source().to_string(),
+            k_star_break: pf.broken.map(|b| b.0.value),
+            k_star_break_accepted: pf.broken.map(|b| b.1),
+            k_star_noise: pf.noise.map(|v| v.value),
         });
     }
     rows
 }
 
 /// s₁ and β: medians over the snapshots whose saturation fit has its
-/// front inside the frontier window (else over every accepted fit).
+/// front inside the frontier window (else over every accepted fit). A
+/// single fit has no scatter to give the median an error: it keeps the
+/// fit's own (Gauss–Newton) error.
 fn s1_beta(fits: &[Option<PointFit>], m: usize) -> (Option<Value>, Option<Value>) {
     let hi = m as f64 * FRONTIER_MAX_FRACTION;
     let sats: Vec<&Saturation> = fits
@@ -481,6 +699,12 @@ fn s1_beta(fits: &[Option<PointFit>], m: usize) -> (Option<Value>, Option<Value>
         .filter(|s| s.k_star.value > FRONTIER_K_MIN && s.k_star.value < hi)
         .collect();
     let pick = if windowed.is_empty() { sats } else { windowed };
+    if let [one] = pick.as_slice() {
+        return (
+            Some(Value::new(one.s1.value, one.s1.stderr)),
+            Some(Value::new(one.beta.value, one.beta.stderr)),
+        );
+    }
     let s1 = median(&pick.iter().map(|s| s.s1.value).collect::<Vec<_>>());
     let beta = median(&pick.iter().map(|s| s.beta.value).collect::<Vec<_>>());
     (s1, beta)
@@ -513,26 +737,25 @@ fn mode_fit(tr: &Trajectories, min_half_time: Option<f64>) -> (Option<fs::Slope>
     (mf.slope, rows)
 }
 
-/// Why a matrix's dynamics row lacks φ, ψ or s₁/β ("ok" when it lacks none).
-fn matrix_status(has_phi: bool, matched: bool, has_psi: bool, has_s1: bool) -> String {
-    let mut why = Vec::new();
-    if !has_phi {
-        why.push(format!(
-            "φ: fewer than 3 snapshots with {FRONTIER_K_MIN} < k_* < M/2"
-        ));
-    }
-    if !matched {
-        why.push("ψ: modes not matched".to_string());
-    } else if !has_psi {
-        why.push("ψ: fewer than 3 saturated modes with a resolved half-learning time".into());
-    }
-    if !has_s1 {
-        why.push("s₁, β: no accepted saturation fit".into());
-    }
-    if why.is_empty() {
-        "ok".into()
-    } else {
-        why.join("; ")
+/// What the verdicts of a matrix's row need: why φ or ψ is missing, and
+/// whether its frontier source holds across the φ window.
+fn matrix_evidence(fr: &Frontier, has_phi: bool, matched: bool, has_psi: bool) -> Evidence {
+    Evidence {
+        phi_missing: (!has_phi).then(|| {
+            format!(
+                "fewer than 3 snapshots with {FRONTIER_K_MIN} < k_* < M/2 (source {}: {})",
+                fr.source(),
+                fr.choice.reason
+            )
+        }),
+        frontier_unstable: fr.unstable(),
+        psi_missing: if !matched {
+            Some("modes not matched".into())
+        } else if !has_psi {
+            Some("fewer than 3 saturated modes with a resolved half-learning time".into())
+        } else {
+            None
+        },
     }
 }
 
@@ -562,12 +785,23 @@ fn matrix_dynamics(
         a_tail: None,
         b_given: ctx.settings.b,
     };
-    let mut drow = dynamics_row(row.name(), Some(m), row.params(), &input);
-    drow.frontier_source = fr.source.clone();
+    let evidence = matrix_evidence(fr, phi.is_some(), traj.is_some(), psi.is_some());
+    let mut drow = dynamics_row(row.name(), Some(m), row.params(), &input, &evidence);
+    drow.frontier_source = fr.source().to_string();
+    drow.frontier_missing = Some(fr.choice.missing);
+    drow.frontier_unaccepted = Some(fr.choice.unaccepted);
+    drow.frontier_gaps = Some(fr.choice.gaps);
+    drow.frontier_reason = fr.choice.reason.clone();
     drow.phi_points = phi.map(|p| p.points);
     drow.psi_modes = psi.map(|p| p.points);
-    drow.status = matrix_status(phi.is_some(), traj.is_some(), psi.is_some(), s1.is_some());
-    (MatrixDyn { input, row: drow }, modes)
+    (
+        MatrixDyn {
+            input,
+            evidence,
+            row: drow,
+        },
+        modes,
+    )
 }
 
 /// The model at snapshot `j`: parameter-weighted density, total k_*,
@@ -639,6 +873,8 @@ fn loss_window(ctx: &Ctx) -> Vec<f64> {
 fn loss_fit(ctx: &Ctx) -> (LossFitRow, Option<Value>) {
     let mut row = LossFitRow {
         source: ctx.losses.map_or(String::new(), |l| l.source.clone()),
+        column: ctx.losses.map(|l| l.column.clone()),
+        verdict: Verdict::Unresolved,
         status: "no losses (--losses)".into(),
         ..Default::default()
     };
@@ -656,7 +892,15 @@ fn loss_fit(ctx: &Ctx) -> (LossFitRow, Option<Value>) {
                 row.points = s.points;
                 row.t_min = Some(s.x_min.exp());
                 row.t_max = Some(s.x_max.exp());
-                row.status = "ok".into();
+                let mut j = fs::Judgement::default();
+                fs::check_positive(
+                    &mut j,
+                    "α_t",
+                    Value::new(s.value, s.stderr),
+                    "the loss does not fall",
+                );
+                row.verdict = j.verdict;
+                row.status = j.all();
             }
             None => {
                 row.status = format!(
@@ -689,31 +933,56 @@ fn dynamics_with_losses(ctx: &Ctx, dyns: &[MatrixDyn], alpha_t: Option<Value>) -
                 a_tail: tail.map(|t| t.0),
                 ..d.input
             };
-            let mut r = dynamics_row(&d.row.name, d.row.m, d.row.params, &input);
+            let mut r = dynamics_row(&d.row.name, d.row.m, d.row.params, &input, &d.evidence);
             r.a_tail_points = tail.map(|t| t.1);
             r.frontier_source = d.row.frontier_source.clone();
+            r.frontier_missing = d.row.frontier_missing;
+            r.frontier_unaccepted = d.row.frontier_unaccepted;
+            r.frontier_gaps = d.row.frontier_gaps;
+            r.frontier_reason = d.row.frontier_reason.clone();
             r.phi_points = d.row.phi_points;
             r.psi_modes = d.row.psi_modes;
-            r.status = d.row.status.clone();
             r
         })
         .collect()
 }
 
-/// The model's dynamics row: inverse-variance means of the matrices' φ,
-/// ψ, s₁, β and tail a, with α_t.
+/// The model's dynamics row: inverse-variance means (Birge-inflated
+/// errors) of the φ, ψ, s₁, β and tail a of the matrices whose verdict
+/// is `valid`, with α_t, through the same chain and checks. Matrices that
+/// are inconsistent or out of domain are never pooled with valid ones, and
+/// make the model row inconsistent / out of domain in their turn (the
+/// model is not described by one set of exponents); unresolved matrices
+/// are left out and named. With no valid matrix every matrix is pooled,
+/// so that the numbers exist, and the row says they are not a model
+/// estimate.
 fn model_dynamics(
     ctx: &Ctx,
     dyns: &[MatrixDyn],
     dynamics: &[DynamicsRow],
     alpha_t: Option<Value>,
 ) -> DynamicsRow {
+    let valid: Vec<bool> = dynamics
+        .iter()
+        .map(|d| d.verdict == Verdict::Valid)
+        .collect();
+    let any_valid = valid.iter().any(|v| *v);
+    let take = |i: usize| !any_valid || valid[i];
     let pool = |f: fn(&DynamicsInput) -> Option<Value>| {
-        weighted_mean(&dyns.iter().filter_map(|d| f(&d.input)).collect::<Vec<_>>())
+        weighted_mean(
+            &dyns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| take(*i))
+                .filter_map(|(_, d)| f(&d.input))
+                .collect::<Vec<_>>(),
+        )
     };
     let tails: Vec<Value> = dynamics
         .iter()
-        .filter_map(|d| d.a_tail.zip(d.a_tail_err).map(|(v, e)| Value::new(v, e)))
+        .enumerate()
+        .filter(|(i, _)| take(*i))
+        .filter_map(|(_, d)| d.a_tail.zip(d.a_tail_err).map(|(v, e)| Value::new(v, e)))
         .collect();
     let model_input = DynamicsInput {
         a_tail: weighted_mean(&tails),
@@ -724,19 +993,88 @@ fn model_dynamics(
         alpha_t,
         b_given: ctx.settings.b,
     };
-    let mut model_row = dynamics_row("(model)", None, ctx.total_params(), &model_input);
-    model_row.frontier_source = {
-        let mut s: Vec<&str> = dynamics
+    let pooled: Vec<&DynamicsRow> = dynamics
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| take(*i))
+        .map(|(_, d)| d)
+        .collect();
+    let evidence = Evidence {
+        phi_missing: Some("no pooled matrix has φ".into()),
+        frontier_unstable: None,
+        psi_missing: Some("no pooled matrix has ψ".into()),
+    };
+    let mut model_row = dynamics_row("(model)", None, ctx.total_params(), &model_input, &evidence);
+    let mut extra = fs::Judgement::default();
+    for v in [Verdict::Inconsistent, Verdict::OutOfDomain] {
+        let names: Vec<&str> = dynamics
             .iter()
-            .map(|d| d.frontier_source.as_str())
+            .filter(|d| d.verdict == v)
+            .map(|d| d.name.as_str())
             .collect();
+        if !names.is_empty() {
+            extra.flag(
+                v,
+                format!(
+                    "{} of {} matrices {v} ({})",
+                    names.len(),
+                    dynamics.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+    if !any_valid {
+        extra.flag(
+            Verdict::Unresolved,
+            format!(
+                "no matrix is valid: the values pool all {} and are not a model estimate",
+                dynamics.len()
+            ),
+        );
+    }
+    let unresolved: Vec<&str> = dynamics
+        .iter()
+        .filter(|d| d.verdict == Verdict::Unresolved)
+        .map(|d| d.name.as_str())
+        .collect();
+    let pooled_note = format!(
+        "pools {} of {} matrices ({}){}",
+        pooled.len(),
+        dynamics.len(),
+        if any_valid { "the valid ones" } else { "all" },
+        if any_valid && !unresolved.is_empty() {
+            format!("; left out, unresolved: {}", unresolved.join(", "))
+        } else {
+            String::new()
+        }
+    );
+    if fs::severity(extra.verdict) > fs::severity(model_row.verdict) {
+        model_row.verdict = extra.verdict;
+        model_row.verdict_reason = extra.headline();
+    }
+    for v in [
+        &mut model_row.phi_verdict,
+        &mut model_row.psi_verdict,
+        &mut model_row.rho_verdict,
+        &mut model_row.a_verdict,
+    ] {
+        *v = fs::worst(*v, extra.verdict);
+    }
+    model_row.status = if extra.reasons.is_empty() {
+        format!("{}; {pooled_note}", model_row.status)
+    } else {
+        format!("{}; {}; {pooled_note}", extra.all(), model_row.status)
+    };
+    model_row.pooled = Some(pooled.len());
+    model_row.frontier_source = {
+        let mut s: Vec<&str> = pooled.iter().map(|d| d.frontier_source.as_str()).collect();
         s.sort();
         s.dedup();
         s.join("+")
     };
-    model_row.phi_points = Some(dynamics.iter().filter(|d| d.phi.is_some()).count());
-    model_row.psi_modes = Some(dynamics.iter().filter(|d| d.psi.is_some()).count());
-    model_row.status = "ok: inverse-variance means of the matrices' φ, ψ, s₁, β (Birge-inflated errors); phi_points/psi_modes count matrices".into();
+    model_row.phi_points = Some(pooled.iter().filter(|d| d.phi.is_some()).count());
+    model_row.psi_modes = Some(pooled.iter().filter(|d| d.psi.is_some()).count());
     model_row
 }
 
@@ -767,9 +1105,35 @@ fn densing(ctx: &Ctx, model_series: &[ModelSeriesRow], model_row: &DynamicsRow) 
             densing.points = s.points;
             densing.compute_min = Some(s.x_min.exp());
             densing.compute_max = Some(s.x_max.exp());
-            densing.status = "ok".into();
+            let mut j = fs::Judgement::default();
+            let slope = Value::new(s.value, s.stderr);
+            match (model_row.phi, model_row.phi_err) {
+                _ if model_row.phi_verdict != Verdict::Valid => j.flag(
+                    Verdict::Unresolved,
+                    format!(
+                        "the model's φ is {}: nothing valid to compare with",
+                        model_row.phi_verdict
+                    ),
+                ),
+                (Some(p), Some(e)) => match fs::log_ratio_z(slope, Value::new(p, e)) {
+                    Some(z) if z.abs() <= fs::AGREEMENT_Z_MAX => {}
+                    z => j.flag(
+                        Verdict::Inconsistent,
+                        format!(
+                            "slope {:.4} ± {:.4} against φ = {p:.4} ± {e:.4}{}",
+                            s.value,
+                            s.stderr,
+                            z.map_or(String::new(), |z| format!(" (z = {z:.1} on the log ratio)"))
+                        ),
+                    ),
+                },
+                _ => j.flag(Verdict::Unresolved, "the model has no φ"),
+            }
+            densing.verdict = j.verdict;
+            densing.status = j.all();
         }
         None => {
+            densing.verdict = Verdict::Unresolved;
             densing.points = dx.len();
             densing.status = format!(
                 "fewer than 3 snapshots with 0 < D < {FRONTIER_MAX_FRACTION} and median k_* > {FRONTIER_K_MIN}"
@@ -816,7 +1180,7 @@ fn spread(rows: &[ComplementarityRow], f: fn(&ComplementarityRow) -> Option<f64>
 fn matrix_complementarity(
     ctx: &Ctx,
     mi: usize,
-    a: f64,
+    (a, a_verdict): (f64, Verdict),
     k_c: usize,
     l: &LossCurve,
     measured: Option<&MeasuredPruning>,
@@ -861,6 +1225,7 @@ fn matrix_complementarity(
         snapshots: rows.iter().filter(|r| r.in_regime).count(),
         spread_predicted: spread(&rows, |r| r.sum_predicted),
         spread_measured: spread(&rows, |r| r.sum_measured),
+        a_verdict,
     };
     (rows, summary)
 }
@@ -889,11 +1254,234 @@ fn complementarity(
         let Some(a) = d.a else {
             continue;
         };
-        let (rows, summary) = matrix_complementarity(ctx, mi, a, k_c, l, measured);
+        let (rows, summary) = matrix_complementarity(ctx, mi, (a, d.a_verdict), k_c, l, measured);
         comp_summary.push(summary);
         comp_rows.extend(rows);
     }
     (comp_rows, comp_summary)
+}
+
+/// The quantity the learned-most ranking uses.
+pub const LEARNED_MOST_BY: &str = "weight_change";
+
+/// One matrix's learned quantities (before ranking).
+fn learned_row(ctx: &Ctx, mi: usize) -> LearnedRow {
+    let row = ctx.names[mi];
+    let name = row.name();
+    let wc = ctx
+        .settings
+        .weight_changes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, w)| w);
+    let w = wc.and_then(|w| w.as_ref().ok());
+    let first = ctx
+        .analysed
+        .iter()
+        .find_map(|a| matrix_in(a, name).and_then(|r| r.evals()));
+    let last = row.evals();
+    let (spectral_change, top_growth) = match (first, last) {
+        (Some(f), Some(l)) if !f.is_empty() && !l.is_empty() => {
+            let base: f64 = f.iter().sum();
+            let moved: f64 = f.iter().zip(l).map(|(a, b)| (b - a).abs()).sum();
+            (
+                (base > 0.0).then(|| moved / base),
+                (f[0] > 0.0).then(|| l[0] / f[0]),
+            )
+        }
+        _ => (None, None),
+    };
+    LearnedRow {
+        rank: None,
+        name: name.to_string(),
+        params: row.params(),
+        weight_change: w.filter(|w| w.ref2 > 0.0).map(|w| w.diff2 / w.ref2),
+        weight_change_final: w.filter(|w| w.last2 > 0.0).map(|w| w.diff2 / w.last2),
+        weight_change_abs: w.map(|w| w.diff2),
+        spectral_change,
+        top_growth,
+        // lm_truth.csv names tensors (`output.weight`), the report matrices.
+        reset_dl: ctx.settings.reset_truth.as_ref().and_then(|t| {
+            t.dl.iter()
+                .find(|(n, _)| n == name || *n == row.tensor.name)
+                .map(|(_, d)| *d)
+        }),
+        reset_rank: None,
+        status: match wc {
+            None => "no weight change computed".into(),
+            Some(Err(e)) => format!("weight change: {e}"),
+            Some(Ok(_)) => String::new(),
+        },
+    }
+}
+
+/// Descending 1-based ranks of `v` (largest first); `None` stays `None`
+/// and ranks after every value.
+fn rank_desc(v: &[Option<f64>]) -> Vec<Option<usize>> {
+    let mut idx: Vec<usize> = (0..v.len()).filter(|&i| v[i].is_some()).collect();
+    idx.sort_by(|&a, &b| v[b].unwrap().total_cmp(&v[a].unwrap()));
+    let mut out = vec![None; v.len()];
+    for (r, i) in idx.into_iter().enumerate() {
+        out[i] = Some(r + 1);
+    }
+    out
+}
+
+/// Which matrices learned most, ranked by [`LEARNED_MOST_BY`], and each
+/// quantity's Spearman against the measured reset ΔL when the run has it.
+fn learned_most(ctx: &Ctx) -> (Vec<LearnedRow>, Vec<RankCheckRow>) {
+    let mut rows: Vec<LearnedRow> = (0..ctx.names.len())
+        .map(|mi| learned_row(ctx, mi))
+        .collect();
+    let by = rank_desc(&rows.iter().map(|r| r.weight_change).collect::<Vec<_>>());
+    let truth = rank_desc(&rows.iter().map(|r| r.reset_dl).collect::<Vec<_>>());
+    for (r, (b, t)) in rows.iter_mut().zip(by.iter().zip(&truth)) {
+        r.rank = *b;
+        r.reset_rank = *t;
+    }
+    rows.sort_by(|a, b| {
+        a.rank
+            .unwrap_or(usize::MAX)
+            .cmp(&b.rank.unwrap_or(usize::MAX))
+            .then(a.name.cmp(&b.name))
+    });
+    let mut checks = Vec::new();
+    if let Some(t) = &ctx.settings.reset_truth {
+        type Quantity = (&'static str, fn(&LearnedRow) -> Option<f64>);
+        let quantities: [Quantity; 5] = [
+            ("weight_change", |r| r.weight_change),
+            ("weight_change_final", |r| r.weight_change_final),
+            ("weight_change_abs", |r| r.weight_change_abs),
+            ("spectral_change", |r| r.spectral_change),
+            ("top_growth", |r| r.top_growth),
+        ];
+        for (q, f) in quantities {
+            let (x, y): (Vec<f64>, Vec<f64>) =
+                rows.iter().filter_map(|r| f(r).zip(r.reset_dl)).unzip();
+            checks.push(RankCheckRow {
+                quantity: q.to_string(),
+                truth: format!("reset ΔL ({})", t.path.display()),
+                matrices: x.len(),
+                spearman: fs::spearman(&x, &y),
+            });
+        }
+    }
+    (rows, checks)
+}
+
+/// When each matrix's frontier stopped moving (`fs::settling` on its
+/// chosen k_* series), and the model's: the last of its matrices to settle.
+fn frontier_settled(ctx: &Ctx) -> Vec<SettledRow> {
+    let mut rows: Vec<SettledRow> = ctx
+        .names
+        .iter()
+        .zip(&ctx.frontiers)
+        .map(|(row, fr)| {
+            let s = fs::settling(&ctx.t, &fr.k_star, &fr.k_star_err);
+            let mut j = fs::Judgement::default();
+            match &s {
+                None => j.flag(Verdict::Unresolved, "no k_* at the last snapshot"),
+                Some(s) if s.snapshots == 1 => j.flag(
+                    Verdict::Unresolved,
+                    format!(
+                        "still moving: the snapshot before the last is more than ±{:.1} from the final k_* = {:.1}",
+                        s.tolerance, s.k_final
+                    ),
+                ),
+                Some(s) if s.snapshots < fs::SETTLED_MIN_SNAPSHOTS => j.flag(
+                    Verdict::Unresolved,
+                    format!(
+                        "settled over the last {} snapshots only ({} needed): k_* = {:.1} ± {:.1} from t = {}",
+                        s.snapshots,
+                        fs::SETTLED_MIN_SNAPSHOTS,
+                        s.k_final,
+                        s.tolerance,
+                        s.t_settled
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if let Some(why) = fr.unstable() {
+                j.flag(Verdict::Inconsistent, why);
+            }
+            SettledRow {
+                name: row.name().to_string(),
+                frontier_source: fr.source().to_string(),
+                k_final: s.map(|s| s.k_final),
+                k_final_err: fr
+                    .k_star
+                    .iter()
+                    .rposition(Option::is_some)
+                    .and_then(|j| fr.k_star_err[j]),
+                tolerance: s.map(|s| s.tolerance),
+                snapshot: s.map(|s| s.index),
+                t_settled: s.map(|s| s.t_settled),
+                t_before: s.and_then(|s| s.t_before),
+                settled_snapshots: s.map(|s| s.snapshots),
+                verdict: j.verdict,
+                reason: j.all(),
+            }
+        })
+        .collect();
+    let last = rows
+        .iter()
+        .filter(|r| r.t_settled.is_some())
+        .max_by(|a, b| a.t_settled.unwrap().total_cmp(&b.t_settled.unwrap()));
+    let worst = rows
+        .iter()
+        .map(|r| r.verdict)
+        .reduce(fs::worst)
+        .unwrap_or(Verdict::Unresolved);
+    let not_valid: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.verdict != Verdict::Valid)
+        .map(|r| r.name.as_str())
+        .collect();
+    let model = SettledRow {
+        name: "(model)".into(),
+        frontier_source: last.map_or("none".into(), |r| r.frontier_source.clone()),
+        k_final: None,
+        k_final_err: None,
+        tolerance: None,
+        snapshot: last.and_then(|r| r.snapshot),
+        t_settled: last.and_then(|r| r.t_settled),
+        t_before: last.and_then(|r| r.t_before),
+        settled_snapshots: last.and_then(|r| r.settled_snapshots),
+        verdict: if rows.is_empty() {
+            Verdict::Unresolved
+        } else {
+            worst
+        },
+        reason: match last {
+            _ if rows.is_empty() => "no matrices".into(),
+            Some(l) if not_valid.is_empty() => {
+                format!("the last matrix to settle is {}", l.name)
+            }
+            Some(l) => format!(
+                "the last matrix to settle is {}; {} of {} matrices not valid (see their rows)",
+                l.name,
+                not_valid.len(),
+                rows.len()
+            ),
+            None => "no matrix has a k_* at the last snapshot".into(),
+        },
+    };
+    rows.push(model);
+    rows
+}
+
+/// The researcher's answers: learned most, and when the frontier settled.
+fn answers(ctx: &Ctx) -> Answers {
+    let (learned_most, learned_most_vs_truth) = learned_most(ctx);
+    Answers {
+        learned_most_by: format!(
+            "{LEARNED_MOST_BY}: ‖W_T − W_0‖²_F/‖W_0‖²_F against the reference"
+        ),
+        reference: ctx.settings.weight_reference.clone(),
+        learned_most,
+        learned_most_vs_truth,
+        frontier_settled: frontier_settled(ctx),
+    }
 }
 
 /// One row per snapshot: its file, time axes and loss.
@@ -942,6 +1530,11 @@ pub fn assemble(
         complementarity(&ctx, &dynamics, measured, &mut notes);
     if let Some(l) = losses {
         notes.push(format!("losses: {}", l.source));
+        if l.column == "train_loss" {
+            notes.push(
+                "losses: `train_loss` is the only loss column found: the fits use a training loss, not a held-out one (--loss-column)".into(),
+            );
+        }
     }
     CompareReport {
         schema_version: SCHEMA_VERSION,
@@ -960,38 +1553,61 @@ pub fn assemble(
         modes: mode_rows,
         complementarity,
         complementarity_summary,
+        answers: answers(&ctx),
         notes,
     }
 }
 
 /// Reads a loss curve: a CSV with a header, the time column named like the
-/// axis (`step`, `tokens`, `lr_sum`; else `t`) and the loss in `test_loss`,
-/// `loss` or `train_loss` (the first present).
-pub fn read_losses(path: &Path, axis: TimeAxis) -> Result<LossCurve, CompareError> {
+/// axis (`step`, `tokens`, `lr_sum`; else `t`) and the loss in `column`
+/// when given (an error naming the columns present when there is no such
+/// column), else in the first of [`LOSS_COLUMNS`] present.
+pub fn read_losses(
+    path: &Path,
+    axis: TimeAxis,
+    column: Option<&str>,
+) -> Result<LossCurve, CompareError> {
     let fmt = |reason: String| CompareError::Format {
         path: path.to_path_buf(),
         reason,
     };
     let mut r = csv::Reader::from_path(path).map_err(|e| fmt(e.to_string()))?;
     let headers = r.headers().map_err(|e| fmt(e.to_string()))?.clone();
-    let col = |names: &[&'static str]| -> Option<(usize, &'static str)> {
-        names
-            .iter()
-            .find_map(|n| headers.iter().position(|h| h.trim() == *n).map(|i| (i, *n)))
+    let present = || headers.iter().collect::<Vec<_>>().join(", ");
+    let col = |names: &[&str]| -> Option<(usize, String)> {
+        names.iter().find_map(|n| {
+            headers
+                .iter()
+                .position(|h| h.trim() == *n)
+                .map(|i| (i, n.to_string()))
+        })
     };
     let (ti, tname) = col(&[axis.key(), "t"]).ok_or_else(|| {
         fmt(format!(
             "no `{}` (or `t`) column; columns: {}",
             axis.key(),
-            headers.iter().collect::<Vec<_>>().join(", ")
+            present()
         ))
     })?;
-    let (li, lname) = col(&["test_loss", "loss", "train_loss"]).ok_or_else(|| {
-        fmt(format!(
-            "no `test_loss`, `loss` or `train_loss` column; columns: {}",
-            headers.iter().collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let (li, lname) = match column {
+        Some(c) => col(&[c]).ok_or_else(|| {
+            fmt(format!(
+                "no loss column `{c}` (--loss-column); columns: {}",
+                present()
+            ))
+        })?,
+        None => col(&LOSS_COLUMNS).ok_or_else(|| {
+            fmt(format!(
+                "no loss column (looked for {}; --loss-column names another); columns: {}",
+                LOSS_COLUMNS
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                present()
+            ))
+        })?,
+    };
     let mut pts: Vec<(f64, f64)> = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| fmt(e.to_string()))?;
@@ -1001,7 +1617,7 @@ pub fn read_losses(path: &Path, axis: TimeAxis) -> Result<LossCurve, CompareErro
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| fmt(format!("row {}: `{what}` is not a finite number", i + 2)))
         };
-        pts.push((num(ti, tname)?, num(li, lname)?));
+        pts.push((num(ti, &tname)?, num(li, &lname)?));
     }
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     pts.dedup_by(|a, b| a.0 == b.0);
@@ -1015,6 +1631,7 @@ pub fn read_losses(path: &Path, axis: TimeAxis) -> Result<LossCurve, CompareErro
         t: pts.iter().map(|p| p.0).collect(),
         loss: pts.iter().map(|p| p.1).collect(),
         source: format!("{} (columns {tname}, {lname})", path.display()),
+        column: lname,
     })
 }
 

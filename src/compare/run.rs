@@ -7,8 +7,9 @@
 use super::modes::ModeBasis;
 use super::validate::{self, EFFECTIVE};
 use super::{
-    Analysed, CompareError, LossCurve, MeasuredPruning, Series, Settings, SnapshotRef, TimeAxis,
-    Trajectories, assemble, point_fit, read_losses, read_measured_pruning, series,
+    Analysed, CompareError, LossCurve, MeasuredPruning, ResetTruth, Series, Settings, SnapshotRef,
+    TimeAxis, Trajectories, assemble, point_fit, read_losses, read_measured_pruning,
+    read_reset_truth, series, weight_changes,
 };
 use crate::analysis::{self, Analysis};
 use crate::load::Checkpoint;
@@ -28,6 +29,8 @@ pub struct CompareOptions {
     pub init: Option<PathBuf>,
     /// A loss curve (default: a run directory's `losses.csv`).
     pub losses: Option<PathBuf>,
+    /// Its loss column (default: the first of `LOSS_COLUMNS` present).
+    pub loss_column: Option<String>,
     pub time: TimeAxis,
     /// k_c of the complementarity check.
     pub rank: Option<usize>,
@@ -42,6 +45,7 @@ impl Default for CompareOptions {
         CompareOptions {
             init: None,
             losses: None,
+            loss_column: None,
             time: TimeAxis::Step,
             rank: None,
             b: None,
@@ -59,6 +63,7 @@ struct SeriesInputs {
     b: Option<f64>,
     modes: bool,
     min_half_time: Option<f64>,
+    reset_truth: Option<ResetTruth>,
     notes: Vec<String>,
 }
 
@@ -72,6 +77,39 @@ pub fn compare_series(
     a: &CompareOptions,
     progress: &dyn Progress,
 ) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
+    compare_series_with(s, analysis, a, progress, &analyse_snapshot)
+}
+
+/// How a snapshot's analysis is obtained: [`analyse_snapshot`] computes it;
+/// a merge of `shard` parts assembles it from what the parts measured.
+pub type SnapshotSource<'a> = dyn Fn(&SnapshotRef, &analysis::Options, &dyn Progress) -> Result<Analysis, CompareError>
+    + Sync
+    + 'a;
+
+/// Opens a snapshot and analyses it.
+pub fn analyse_snapshot(
+    snap: &SnapshotRef,
+    opts: &analysis::Options,
+    progress: &dyn Progress,
+) -> Result<Analysis, CompareError> {
+    let ck = Checkpoint::open(&snap.path).map_err(|source| CompareError::Load {
+        path: snap.path.clone(),
+        source,
+    })?;
+    analysis::analyze(&ck, opts, progress).map_err(|source| CompareError::Snapshot {
+        path: snap.path.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// The analysis options of every snapshot of `s`: `analysis` with the init
+/// snapshot for the noise σ (the options', else a `simulate` run
+/// directory's own, with a note saying so).
+pub fn snapshot_options(
+    s: &Series,
+    analysis: &analysis::Options,
+    a: &CompareOptions,
+) -> (analysis::Options, Vec<String>) {
     let mut notes = vec![];
     let init = a.init.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("init.safetensors");
@@ -80,21 +118,41 @@ pub fn compare_series(
             p
         })
     });
+    let opts = analysis::Options {
+        init,
+        ..analysis.clone()
+    };
+    (opts, notes)
+}
+
+/// [`compare_series`] with each snapshot's analysis from `source`.
+pub fn compare_series_with(
+    s: &Series,
+    analysis: &analysis::Options,
+    a: &CompareOptions,
+    progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
+) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
+    let (opts, notes) = snapshot_options(s, analysis, a);
     let losses_path = a.losses.clone().or_else(|| {
         let p = s.run_dir.as_ref()?.join("losses.csv");
         p.is_file().then_some(p)
     });
-    let losses = losses_path.map(|p| read_losses(&p, a.time)).transpose()?;
+    let losses = losses_path
+        .map(|p| read_losses(&p, a.time, a.loss_column.as_deref()))
+        .transpose()?;
+    let reset_truth = match &s.run_dir {
+        Some(d) if d.join("lm_truth.csv").is_file() => {
+            Some(read_reset_truth(&d.join("lm_truth.csv"))?)
+        }
+        _ => None,
+    };
     let measured = match &s.run_dir {
         Some(d) if d.join("compression.csv").is_file() => Some(read_measured_pruning(
             &d.join("compression.csv"),
             &s.snapshots,
         )?),
         _ => None,
-    };
-    let opts = analysis::Options {
-        init,
-        ..analysis.clone()
     };
     series_report(
         s,
@@ -107,9 +165,11 @@ pub fn compare_series(
             b: a.b,
             modes: a.modes,
             min_half_time: None,
+            reset_truth,
             notes,
         },
         progress,
+        source,
     )
 }
 
@@ -129,7 +189,7 @@ pub fn validate_run(
         .map_err(|e| CompareError::io(&std::env::temp_dir(), e))?;
     validate::write_effective(&run, scratch.path())?;
     let s = series(&[scratch.path().to_path_buf()], TimeAxis::Step)?;
-    let losses = read_losses(&dir.join("losses.csv"), TimeAxis::Step)?;
+    let losses = read_losses(&dir.join("losses.csv"), TimeAxis::Step, None)?;
     let measured = read_measured_pruning(&dir.join("compression.csv"), &s.snapshots)?;
     let opts = analysis::Options {
         selection: Selection {
@@ -153,11 +213,13 @@ pub fn validate_run(
             modes: true,
             // The simulator's own floor for its true half-learning times.
             min_half_time: Some(crate::simulate::MIN_HALF_LEARNING_STEPS),
+            reset_truth: None,
             notes: vec![
                 "estimates on the effective map of each snapshot, written to a scratch directory and analysed like any checkpoint".to_string(),
             ],
         },
         progress,
+        &analyse_snapshot,
     )?;
     validate::validate(&run, cmp, &analysed)
 }
@@ -240,16 +302,9 @@ fn analyse(
     opts: &analysis::Options,
     notes: &mut Vec<String>,
     progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
 ) -> Result<Analysed, CompareError> {
-    let ck = Checkpoint::open(&snap.path).map_err(|source| CompareError::Load {
-        path: snap.path.clone(),
-        source,
-    })?;
-    let analysis: Analysis =
-        analysis::analyze(&ck, opts, progress).map_err(|source| CompareError::Snapshot {
-            path: snap.path.clone(),
-            source,
-        })?;
+    let analysis = source(snap, opts, progress)?;
     let failed = analysis.matrices.len() - analysis.analysed()
         + analysis.skipped.iter().filter(|s| s.failed).count()
         + analysis.problems.len();
@@ -300,6 +355,7 @@ fn series_report(
     opts: &analysis::Options,
     a: SeriesInputs,
     progress: &dyn Progress,
+    source: &SnapshotSource<'_>,
 ) -> Result<(CompareReport, Vec<Analysed>), CompareError> {
     let run = || -> Result<(CompareReport, Vec<Analysed>), CompareError> {
         let mut notes = a.notes;
@@ -308,7 +364,7 @@ fn series_report(
             .snapshots
             .split_last()
             .ok_or_else(|| CompareError::Input("no snapshots".into()))?;
-        let last = analyse(last_snap, opts, &mut notes, progress)?;
+        let last = analyse(last_snap, opts, &mut notes, progress, source)?;
         let bases = if a.modes {
             mode_bases(&last, sel, &mut notes)?
         } else {
@@ -323,7 +379,7 @@ fn series_report(
         let half = last_snap.t / 2.0;
         let bracket = rest.iter().position(|s| s.t >= half).unwrap_or(rest.len());
         for (j, snap) in rest.iter().enumerate() {
-            analysed.push(analyse(snap, opts, &mut notes, progress)?);
+            analysed.push(analyse(snap, opts, &mut notes, progress, source)?);
             if !bases.is_empty() && j <= bracket {
                 projected_t.push(snap.t);
                 for (i, v) in project(&bases, &snap.path, sel)?.into_iter().enumerate() {
@@ -335,6 +391,16 @@ fn series_report(
         analysed.push(last);
         projected_t.push(last_snap.t);
         let traj = trajectories(bases, strength, &projected_t, &mut notes);
+        // The weight change's W_0: the init snapshot, else the first one.
+        let (reference, weight_reference) = match &opts.init {
+            Some(p) => (p.clone(), format!("init {}", p.display())),
+            None => {
+                let p = s.snapshots[0].path.clone();
+                let w = format!("first snapshot {}", p.display());
+                (p, w)
+            }
+        };
+        let weight_changes = weight_changes(&reference, &last_snap.path, sel)?;
         let settings = Settings {
             time: Some(a.time),
             order: s.order.clone(),
@@ -347,6 +413,9 @@ fn series_report(
             min_half_time: a.min_half_time,
             backend: Some(backend),
             notes,
+            weight_changes,
+            weight_reference,
+            reset_truth: a.reset_truth,
         };
         let report = assemble(
             &analysed,

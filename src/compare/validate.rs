@@ -56,12 +56,14 @@ fn write_one(run: &Run, s: &SnapshotInfo, path: &Path) -> Result<(), CompareErro
     ];
     write_safetensors(
         path,
-        &[TensorOut::from_f64(
-            EFFECTIVE,
-            DType::F64,
-            &[k, d],
-            &row_major(&eff),
-        )],
+        &[
+            TensorOut::from_f64(EFFECTIVE, DType::F64, &[k, d], &row_major(&eff)).map_err(|e| {
+                CompareError::Format {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            })?,
+        ],
         &meta,
     )
     .map_err(|e| CompareError::Format {

@@ -43,6 +43,40 @@ pub struct Estimate {
     pub window: Window,
 }
 
+/// Whether an estimate or a prediction may be used (THEORY.md §5): only
+/// `Valid` numbers are shown as results; the others are reported with the
+/// reason and marked wherever they are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed.
+    Valid,
+    /// The formula does not apply here (e.g. a ≤ 1: the tail sum diverges).
+    OutOfDomain,
+    /// Estimates that should agree do not (e.g. the two routes to ρ).
+    Inconsistent,
+    /// Not enough data for a number, or an error bar as large as the value.
+    #[default]
+    Unresolved,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::OutOfDomain => "out_of_domain",
+            Verdict::Inconsistent => "inconsistent",
+            Verdict::Unresolved => "unresolved",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why an estimate is unavailable. The message is what reports print.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Unavailable {
@@ -78,6 +112,20 @@ pub enum Unavailable {
     AlphaTooSmall { alpha: f64 },
     #[error("needs {what}, which is unavailable: {why}")]
     Needs { what: &'static str, why: String },
+    #[error("a = {a:.3} ≤ 1: the loss tail Σ k^(−a) diverges, outside the theory's domain")]
+    OutOfDomain { a: f64 },
+    #[error("a = {a:.3} ± {err:.3}: the error bar reaches a = 1, the edge of the theory's domain")]
+    Unresolved { a: f64, err: f64 },
+}
+
+impl Unavailable {
+    /// The verdict this reason amounts to.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Unavailable::OutOfDomain { .. } => Verdict::OutOfDomain,
+            _ => Verdict::Unresolved,
+        }
+    }
 }
 
 impl Serialize for Unavailable {
@@ -337,5 +385,57 @@ mod tests {
         assert!((l.slope - slope).abs() < 1e-12);
         assert!((l.rss - rss).abs() < 1e-10 * (1.0 + rss));
         assert!((l.slope_se - (rss / (n - 2.0) / sxx).sqrt()).abs() < 1e-8);
+    }
+}
+
+/// Average ranks (ties share the mean of their positions), 0-based.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            r[k] = (i + j) as f64 / 2.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's rank correlation of two equally long samples (Pearson's
+/// correlation of their average ranks); None below 3 pairs or when either
+/// sample is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 3 {
+        return None;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+#[cfg(test)]
+mod rank_tests {
+    #[test]
+    fn spearman_of_known_samples() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(super::spearman(&a, &[2.0, 4.0, 6.0, 8.0, 100.0]), Some(1.0));
+        assert_eq!(super::spearman(&a, &[5.0, 4.0, 3.0, 2.0, 1.0]), Some(-1.0));
+        // Ties: ranks 0, 1.5, 1.5, 3 against 0..3: ρ = 4.5/√(4.5·5).
+        let r = super::spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((r - 4.5 / (4.5f64 * 5.0).sqrt()).abs() < 1e-12);
+        assert_eq!(super::spearman(&a, &[1.0; 5]), None);
     }
 }

@@ -15,7 +15,7 @@ pub mod rankdecay;
 pub mod saturation;
 pub mod series;
 
-pub use estimate::{Estimate, Estimated, Unavailable, Window};
+pub use estimate::{Estimate, Estimated, Unavailable, Verdict, Window};
 pub use framework::{Frontier, FrontierSource, ReadingB, SpectralFit, model_density, spectral_fit};
 pub use layer::{AlphaWarning, FitStatus, LayerMetrics, layer_metrics};
 pub use noise::{Dims, NoiseFloor, NoiseSource};

@@ -530,6 +530,603 @@ impl Dynamics {
     }
 }
 
+pub use crate::fit::Verdict;
+
+/// How bad a verdict is, for taking the worst of a chain of checks:
+/// valid < unresolved (the data do not decide) < out_of_domain (the
+/// formulas do not apply) < inconsistent (two routes to one quantity
+/// disagree, or the frontier's source is not one estimate across its
+/// window: the mode model does not describe these dynamics).
+pub fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::Valid => 0,
+        Verdict::Unresolved => 1,
+        Verdict::OutOfDomain => 2,
+        Verdict::Inconsistent => 3,
+    }
+}
+
+/// The worse of two verdicts ([`severity`]).
+pub fn worst(a: Verdict, b: Verdict) -> Verdict {
+    if severity(b) > severity(a) { b } else { a }
+}
+
+/// Two routes agree when |z| ≤ 2 on the log of their ratio.
+pub const AGREEMENT_Z_MAX: f64 = 2.0;
+/// Systematic error added in quadrature to the statistical one of a log
+/// ratio of two routes (φ·ψ; a from the spectra against a from the
+/// losses). ψ interpolates each half-learning time in ln t between
+/// snapshots and normalizes by the last snapshot (up to 2% early for a
+/// kernel mode, `MODE_SATURATED`); on the exact synthetic series φ·ψ comes
+/// out within 5% of 1 (tests/compare.rs), and on the simulated runs where
+/// the theory holds |ln φψ| ≤ 0.053 (the MLP). 0.03 puts 2σ at 6%.
+pub const AGREEMENT_SYSTEMATIC: f64 = 0.03;
+
+/// z of ln(x/y) = 0 for two positive values with errors, the systematic
+/// [`AGREEMENT_SYSTEMATIC`] added in quadrature. `None` unless both are
+/// positive.
+pub fn log_ratio_z(x: Value, y: Value) -> Option<f64> {
+    if !(x.value > 0.0 && y.value > 0.0) {
+        return None;
+    }
+    let se = ((x.stderr / x.value).powi(2)
+        + (y.stderr / y.value).powi(2)
+        + AGREEMENT_SYSTEMATIC.powi(2))
+    .sqrt();
+    Some((x.value / y.value).ln() / se)
+}
+
+/// The outcome of a chain of checks: the worst verdict met, and every
+/// reason in the order found (the headline reason is the first of the
+/// worst verdict).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reasons: Vec<(Verdict, String)>,
+}
+
+impl Default for Judgement {
+    /// No check failed yet: valid.
+    fn default() -> Self {
+        Judgement {
+            verdict: Verdict::Valid,
+            reasons: Vec::new(),
+        }
+    }
+}
+
+impl Judgement {
+    /// Records a failed check.
+    pub fn flag(&mut self, v: Verdict, reason: impl Into<String>) {
+        self.verdict = worst(self.verdict, v);
+        self.reasons.push((v, reason.into()));
+    }
+
+    /// Adds another judgement's outcome (its reasons first come first).
+    pub fn absorb(&mut self, o: &Judgement) {
+        for (v, r) in &o.reasons {
+            if !self.reasons.iter().any(|(_, x)| x == r) {
+                self.flag(*v, r.clone());
+            }
+        }
+    }
+
+    /// The first reason of the worst verdict, or `valid`.
+    pub fn headline(&self) -> String {
+        self.reasons
+            .iter()
+            .find(|(v, _)| *v == self.verdict)
+            .map_or_else(|| "valid".to_string(), |(_, r)| r.clone())
+    }
+
+    /// Every reason, `; `-separated, or `valid`.
+    pub fn all(&self) -> String {
+        if self.reasons.is_empty() {
+            "valid".into()
+        } else {
+            self.reasons
+                .iter()
+                .map(|(_, r)| r.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    }
+}
+
+/// `x ± e` for reasons.
+fn show(v: Value) -> String {
+    format!("{} ± {}", sig(v.value), sig(v.stderr))
+}
+
+/// Three significant digits.
+fn sig(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    if x.abs() >= 1e-3 && x.abs() < 1e5 {
+        format!("{x:.digits$}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+/// x > floor, false for a NaN.
+fn above(x: f64, floor: f64) -> bool {
+    x > floor
+}
+
+/// The common checks of a value that must be positive with an error bar
+/// below it: out of domain when ≤ 0, unresolved when the error is not
+/// below the value.
+pub fn check_positive(j: &mut Judgement, name: &str, v: Value, why_positive: &str) {
+    if !above(v.value, 0.0) {
+        j.flag(
+            Verdict::OutOfDomain,
+            format!("{name} = {} ≤ 0: {why_positive}", show(v)),
+        );
+    } else if !above(v.value, v.stderr) {
+        j.flag(
+            Verdict::Unresolved,
+            format!("{name} = {}: the error is not below the value", show(v)),
+        );
+    }
+}
+
+/// What the verdicts of one dynamics row need besides the chain's values.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Why φ is missing, when it is.
+    pub phi_missing: Option<String>,
+    /// Why the frontier's k_* series cannot be trusted across its window
+    /// (a source missing or switching inside it), when it cannot.
+    pub frontier_unstable: Option<String>,
+    /// Why ψ is missing, when it is.
+    pub psi_missing: Option<String>,
+}
+
+/// The verdicts of one dynamics row: per quantity and for the row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdicts {
+    pub phi: Judgement,
+    pub psi: Judgement,
+    /// The headline route's ρ (both estimates and their mean), with the
+    /// checks of φ and ψ it is built from.
+    pub rho: Judgement,
+    /// The headline route's a and b.
+    pub a: Judgement,
+    /// The spectra-only route (p = 1), when it is not the headline.
+    pub spectra: Judgement,
+    /// The row: ρ and a together.
+    pub row: Judgement,
+}
+
+/// Judges one dynamics row (docs/compare-and-validate.md, "Verdicts").
+/// - φ: present (≥ 3 snapshots in the frontier window), its source stable
+///   across the window, φ > 0, error below the value;
+/// - ψ: present (≥ 3 saturated modes), ψ > 0, error below the value;
+/// - ρ: φ and ψ valid; the two routes agree, |z| ≤ [`AGREEMENT_Z_MAX`] on
+///   ln(φ·ψ) ([`log_ratio_z`]); b > 0; ρ_frontier, ρ_modes and their mean
+///   positive with errors below their values; and, when α_t was measured
+///   and the headline is not the losses route, the loss exponent the
+///   route predicts, ρ(a−1)/b, agrees with it (same criterion);
+/// - a: present, a > 1 (the tail sum Σ k^(−a) converges), error below
+///   a − 1;
+/// - the spectra route, when it is not the headline: its a agrees with
+///   the losses' a (same criterion on ln(a − 1)), or its b with the given
+///   b (on ln b); it does not enter the row's verdict.
+pub fn judge(d: &DynamicsInput, dy: &Dynamics, ev: &Evidence) -> Verdicts {
+    let mut out = Verdicts::default();
+    let (route, route_name) = dy.headline();
+    match d.phi {
+        None => out.phi.flag(
+            Verdict::Unresolved,
+            format!(
+                "φ: {}",
+                ev.phi_missing.clone().unwrap_or_else(|| "none".into())
+            ),
+        ),
+        Some(phi) => check_positive(&mut out.phi, "φ", phi, "the frontier does not advance"),
+    }
+    if let Some(why) = &ev.frontier_unstable {
+        out.phi.flag(Verdict::Inconsistent, format!("φ: {why}"));
+    }
+    match d.psi {
+        None => out.psi.flag(
+            Verdict::Unresolved,
+            format!(
+                "ψ: {}",
+                ev.psi_missing.clone().unwrap_or_else(|| "none".into())
+            ),
+        ),
+        Some(psi) => check_positive(&mut out.psi, "ψ", psi, "later modes are not learned later"),
+    }
+    out.rho.absorb(&out.phi);
+    out.rho.absorb(&out.psi);
+    if let (Some(phi), Some(psi)) = (d.phi, d.psi)
+        && let Some(z) = log_ratio_z(phi.times(psi), Value::new(1.0, 0.0))
+        && z.abs() > AGREEMENT_Z_MAX
+    {
+        out.rho.flag(
+            Verdict::Inconsistent,
+            format!(
+                "φψ = {} (z = {:.1} on ln φψ): the frontier and the modes disagree",
+                show(phi.times(psi)),
+                z
+            ),
+        );
+    }
+    match route.b {
+        None => out
+            .rho
+            .flag(Verdict::Unresolved, format!("ρ: no b ({route_name} route)")),
+        Some(b) => {
+            if !above(b.value, 0.0) {
+                out.rho.flag(
+                    Verdict::OutOfDomain,
+                    format!("b = {} ≤ 0 ({route_name} route)", show(b)),
+                );
+            }
+            for (name, v) in [
+                ("ρ_frontier", route.rho_frontier),
+                ("ρ_modes", route.rho_modes),
+                ("ρ", route.rho),
+            ] {
+                if let Some(v) = v {
+                    check_positive(&mut out.rho, name, v, "the theory needs ρ > 0");
+                }
+            }
+        }
+    }
+    if route_name != "losses"
+        && let (Some(pred), Some(meas)) = (route.alpha_t_predicted, d.alpha_t)
+    {
+        match log_ratio_z(pred, meas) {
+            Some(z) if z.abs() <= AGREEMENT_Z_MAX => {}
+            z => out.rho.flag(
+                Verdict::Inconsistent,
+                format!(
+                    "the {route_name} route predicts α_t = {} against {} measured{}",
+                    show(pred),
+                    show(meas),
+                    z.map_or(String::new(), |z| format!(" (z = {z:.1})"))
+                ),
+            ),
+        }
+    }
+    match route.a {
+        None => out
+            .a
+            .flag(Verdict::Unresolved, format!("a: none ({route_name} route)")),
+        Some(a) => {
+            let am1 = Value::new(a.value - 1.0, a.stderr);
+            if !above(am1.value, 0.0) {
+                out.a.flag(
+                    Verdict::OutOfDomain,
+                    format!(
+                        "a = {} ≤ 1: Σ k^(−a) diverges, the tail formulas do not apply",
+                        show(a)
+                    ),
+                );
+            } else if !above(am1.value, am1.stderr) {
+                out.a.flag(
+                    Verdict::Unresolved,
+                    format!("a = {}: the error is not below a − 1", show(a)),
+                );
+            }
+        }
+    }
+    if route_name != "spectra" {
+        out.spectra = judge_spectra(dy, route_name);
+    }
+    out.row.absorb(&out.rho);
+    out.row.absorb(&out.a);
+    out
+}
+
+/// Where a matrix's k_* comes from, for the whole series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontierKind {
+    /// The saturation fit's k_* (g = 1).
+    Saturation,
+    /// The best break of the broken power law, accepted or not.
+    Break,
+    /// The count of modes above the noise floor.
+    NoiseFloor,
+}
+
+impl FrontierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontierKind::Saturation => "saturation",
+            FrontierKind::Break => "break",
+            FrontierKind::NoiseFloor => "noise_floor",
+        }
+    }
+}
+
+/// One source's k_* over the series.
+#[derive(Debug, Clone)]
+pub struct FrontierCandidate {
+    pub kind: FrontierKind,
+    /// k_* and its error at each snapshot (`None` where this source has
+    /// none).
+    pub k: Vec<Option<Value>>,
+    /// Whether the value stands on its own at that snapshot: the break is
+    /// accepted (ΔBIC > 10, steepening, not at the edge); the others
+    /// whenever present.
+    pub accepted: Vec<bool>,
+}
+
+/// The source chosen for one matrix and how well it covers the series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontierChoice {
+    /// Index into the candidates; `None` when none has a value.
+    pub chosen: Option<usize>,
+    /// Snapshots with 5 < k_* < M/2 (the φ window).
+    pub window_points: usize,
+    /// Snapshots holding the matrix where the source has no value.
+    pub missing: usize,
+    /// Snapshots where its value is used but does not stand on its own
+    /// (an unaccepted break).
+    pub unaccepted: usize,
+    /// Snapshots between the first and last window point where the value is
+    /// missing or does not stand on its own: the k_* series φ is fitted on
+    /// is not one estimate there.
+    pub gaps: usize,
+    /// Why this source.
+    pub reason: String,
+}
+
+/// Window points and gaps of one candidate over the snapshots `held`.
+fn coverage(c: &FrontierCandidate, held: &[bool], modes: usize) -> (usize, usize) {
+    let hi = modes as f64 * FRONTIER_MAX_FRACTION;
+    let win: Vec<usize> = (0..c.k.len())
+        .filter(|&j| c.k[j].is_some_and(|v| v.value > FRONTIER_K_MIN && v.value < hi))
+        .collect();
+    let gaps = match (win.first(), win.last()) {
+        (Some(&lo), Some(&hi)) => (lo..=hi)
+            .filter(|&j| held[j] && !(c.k[j].is_some() && c.accepted[j]))
+            .count(),
+        _ => 0,
+    };
+    (win.len(), gaps)
+}
+
+/// One k_* source per matrix, chosen on the whole series (THEORY.md §5:
+/// a source that switches between snapshots makes k_*(t) and φ
+/// meaningless). The candidates come in order of preference (saturation,
+/// break, noise floor: the exact form, then the asymptotes of reading (B),
+/// then the count above the noise); the first that has at least 3
+/// snapshots in the φ window and stands on its own at every snapshot
+/// between the first and the last of them is chosen. When none does, the
+/// one without gaps that has the most window points is chosen (then the
+/// one with gaps that has the most; earliest on a tie), and gaps under a
+/// fitted φ make it `inconsistent`. The chosen source gives k_* at every
+/// snapshot where it has a value; nothing is filled in from another.
+pub fn choose_frontier(
+    candidates: &[FrontierCandidate],
+    held: &[bool],
+    modes: usize,
+) -> FrontierChoice {
+    let cov: Vec<(usize, usize)> = candidates
+        .iter()
+        .map(|c| coverage(c, held, modes))
+        .collect();
+    let usable = cov.iter().position(|&(w, g)| w >= 3 && g == 0);
+    let (chosen, reason) = match usable {
+        Some(i) => {
+            let skipped: Vec<String> = candidates[..i]
+                .iter()
+                .zip(&cov)
+                .map(|(c, (w, g))| {
+                    if *w < 3 {
+                        format!("{} has {w} snapshots in the window", c.kind.as_str())
+                    } else {
+                        format!(
+                            "{} is missing or unaccepted at {g} snapshots inside its window",
+                            c.kind.as_str()
+                        )
+                    }
+                })
+                .collect();
+            let why = format!(
+                "{}: {} snapshots in the window, present at each between them",
+                candidates[i].kind.as_str(),
+                cov[i].0
+            );
+            (
+                Some(i),
+                if skipped.is_empty() {
+                    why
+                } else {
+                    format!("{why} ({})", skipped.join("; "))
+                },
+            )
+        }
+        None => {
+            let best = (0..candidates.len())
+                .filter(|&i| candidates[i].k.iter().any(Option::is_some))
+                .max_by(|&a, &b| {
+                    (cov[a].1 == 0)
+                        .cmp(&(cov[b].1 == 0))
+                        .then(cov[a].0.cmp(&cov[b].0))
+                        .then(b.cmp(&a))
+                });
+            let reason = match best {
+                Some(i) if cov[i].0 >= 3 => format!(
+                    "no source has 3 window snapshots without a gap; {} ({} window points) is missing or unaccepted at {} between them",
+                    candidates[i].kind.as_str(),
+                    cov[i].0,
+                    cov[i].1
+                ),
+                Some(i) => format!(
+                    "no source has 3 snapshots with {FRONTIER_K_MIN} < k_* < M/2; {} has {}",
+                    candidates[i].kind.as_str(),
+                    cov[i].0
+                ),
+                None => "no frontier estimate at any snapshot".into(),
+            };
+            (best, reason)
+        }
+    };
+    let Some(i) = chosen else {
+        return FrontierChoice {
+            chosen,
+            window_points: 0,
+            missing: held.iter().filter(|h| **h).count(),
+            unaccepted: 0,
+            gaps: 0,
+            reason,
+        };
+    };
+    let c = &candidates[i];
+    let missing = (0..held.len())
+        .filter(|&j| held[j] && c.k[j].is_none())
+        .count();
+    let unaccepted = (0..held.len())
+        .filter(|&j| held[j] && c.k[j].is_some() && !c.accepted[j])
+        .count();
+    FrontierChoice {
+        chosen,
+        window_points: cov[i].0,
+        missing,
+        unaccepted,
+        gaps: cov[i].1,
+        reason,
+    }
+}
+
+/// The spectra route (p = 1: b = β, a = s₁ + β) against the headline's
+/// independent b: a from the losses (on ln(a − 1)), or the given b (on
+/// ln b). Unresolved when the headline has neither a nor b to check by.
+fn judge_spectra(dy: &Dynamics, route_name: &str) -> Judgement {
+    let mut j = Judgement::default();
+    let (sp, head) = (&dy.spectra, dy.headline().0);
+    let pair = match (route_name, sp.a, head.a, sp.b, head.b) {
+        ("losses", Some(sa), Some(ha), _, _) => Some((
+            "a",
+            sa,
+            ha,
+            Value::new(sa.value - 1.0, sa.stderr),
+            Value::new(ha.value - 1.0, ha.stderr),
+        )),
+        ("given", _, _, Some(sb), Some(hb)) => Some(("b", sb, hb, sb, hb)),
+        _ => None,
+    };
+    match pair {
+        None => j.flag(
+            Verdict::Unresolved,
+            format!(
+                "p = 1 unchecked: no spectra-route value or no {route_name} value to check it by"
+            ),
+        ),
+        Some((name, x, y, lx, ly)) => match log_ratio_z(lx, ly) {
+            Some(z) if z.abs() <= AGREEMENT_Z_MAX => {}
+            z => j.flag(
+                Verdict::Inconsistent,
+                format!(
+                    "p = 1 does not hold: {name} = {} from the spectra against {} ({route_name}){}",
+                    show(x),
+                    show(y),
+                    z.map_or(String::new(), |z| format!(", z = {z:.1}"))
+                ),
+            ),
+        },
+    }
+    j
+}
+
+/// Spearman's rank correlation (average ranks for ties); `None` for fewer
+/// than 3 pairs or a constant side.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    if x.len() != y.len() || x.len() < 3 {
+        return None;
+    }
+    let (rx, ry) = (ranks(x), ranks(y));
+    let n = x.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let sxy: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let syy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// 1-based ranks, ascending, ties sharing their mean rank.
+pub fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let r = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            out[k] = r;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Fewest snapshots a settled frontier must span (its first and every
+/// later one, the last included) for the settling to be resolved.
+pub const SETTLED_MIN_SNAPSHOTS: usize = 3;
+
+/// When a frontier stopped moving.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Settling {
+    /// Index (into the series) of the first snapshot from which k_* stays
+    /// within tolerance of its final value.
+    pub index: usize,
+    /// Its time, and the time of the snapshot before it: the frontier
+    /// stopped moving in (t_before, t_settled].
+    pub t_settled: f64,
+    pub t_before: Option<f64>,
+    /// The final k_* and the tolerance used: 2 standard errors of the
+    /// difference, at least one mode (a count's resolution).
+    pub k_final: f64,
+    pub tolerance: f64,
+    /// Snapshots from `index` to the last.
+    pub snapshots: usize,
+}
+
+/// The first snapshot from which k_*(t) stays within
+/// max(2·√(σ_j² + σ_T²), 1) of its last value k_*(T), over the snapshots
+/// that have a k_* (`None` errors count as 0). `None` when the last
+/// snapshot has no k_*.
+pub fn settling(t: &[f64], k: &[Option<f64>], err: &[Option<f64>]) -> Option<Settling> {
+    let last = k.iter().rposition(Option::is_some)?;
+    let kt = k[last]?;
+    let et = err.get(last).copied().flatten().unwrap_or(0.0);
+    let tol_at = |j: usize| {
+        let e = err.get(j).copied().flatten().unwrap_or(0.0);
+        (2.0 * (e * e + et * et).sqrt()).max(1.0)
+    };
+    let mut index = last;
+    for j in (0..last).rev() {
+        match k[j] {
+            Some(v) if (v - kt).abs() <= tol_at(j) => index = j,
+            Some(_) => break,
+            None => continue,
+        }
+    }
+    let present = (index..=last).filter(|&j| k[j].is_some()).count();
+    let before = (0..index).rev().find(|&j| k[j].is_some());
+    Some(Settling {
+        index,
+        t_settled: t[index],
+        t_before: before.map(|j| t[j]),
+        k_final: kt,
+        tolerance: tol_at(index),
+        snapshots: present,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,5 +1224,233 @@ mod tests {
         assert!((w.value - 1.5).abs() < 1e-12);
         // Two values 10σ apart: the Birge ratio inflates the error to their spread.
         assert!(w.stderr > 0.4);
+    }
+
+    fn kernel_input() -> DynamicsInput {
+        let v = |x| Some(Value::new(x, 0.01));
+        DynamicsInput {
+            phi: v(2.0 / 3.0),
+            psi: v(1.5),
+            s1: v(1.0),
+            beta: v(1.5),
+            alpha_t: v(1.0),
+            a_tail: None,
+            b_given: None,
+        }
+    }
+
+    fn verdicts(d: &DynamicsInput, ev: &Evidence) -> Verdicts {
+        judge(d, &Dynamics::estimate(d), ev)
+    }
+
+    /// The kernel model's exponents pass every check; each broken check
+    /// gives its verdict and names the quantity.
+    #[test]
+    fn judge_passes_the_kernel_model_and_names_each_failure() {
+        let ev = Evidence::default();
+        let ok = verdicts(&kernel_input(), &ev);
+        assert_eq!(ok.row.verdict, Verdict::Valid, "{:?}", ok.row);
+        assert_eq!(ok.spectra.verdict, Verdict::Valid, "{:?}", ok.spectra);
+        assert_eq!(ok.row.headline(), "valid");
+
+        // φψ = 0.04 ± 0.02: the frontier and the modes disagree.
+        let bad = DynamicsInput {
+            psi: Some(Value::new(0.06, 0.03)),
+            ..kernel_input()
+        };
+        let v = verdicts(&bad, &ev);
+        assert_eq!(v.rho.verdict, Verdict::Inconsistent);
+        assert_eq!(v.row.verdict, Verdict::Inconsistent);
+        assert!(
+            v.row.headline().starts_with("φψ = 0.0400"),
+            "{}",
+            v.row.headline()
+        );
+
+        // A negative ψ is out of domain; an error above the value unresolved.
+        let neg = DynamicsInput {
+            psi: Some(Value::new(-0.05, 0.06)),
+            ..kernel_input()
+        };
+        assert_eq!(verdicts(&neg, &ev).psi.verdict, Verdict::OutOfDomain);
+        let wide = DynamicsInput {
+            phi: Some(Value::new(0.67, 0.9)),
+            ..kernel_input()
+        };
+        let v = verdicts(&wide, &ev);
+        assert_eq!(v.phi.verdict, Verdict::Unresolved);
+        assert_eq!(v.row.verdict, Verdict::Unresolved);
+
+        // a ≤ 1 from the losses (α_t tiny): out of domain.
+        let flat = DynamicsInput {
+            alpha_t: Some(Value::new(-0.1, 0.01)),
+            ..kernel_input()
+        };
+        let v = verdicts(&flat, &ev);
+        assert_eq!(v.a.verdict, Verdict::OutOfDomain, "{:?}", v.a);
+        // … and the spectra route (a = 2.5) disagrees with it.
+        assert_eq!(v.spectra.verdict, Verdict::Inconsistent);
+
+        // A frontier source with gaps makes φ inconsistent whatever φ is.
+        let gaps = Evidence {
+            frontier_unstable: Some("gaps".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            verdicts(&kernel_input(), &gaps).phi.verdict,
+            Verdict::Inconsistent
+        );
+
+        // One route only: unresolved, with the reason.
+        let no_psi = DynamicsInput {
+            psi: None,
+            ..kernel_input()
+        };
+        let ev = Evidence {
+            psi_missing: Some("modes not matched".into()),
+            ..Evidence::default()
+        };
+        let v = verdicts(&no_psi, &ev);
+        assert_eq!(v.row.verdict, Verdict::Unresolved);
+        assert_eq!(v.row.headline(), "ψ: modes not matched");
+    }
+
+    /// The agreement criterion at its edge: with statistical errors of 1%,
+    /// σ = √(0.01² + 0.01² + 0.03²) = 0.0332 on ln φψ, so φψ = e^0.066 =
+    /// 1.068 passes and e^0.067 fails.
+    #[test]
+    fn agreement_criterion_at_its_edge() {
+        let z = |r: f64| {
+            log_ratio_z(
+                Value::new(r, 0.01 * r).times(Value::new(1.0, 0.01)),
+                Value::new(1.0, 0.0),
+            )
+            .unwrap()
+        };
+        let se = (0.01f64.powi(2) * 2.0 + AGREEMENT_SYSTEMATIC.powi(2)).sqrt();
+        assert!((z(1.05) - 1.05f64.ln() / se).abs() < 1e-6);
+        assert!(z((2.0 * se - 1e-3).exp()).abs() <= AGREEMENT_Z_MAX);
+        assert!(z((2.0 * se + 1e-3).exp()).abs() > AGREEMENT_Z_MAX);
+        assert!(log_ratio_z(Value::new(-1.0, 0.1), Value::new(1.0, 0.1)).is_none());
+        let order = [
+            Verdict::Valid,
+            Verdict::Unresolved,
+            Verdict::OutOfDomain,
+            Verdict::Inconsistent,
+        ];
+        assert!(order.windows(2).all(|w| severity(w[0]) < severity(w[1])));
+        assert_eq!(
+            worst(Verdict::OutOfDomain, Verdict::Unresolved),
+            Verdict::OutOfDomain
+        );
+        assert_eq!(Judgement::default().verdict, Verdict::Valid);
+    }
+
+    fn cand(kind: FrontierKind, k: &[Option<f64>], accepted: &[bool]) -> FrontierCandidate {
+        FrontierCandidate {
+            kind,
+            k: k.iter().map(|v| v.map(|v| Value::new(v, 0.5))).collect(),
+            accepted: accepted.to_vec(),
+        }
+    }
+
+    /// One source per matrix: saturation when it covers its window, the
+    /// next source when it has a gap there, never a mix.
+    #[test]
+    fn frontier_source_is_chosen_once_on_the_series() {
+        let held = [true; 7];
+        let noise = cand(
+            FrontierKind::NoiseFloor,
+            &[2.0, 4.0, 7.0, 11.0, 16.0, 24.0, 30.0].map(Some),
+            &[true; 7],
+        );
+        // Missing early (front below the grid) and late: no gap inside.
+        let sat = [
+            None,
+            None,
+            Some(6.0),
+            Some(10.0),
+            Some(15.0),
+            Some(22.0),
+            None,
+        ];
+        let present: Vec<bool> = sat.iter().map(Option::is_some).collect();
+        let c = [
+            cand(FrontierKind::Saturation, &sat, &present),
+            cand(FrontierKind::Break, &[None; 7], &[false; 7]),
+            noise.clone(),
+        ];
+        let ch = choose_frontier(&c, &held, 64);
+        assert_eq!(ch.chosen, Some(0));
+        assert_eq!((ch.window_points, ch.missing, ch.gaps), (4, 3, 0));
+        // A hole inside the window: the noise floor instead, with the reason.
+        let holed = [None, None, Some(6.0), None, Some(15.0), Some(22.0), None];
+        let present: Vec<bool> = holed.iter().map(Option::is_some).collect();
+        let c = [
+            cand(FrontierKind::Saturation, &holed, &present),
+            cand(FrontierKind::Break, &[None; 7], &[false; 7]),
+            noise.clone(),
+        ];
+        let ch = choose_frontier(&c, &held, 64);
+        assert_eq!(ch.chosen, Some(2));
+        assert_eq!(ch.gaps, 0);
+        assert!(
+            ch.reason
+                .contains("saturation is missing or unaccepted at 1"),
+            "{}",
+            ch.reason
+        );
+        // Unaccepted breaks inside the window are gaps; outside they count
+        // as unaccepted only.
+        let brk = [
+            Some(3.0),
+            Some(5.5),
+            Some(7.0),
+            Some(9.0),
+            Some(12.0),
+            Some(40.0),
+            Some(45.0),
+        ];
+        let acc = [false, false, true, true, true, false, false];
+        let c = [
+            cand(FrontierKind::Saturation, &[None; 7], &[false; 7]),
+            cand(FrontierKind::Break, &brk, &acc),
+        ];
+        let ch = choose_frontier(&c, &held, 64);
+        assert_eq!(ch.chosen, Some(1));
+        assert_eq!((ch.window_points, ch.unaccepted, ch.gaps), (4, 4, 1));
+        // Nothing usable: the gap-free source is preferred.
+        let short = cand(
+            FrontierKind::NoiseFloor,
+            &[Some(6.0), Some(8.0), None, None, None, None, None],
+            &[true, true, false, false, false, false, false],
+        );
+        let ch = choose_frontier(&[c[1].clone(), short], &held, 64);
+        assert_eq!(ch.chosen, Some(1), "{ch:?}");
+    }
+
+    #[test]
+    fn spearman_and_settling() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert!((spearman(&x, &[10.0, 20.0, 30.0, 40.0, 50.0]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((spearman(&x, &[5.0, 4.0, 3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
+        // Ties share their mean rank: ranks (1, 2.5, 2.5, 4).
+        assert_eq!(ranks(&[1.0, 2.0, 2.0, 3.0]), vec![1.0, 2.5, 2.5, 4.0]);
+        assert!(spearman(&x, &[1.0; 5]).is_none());
+        assert!(spearman(&x[..2], &x[..2]).is_none());
+
+        let t = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+        let k: Vec<Option<f64>> = [2.0, 5.0, 9.0, 19.5, 20.0, 20.0].map(Some).to_vec();
+        let e = vec![Some(0.2); 6];
+        let s = settling(&t, &k, &e).unwrap();
+        // 19.5 is within max(2·√(0.04 + 0.04), 1) = 1 of 20; 9 is not.
+        assert_eq!((s.index, s.snapshots), (3, 3));
+        assert_eq!((s.t_settled, s.t_before), (8.0, Some(4.0)));
+        assert!((s.tolerance - 1.0).abs() < 1e-12);
+        // Still growing at the end: settled at the last snapshot only.
+        let grow: Vec<Option<f64>> = t.iter().map(|t| Some(3.0 * t)).collect();
+        let s = settling(&t, &grow, &e).unwrap();
+        assert_eq!((s.index, s.snapshots), (5, 1));
+        assert!(settling(&t, &[None; 6], &e).is_none());
     }
 }

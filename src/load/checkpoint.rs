@@ -7,9 +7,11 @@
 //! the checkpoint stays usable; only an unusable path is an error.
 
 use super::error::LoadError;
-use super::file::{SafetensorsFile, TensorHeader};
+use super::file::{SafetensorsFile, TensorHeader, check_regular, read_text};
+use super::index::{Index, Lost, MAX_INDEX_BYTES, Shard, resolve};
+use super::matrix::{ConvMode, TensorPlan, plan_tensor};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// A tensor of the checkpoint: its header and the file holding it.
@@ -26,6 +28,19 @@ impl Tensor {
     }
     pub fn problem(&self) -> Option<&LoadError> {
         self.header.problem.as_ref()
+    }
+
+    /// The tensor → matrix rules applied to this tensor (matrices named
+    /// after `base`). A tensor with a problem is never planned: its plan is
+    /// a `Skip` carrying the problem.
+    pub fn plan(&self, base: &str, conv: ConvMode) -> TensorPlan {
+        match self.problem() {
+            Some(p) => TensorPlan::Skip(p.to_string()),
+            None => {
+                let h = &self.header;
+                plan_tensor(&h.name, base, &h.dtype, &h.shape, conv)
+            }
+        }
     }
 }
 
@@ -45,60 +60,97 @@ pub struct Checkpoint {
     pub index_order: Option<Vec<String>>,
 }
 
+/// How a checkpoint is opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Let a sharded index name shards outside its own directory
+    /// (`../x.safetensors`, `/abs/x.safetensors`). Off by default: an
+    /// index is data, and may come from anyone.
+    pub allow_outside: bool,
+}
+
+impl OpenOptions {
+    /// The variable that sets [`OpenOptions::allow_outside`] for
+    /// [`Checkpoint::open`] (and so for every command): `1` allows.
+    pub const ALLOW_OUTSIDE_VAR: &'static str = "SPECSCOPE_ALLOW_OUTSIDE_SHARDS";
+
+    /// The defaults, with `allow_outside` from
+    /// [`OpenOptions::ALLOW_OUTSIDE_VAR`].
+    pub fn from_env() -> OpenOptions {
+        OpenOptions {
+            allow_outside: std::env::var(Self::ALLOW_OUTSIDE_VAR).is_ok_and(|v| v == "1"),
+        }
+    }
+}
+
 impl Checkpoint {
-    /// Opens `path`. Errors when nothing at all can be read from it: the path
-    /// is missing, a directory holds no checkpoint, or the one file given is
-    /// not a readable safetensors file.
+    /// Opens `path` with [`OpenOptions::from_env`]. Errors when nothing at
+    /// all can be read from it: the path is missing or not a regular file
+    /// or directory, a directory holds no checkpoint, or the one file given
+    /// is not a readable safetensors file.
     pub fn open(path: &Path) -> Result<Checkpoint, LoadError> {
-        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => LoadError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => LoadError::io(path, &e),
-        })?;
+        Self::open_with(path, &OpenOptions::from_env())
+    }
+
+    /// [`Checkpoint::open`] with explicit options.
+    pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Checkpoint, LoadError> {
+        let meta = std::fs::metadata(path).map_err(|e| LoadError::stat(path, &e))?;
         if meta.is_dir() {
-            let mut indexes = Vec::new();
-            let mut shards = Vec::new();
-            let entries = std::fs::read_dir(path).map_err(|e| LoadError::io(path, &e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| LoadError::io(path, &e))?;
-                let p = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !p.is_file() {
-                    continue;
-                }
-                if name.ends_with(".safetensors.index.json") {
-                    indexes.push(p);
-                } else if name.ends_with(".safetensors") {
-                    shards.push(p);
-                }
-            }
-            indexes.sort();
-            shards.sort();
-            match (indexes.len(), shards.len()) {
-                (0, 0) => Err(LoadError::EmptyDir {
-                    path: path.to_path_buf(),
-                }),
-                (0, _) => Ok(Self::from_files(path, &shards, Vec::new())),
-                (1, _) => Self::from_index(path, &indexes[0]),
-                _ => Err(LoadError::BadIndex {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "{} index files found ({}); give the one to use",
-                        indexes.len(),
-                        indexes
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }),
-            }
+            Self::open_dir(path, opts)
         } else if path.to_string_lossy().ends_with(".json") {
-            Self::from_index(path, path)
+            Self::from_index(path, path, Vec::new(), opts)
         } else {
             let file = SafetensorsFile::open(path)?;
-            Ok(Self::assemble(path, vec![file], Vec::new(), None))
+            Ok(Self::assemble(path, vec![file], Vec::new()))
+        }
+    }
+
+    /// A directory: its one index, else its `*.safetensors` files. Every
+    /// entry with one of those names that cannot be used (dangling or
+    /// looping symlink, FIFO, directory, unreadable) is a named problem;
+    /// two names of one file are read once.
+    fn open_dir(path: &Path, opts: &OpenOptions) -> Result<Checkpoint, LoadError> {
+        let mut indexes = Vec::new();
+        let mut shards = Vec::new();
+        let mut problems = Vec::new();
+        let entries = std::fs::read_dir(path).map_err(|e| LoadError::io(path, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LoadError::io(path, &e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_index = name.ends_with(".safetensors.index.json");
+            if !is_index && !name.ends_with(".safetensors") {
+                continue;
+            }
+            let p = entry.path();
+            match check_regular(&p) {
+                Ok(_) if is_index => indexes.push(p),
+                Ok(_) => shards.push(p),
+                Err(e) => problems.push(e),
+            }
+        }
+        indexes.sort();
+        shards.sort();
+        problems.sort_by_key(|p| p.to_string());
+        let mut real = BTreeSet::new();
+        shards.retain(|p| real.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+        match (indexes.len(), shards.len()) {
+            (0, 0) if problems.is_empty() => Err(LoadError::EmptyDir {
+                path: path.to_path_buf(),
+            }),
+            (0, _) => Ok(Self::from_files(path, &shards, problems)),
+            (1, _) => Self::from_index(path, &indexes[0], problems, opts),
+            _ => Err(LoadError::BadIndex {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{} index files found ({}); give the one to use",
+                    indexes.len(),
+                    indexes
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
         }
     }
 
@@ -110,82 +162,55 @@ impl Checkpoint {
                 Err(e) => problems.push(e),
             }
         }
-        Self::assemble(root, files, problems, None)
+        Self::assemble(root, files, problems)
     }
 
-    fn from_index(root: &Path, index: &Path) -> Result<Checkpoint, LoadError> {
-        let bad = |reason: String| LoadError::BadIndex {
-            path: index.to_path_buf(),
-            reason,
-        };
-        let text = std::fs::read_to_string(index).map_err(|e| LoadError::io(index, &e))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let map = value
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| bad("no `weight_map` object".into()))?;
-        let dir = index.parent().unwrap_or(Path::new("."));
-        let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (tensor, shard) in map {
-            let shard = shard.as_str().ok_or_else(|| {
-                bad(format!(
-                    "weight_map entry for `{tensor}` is not a file name"
-                ))
-            })?;
-            by_shard
-                .entry(shard.to_string())
-                .or_default()
-                .push(tensor.clone());
-        }
-        if by_shard.is_empty() {
-            return Err(bad("`weight_map` is empty".into()));
-        }
-        let mut problems = Vec::new();
-        let mut paths = Vec::new();
-        let mut expected: HashMap<String, String> = HashMap::new();
-        let mut missing_tensors = Vec::new();
-        for (shard, tensors) in &by_shard {
-            let p = dir.join(shard);
-            if p.is_file() {
-                paths.push(p);
-                for t in tensors {
-                    expected.insert(t.clone(), shard.clone());
-                }
-            } else {
-                let mut names = tensors.clone();
-                names.sort_by(|a, b| natural_cmp(a, b));
-                problems.push(LoadError::MissingShard {
-                    path: index.to_path_buf(),
-                    shard: shard.clone(),
-                    tensor: names[0].clone(),
-                    others: names.len() - 1,
-                });
-                for t in names {
-                    missing_tensors.push((t, shard.clone()));
-                }
-            }
-        }
+    fn from_index(
+        root: &Path,
+        index: &Path,
+        mut problems: Vec<LoadError>,
+        opts: &OpenOptions,
+    ) -> Result<Checkpoint, LoadError> {
+        let text = read_text(index, MAX_INDEX_BYTES)?;
+        let idx = Index::parse(index, &text)?;
+        let mut res = resolve(index, &idx, opts.allow_outside);
+        problems.append(&mut res.problems);
         let mut files = Vec::new();
-        for p in &paths {
-            match SafetensorsFile::open(p) {
-                Ok(f) => files.push(f),
-                Err(e) => problems.push(e),
+        // For each usable shard, its index in `files` once opened.
+        let mut opened = Vec::new();
+        for shard in &res.shards {
+            match SafetensorsFile::open(&shard.path) {
+                Ok(f) => {
+                    opened.push(Some(files.len()));
+                    files.push(f);
+                }
+                Err(e) => {
+                    let reason =
+                        format!("shard `{}` named by the index cannot be read", shard.label);
+                    problems.push(e);
+                    opened.push(None);
+                    res.lost.extend(shard.tensors.iter().map(|t| Lost {
+                        tensor: t.clone(),
+                        path: index.to_path_buf(),
+                        reason: reason.clone(),
+                    }));
+                }
             }
         }
-        let mut ck = Self::assemble(root, files, problems, Some(&expected));
-        ck.index_order = Some(by_shard.values().flatten().cloned().collect());
-        // Tensors of missing shards still appear, as failed rows: nothing the
-        // index promised is silently dropped.
-        for (name, shard) in missing_tensors {
+        let mut ck = Self::assemble(root, files, problems);
+        ck.index_order = Some(idx.by_shard.values().flatten().cloned().collect());
+        ck.check_placement(index, &res.shards, &opened);
+        // Tensors of unusable shards still appear, as failed rows: nothing
+        // the index promised is silently dropped.
+        for lost in res.lost {
             ck.tensors.push(Tensor {
                 header: TensorHeader {
                     problem: Some(LoadError::BadTensor {
-                        path: dir.join(&shard),
-                        tensor: name.clone(),
-                        reason: format!("shard `{shard}` named by the index does not exist"),
+                        path: lost.path,
+                        tensor: lost.tensor.clone(),
+                        reason: lost.reason,
                     }),
-                    name,
+                    name: lost.tensor,
                     dtype: super::DType::Other {
                         name: "?".into(),
                         bits: None,
@@ -200,12 +225,48 @@ impl Checkpoint {
         Ok(ck)
     }
 
-    fn assemble(
-        root: &Path,
-        files: Vec<SafetensorsFile>,
-        mut problems: Vec<LoadError>,
-        expected: Option<&HashMap<String, String>>,
-    ) -> Checkpoint {
+    /// Checks the index's `weight_map` against the shards' headers: a
+    /// tensor assigned to one opened shard but held by another, or by
+    /// none, is a named problem.
+    fn check_placement(&mut self, index: &Path, shards: &[Shard], opened: &[Option<usize>]) {
+        let mut holder: HashMap<&str, usize> = HashMap::new();
+        for (fi, f) in self.files.iter().enumerate() {
+            for h in &f.tensors {
+                holder.entry(h.name.as_str()).or_insert(fi);
+            }
+        }
+        let mut found = Vec::new();
+        for (shard, fi) in shards.iter().zip(opened) {
+            let Some(fi) = *fi else { continue };
+            let held: BTreeSet<&str> = self.files[fi]
+                .tensors
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect();
+            for t in shard.tensors.iter().filter(|t| !held.contains(t.as_str())) {
+                let reason = match holder.get(t.as_str()) {
+                    Some(&other) => format!(
+                        "the index places it in `{}`, but it is in {}",
+                        shard.label,
+                        self.files[other].path.display()
+                    ),
+                    None => format!(
+                        "the index places it in `{}`, which does not hold it",
+                        shard.label
+                    ),
+                };
+                found.push(LoadError::BadTensor {
+                    path: index.to_path_buf(),
+                    tensor: t.clone(),
+                    reason,
+                });
+            }
+        }
+        found.sort_by(|a, b| natural_cmp(a.tensor().unwrap_or(""), b.tensor().unwrap_or("")));
+        self.problems.extend(found);
+    }
+
+    fn assemble(root: &Path, files: Vec<SafetensorsFile>, problems: Vec<LoadError>) -> Checkpoint {
         let mut tensors: Vec<Tensor> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (fi, f) in files.iter().enumerate() {
@@ -220,33 +281,13 @@ impl Checkpoint {
                         tensor: h.name.clone(),
                         reason: format!(
                             "also present in {}; the first occurrence is analysed",
-                            files[tensors[prev].file.unwrap()].path.display()
+                            files[tensors[prev].file.unwrap_or(fi)].path.display()
                         ),
                     });
                 } else {
                     seen.insert(h.name.clone(), tensors.len());
                 }
                 tensors.push(t);
-            }
-        }
-        if let Some(expected) = expected {
-            let mut absent: Vec<_> = expected
-                .iter()
-                .filter(|(t, _)| !seen.contains_key(*t))
-                .collect();
-            absent.sort();
-            for (t, shard) in absent {
-                if files.iter().any(|f| {
-                    f.path
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy() == **shard)
-                }) {
-                    problems.push(LoadError::BadTensor {
-                        path: root.to_path_buf(),
-                        tensor: t.clone(),
-                        reason: format!("the index places it in `{shard}`, which does not hold it"),
-                    });
-                }
             }
         }
         tensors.sort_by(|a, b| natural_cmp(a.name(), b.name()));

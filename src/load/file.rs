@@ -6,10 +6,14 @@
 //! does not match the shape, an unknown dtype, a truncated data section),
 //! the header is parsed again tensor by tensor so that the good tensors are
 //! still analysed and each bad one gets its own message. Only a header that
-//! cannot be read at all fails the whole file.
+//! cannot be read at all fails the whole file. Either way every tensor's
+//! sizes then go through [`super::size`] against the file's real length
+//! before anything uses them. Only regular files are opened, and opening
+//! never blocks.
 
 use super::dtype::DType;
 use super::error::LoadError;
+use super::size;
 use memmap2::Mmap;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -32,9 +36,93 @@ pub struct TensorHeader {
 }
 
 impl TensorHeader {
+    /// The element count the shape declares; `usize::MAX` when it
+    /// overflows (such a tensor carries a problem).
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        size::numel(&self.shape).unwrap_or(usize::MAX)
     }
+}
+
+/// What a non-regular file is, for messages.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+        if t.is_block_device() {
+            return "block device";
+        }
+        if t.is_char_device() {
+            return "character device";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
+}
+
+/// Checks that `path` (symlinks followed) is a regular file, naming what
+/// it is otherwise. Returns its length.
+pub(crate) fn check_regular(path: &Path) -> Result<u64, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::stat(path, &e))?;
+    if !meta.is_file() {
+        return Err(LoadError::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    Ok(meta.len())
+}
+
+/// Opens `path` for reading if it is a regular file. The type is checked
+/// before opening and again on the open handle, and the open is
+/// non-blocking, so a FIFO (even one swapped in between) never blocks.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), LoadError> {
+    check_regular(path)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(|e| LoadError::stat(path, &e))?;
+    let meta = file.metadata().map_err(|e| LoadError::io(path, &e))?;
+    if !meta.is_file() {
+        return Err(LoadError::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a small regular text file whole (an index), refusing one over
+/// `limit` bytes before reading it.
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, LoadError> {
+    use std::io::Read;
+    let (file, len) = open_regular(path)?;
+    if len > limit {
+        return Err(LoadError::Io {
+            path: path.to_path_buf(),
+            message: format!("{len} bytes, over the {limit}-byte limit for this file"),
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError::io(path, &e))?;
+    String::from_utf8(bytes).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        message: format!("not UTF-8 text: {e}"),
+    })
 }
 
 /// A mapped safetensors file and its parsed header.
@@ -42,6 +130,8 @@ impl TensorHeader {
 pub struct SafetensorsFile {
     pub path: PathBuf,
     pub len: u64,
+    /// The map's entry in the truncation guard (dropped before the map).
+    _guard: super::guard::Registration,
     mmap: Mmap,
     pub tensors: Vec<TensorHeader>,
     /// String metadata of the header (`__metadata__`), sorted by key.
@@ -52,8 +142,7 @@ impl SafetensorsFile {
     /// Maps `path` and parses its header. Errors only when the header itself
     /// is unreadable; per-tensor problems are recorded on the tensors.
     pub fn open(path: &Path) -> Result<SafetensorsFile, LoadError> {
-        let file = File::open(path).map_err(|e| LoadError::io(path, &e))?;
-        let len = file.metadata().map_err(|e| LoadError::io(path, &e))?.len();
+        let (file, len) = open_regular(path)?;
         let not_st = |reason: String| LoadError::NotSafetensors {
             path: path.to_path_buf(),
             reason,
@@ -63,9 +152,12 @@ impl SafetensorsFile {
                 "the file has {len} bytes, fewer than the 8-byte header-length field"
             )));
         }
-        // SAFETY: the map is read-only and private to this process; a file
-        // changed by another process while mapped is outside what we promise.
+        // SAFETY: the map is read-only and private to this process. A file
+        // truncated by another process while mapped raises SIGBUS on the
+        // next read of a vanished page; the truncation guard (`guard`)
+        // turns that into an error naming the file.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| LoadError::io(path, &e))?;
+        let guard = super::guard::register(mmap.as_ptr(), mmap.len(), path);
         let n = u64::from_le_bytes(mmap[..8].try_into().unwrap());
         if n > len - 8 {
             return Err(not_st(format!(
@@ -113,17 +205,15 @@ impl SafetensorsFile {
         let mut out = SafetensorsFile {
             path: path.to_path_buf(),
             len,
+            _guard: guard,
             mmap,
             tensors,
             metadata,
         };
+        let data_len = (len - header_end as u64) as usize;
         for t in &mut out.tensors {
-            if t.problem.is_none() && !t.dtype.is_supported() {
-                t.problem = Some(LoadError::UnsupportedDtype {
-                    path: path.to_path_buf(),
-                    tensor: t.name.clone(),
-                    dtype: t.dtype.to_string(),
-                });
+            if t.problem.is_none() {
+                t.problem = check_tensor(path, t, header_end, data_len);
             }
         }
         Ok(out)
@@ -155,6 +245,67 @@ impl SafetensorsFile {
             }
         }
     }
+}
+
+/// The one validation every tensor passes, whichever parser read it: its
+/// byte range lies inside the data section, the byte count its shape and
+/// dtype need (checked arithmetic) equals that range, its dtype decodes,
+/// and the matrices it would plan are plausible. The first failure is the
+/// tensor's problem.
+fn check_tensor(
+    path: &Path,
+    t: &TensorHeader,
+    header_end: usize,
+    data_len: usize,
+) -> Option<LoadError> {
+    let bad = |reason: String| {
+        Some(LoadError::BadTensor {
+            path: path.to_path_buf(),
+            tensor: t.name.clone(),
+            reason,
+        })
+    };
+    let (s, e) = (
+        t.bytes.start.saturating_sub(header_end),
+        t.bytes.end.saturating_sub(header_end),
+    );
+    if t.bytes.start < header_end || s > e || e > data_len {
+        return bad(format!(
+            "data_offsets [{s}, {e}] lie outside the data section ({data_len} bytes)"
+        ));
+    }
+    let need = match t.dtype.bits() {
+        Some(bits) => size::byte_len(&t.shape, bits).map(Some),
+        None => size::numel(&t.shape).map(|_| None),
+    };
+    match need {
+        Err(err) => {
+            return bad(format!(
+                "{err}; data_offsets [{s}, {e}] give {} bytes",
+                e - s
+            ));
+        }
+        Ok(Some(want)) if want != e - s => {
+            return bad(format!(
+                "shape {:?} of dtype {} needs {want} bytes, but data_offsets [{s}, {e}] give {} bytes",
+                t.shape,
+                t.dtype,
+                e - s
+            ));
+        }
+        Ok(_) => {}
+    }
+    if !t.dtype.is_supported() {
+        return Some(LoadError::UnsupportedDtype {
+            path: path.to_path_buf(),
+            tensor: t.name.clone(),
+            dtype: t.dtype.to_string(),
+        });
+    }
+    if let Err(err) = size::plan_counts(&t.name, &t.shape) {
+        return bad(err.to_string());
+    }
+    None
 }
 
 /// Parses a header the crate rejected, one tensor at a time.
@@ -205,17 +356,18 @@ fn lenient_parse(
                     .map(|x| x.as_u64().and_then(|v| usize::try_from(v).ok()))
                     .collect()
             });
+        let complete = dtype.is_some() && shape.is_some();
         let mut t = TensorHeader {
             name: name.clone(),
-            dtype: dtype.clone().unwrap_or(DType::Other {
+            dtype: dtype.unwrap_or(DType::Other {
                 name: "?".into(),
                 bits: None,
             }),
-            shape: shape.clone().unwrap_or_default(),
+            shape: shape.unwrap_or_default(),
             bytes: 0..0,
             problem: None,
         };
-        let (Some(dtype), Some(shape), Some(offsets)) = (dtype, shape, offsets) else {
+        let (true, Some(offsets)) = (complete, offsets) else {
             t.problem = Some(bad(
                 "header entry lacks a valid `dtype`, `shape` (non-negative integers) or `data_offsets`".into(),
             ));
@@ -230,25 +382,13 @@ fn lenient_parse(
             continue;
         }
         let (s, e) = (offsets[0], offsets[1]);
-        t.bytes = header_end + s..header_end + e;
-        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let want_bytes = match (numel, dtype.bits()) {
-            (Some(n), Some(bits)) => n.checked_mul(bits).map(|b| b.div_ceil(8)),
-            _ => None,
-        };
-        if numel.is_none() {
-            t.problem = Some(bad(format!("shape {shape:?} overflows")));
-        } else if e > data_len {
+        if e > data_len {
             t.problem = Some(bad(format!(
                 "data_offsets [{s}, {e}] run past the end of the data section ({data_len} bytes): the file is truncated or the header lies"
             )));
-        } else if let Some(want) = want_bytes
-            && want != e - s
-        {
-            t.problem = Some(bad(format!(
-                "shape {shape:?} of dtype {dtype} needs {want} bytes, but data_offsets [{s}, {e}] give {} bytes",
-                e - s
-            )));
+        } else {
+            t.bytes = header_end + s..header_end + e;
+            t.problem = check_tensor(path, &t, header_end, data_len);
         }
         tensors.push(t);
     }

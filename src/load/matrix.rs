@@ -13,9 +13,12 @@
 //!   out × (in·K) matrix instead.
 //! - Integer and boolean tensors: skipped (ids, masks, packed codes).
 //!
-//! Must not touch files or do arithmetic beyond indexing.
+//! Must not touch files. The products formed here are factors of an
+//! element count that [`super::size::plan_counts`] has checked first, so
+//! they cannot overflow.
 
 use super::dtype::{self, DType};
+use super::size;
 use serde::Serialize;
 
 /// How convolution kernels become matrices.
@@ -136,6 +139,9 @@ pub const CONV_POOLED_SCALE: f64 = 0.5;
 
 /// Applies the rules to a tensor of the given name, dtype and shape.
 /// Matrices are named after `base` (the tensor name without `.weight`).
+/// An absurd shape (an element count over 2^64, or an implausible plan:
+/// see [`size::plan_counts`]) is refused as a `Skip` before anything is
+/// allocated; the loader has already recorded it as the tensor's problem.
 pub fn plan_tensor(
     name: &str,
     base: &str,
@@ -151,6 +157,9 @@ pub fn plan_tensor(
     }
     if shape.len() < 2 {
         return TensorPlan::Skip(format!("{}-D tensor (bias, norm or scalar)", shape.len()));
+    }
+    if let Err(e) = size::plan_counts(name, shape) {
+        return TensorPlan::Skip(format!("refused: {e}"));
     }
     if shape.contains(&0) {
         return TensorPlan::Skip(format!("empty tensor {shape:?}"));

@@ -16,15 +16,39 @@ pub struct TensorOut {
     pub data: Vec<u8>,
 }
 
+/// Why values cannot be encoded as a tensor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("tensor `{tensor}`: cannot encode dtype {dtype}; supported: F16, BF16, F32, F64")]
+    Dtype { tensor: String, dtype: String },
+    #[error("tensor `{tensor}`: {values} values for shape {shape:?}, which holds {expected}")]
+    Count {
+        tensor: String,
+        values: usize,
+        shape: Vec<usize>,
+        expected: String,
+    },
+}
+
 impl TensorOut {
     /// Encodes `values` (row-major, `shape.product()` of them) as `dtype`,
-    /// which must be one of the float types; rounding is to nearest.
-    pub fn from_f64(name: &str, dtype: DType, shape: &[usize], values: &[f64]) -> TensorOut {
-        assert_eq!(
-            values.len(),
-            shape.iter().product::<usize>(),
-            "tensor `{name}`: shape/value count"
-        );
+    /// one of the float types; rounding is to nearest. Any other dtype, or
+    /// a value count that does not fill the shape, is an error.
+    pub fn from_f64(
+        name: &str,
+        dtype: DType,
+        shape: &[usize],
+        values: &[f64],
+    ) -> Result<TensorOut, EncodeError> {
+        let expected = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if expected != Some(values.len()) {
+            return Err(EncodeError::Count {
+                tensor: name.to_string(),
+                values: values.len(),
+                shape: shape.to_vec(),
+                expected: expected.map_or("more than usize::MAX".into(), |e| e.to_string()),
+            });
+        }
         let data: Vec<u8> = match dtype {
             DType::F64 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
             DType::F32 => values
@@ -39,14 +63,19 @@ impl TensorOut {
                 .iter()
                 .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
                 .collect(),
-            DType::Other { .. } => panic!("tensor `{name}`: cannot encode dtype {dtype}"),
+            DType::Other { .. } => {
+                return Err(EncodeError::Dtype {
+                    tensor: name.to_string(),
+                    dtype: dtype.to_string(),
+                });
+            }
         };
-        TensorOut {
+        Ok(TensorOut {
             name: name.to_string(),
             dtype,
             shape: shape.to_vec(),
             data,
-        }
+        })
     }
 
     /// A tensor of raw little-endian bytes of any dtype the format knows.
@@ -130,7 +159,10 @@ mod tests {
     #[test]
     fn metadata_order_is_deterministic() {
         let dir = tempfile::tempdir().unwrap();
-        let t = TensorOut::from_f64("w", DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let t =
+            TensorOut::from_f64("w", DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert!(TensorOut::from_f64("w", DType::F32, &[2, 3], &[1.0]).is_err());
+        assert!(TensorOut::from_f64("w", DType::parse("I8"), &[1], &[1.0]).is_err());
         let meta: Vec<(&str, String)> = [
             "step", "tokens", "lr_sum", "a", "b", "seed", "model", "format",
         ]

@@ -42,6 +42,10 @@ pub enum FailureCause {
     /// the run goes on.
     #[error("internal error (please report it): {0}")]
     Panicked(String),
+    /// A failure met by another process of the same run (a `shard` part),
+    /// carried by its message.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 /// The result of one matrix.

@@ -8,12 +8,12 @@
 //! assembles the report's rows.
 
 use crate::analysis::init::job_ranges;
-use crate::analysis::{self, EngineInfo, MatrixResult};
+use crate::analysis::{self, Analysis, EngineInfo, MatrixResult};
 use crate::backend::GpuContext;
 use crate::fit::noise::Dims;
 use crate::fit::{SpectralFit, spectral_fit};
 use crate::load::Checkpoint;
-use crate::load::quant::range_stats;
+use crate::load::quant::{RangeStats, range_stats};
 use crate::pipeline::{self, Job, Method, Plan, Progress};
 use crate::report::{
     self, CurveRow, ModelCurvePoint, PredictReport, PredictRow, PredictSummary, ProfileRow, plot,
@@ -34,13 +34,27 @@ pub struct PredictOptions {
     pub verify: bool,
     /// Draw each matrix's pruning (and quantization) figure.
     pub plots: bool,
+    /// The current loss (a loss curve's last value): ΔL in its units.
+    pub loss: Option<Loss>,
 }
+
+/// A loss curve's first and last values, and where they came from.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    pub first: f64,
+    pub last: f64,
+    /// `FILE (column COL)`.
+    pub source: String,
+}
+
+/// One matrix's figures: (name, layer id) and (file kind, figure) pairs.
+pub type MatrixFigures = ((String, usize), Vec<(&'static str, plot::XyPlot)>);
 
 /// A prediction run: the report, and each matrix's figures when asked.
 pub struct Predicted {
     pub report: PredictReport,
     /// Per matrix, in plan order: (name, layer id) and its figures.
-    pub figures: Vec<((String, usize), Vec<(&'static str, plot::XyPlot)>)>,
+    pub figures: Vec<MatrixFigures>,
     /// What failed (files, tensors, matrices), in the order met.
     pub failures: Vec<String>,
     /// Worth knowing, nothing failed (fallbacks, method overrides).
@@ -170,6 +184,7 @@ fn assemble(
             Ok(_) => "ok".into(),
             Err(e) => e.to_string(),
         },
+        verdict: pred.verdict().0,
         rank: pred.rank,
         trunc_energy: pred.trunc_energy,
         phase: pred.phase.map_or("", |p| p.as_str()).to_string(),
@@ -245,8 +260,17 @@ fn assemble(
     }
 }
 
-/// Predicts from the analysis's spectrum and fit (no `--verify`).
-fn predict_only(ck: &Checkpoint, r: &MatrixResult, req: &Request, plots: bool) -> Done {
+/// Predicts from the analysis's spectrum and fit (no `--verify`); `known`:
+/// the weights' range statistics under the requested quantizer, when
+/// already read.
+fn predict_only(
+    ck: &Checkpoint,
+    r: &MatrixResult,
+    req: &Request,
+    loss: Option<(f64, f64)>,
+    plots: bool,
+    known: Option<RangeStats>,
+) -> Done {
     let job = &r.job;
     let s = match &r.spectrum {
         Ok(s) => s,
@@ -263,10 +287,13 @@ fn predict_only(ck: &Checkpoint, r: &MatrixResult, req: &Request, plots: bool) -
             &own
         }
     };
-    let ranges = req.quant.map(|q| job_ranges(ck, job, &q));
+    let ranges = req
+        .quant
+        .map(|q| known.unwrap_or_else(|| job_ranges(ck, job, &q)));
     let pred = theory::predict(mu, d, fit, req, ranges.as_ref());
     let alpha = s.metrics.fit.as_ref().ok().map(|a| a.alpha);
     let mut done = assemble(job, mu, fit, req, &pred, None, alpha, String::new());
+    done.row.in_loss_units(&pred, loss);
     if plots {
         done.figures = figures(job, mu, fit, req, &pred, None);
     }
@@ -279,6 +306,7 @@ fn predict_verify(
     job: &Job,
     req: &Request,
     sigma: Option<f64>,
+    loss: Option<(f64, f64)>,
     engine: &dyn SpectrumEngine,
     plots: bool,
 ) -> Done {
@@ -340,6 +368,7 @@ fn predict_verify(
         alpha.ok().map(|a| a.alpha),
         String::new(),
     );
+    done.row.in_loss_units(&pred, loss);
     if plots {
         done.figures = figures(job, mu, &fit, req, &pred, Some(m.err_rel));
     }
@@ -404,6 +433,9 @@ fn summary(done: &[Done]) -> PredictSummary {
         ),
         dl_frac: dl(&mut ok.iter().map(|r| (r.dl_frac, r.params))),
         with_model: ok.iter().filter(|r| r.dl.is_some()).count(),
+        loss: None,
+        loss_drop: None,
+        dl_loss: None,
         curve,
     }
 }
@@ -451,6 +483,74 @@ pub enum PredictError {
     Analysis(#[from] analysis::AnalysisError),
     #[error("thread pool: {0}")]
     Pool(String),
+    #[error("{}: {why}", path.display())]
+    Losses {
+        path: std::path::PathBuf,
+        why: String,
+    },
+}
+
+/// The loss columns looked for, in order, when none is named: validation
+/// before training loss.
+pub const LOSS_COLUMNS: [&str; 5] = ["val_loss", "valid_loss", "test_loss", "loss", "train_loss"];
+
+/// A loss curve's first and last values (a CSV with a header, rows in time
+/// order): of `column`, or of the first of [`LOSS_COLUMNS`] present. An
+/// unknown column is an error naming the columns present.
+pub fn read_loss(path: &std::path::Path, column: Option<&str>) -> Result<Loss, PredictError> {
+    let err = |why: String| PredictError::Losses {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| err(e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let present = || headers.join(", ");
+    let (i, name) = match column {
+        Some(c) => headers
+            .iter()
+            .position(|h| h == c)
+            .map(|i| (i, c.to_string()))
+            .ok_or_else(|| err(format!("no column `{c}`; columns: {}", present())))?,
+        None => LOSS_COLUMNS
+            .iter()
+            .find_map(|c| {
+                headers
+                    .iter()
+                    .position(|h| h == c)
+                    .map(|i| (i, c.to_string()))
+            })
+            .ok_or_else(|| {
+                err(format!(
+                    "no loss column ({}); name one with --loss-column; columns: {}",
+                    LOSS_COLUMNS.join(", "),
+                    present()
+                ))
+            })?,
+    };
+    let (mut first, mut last) = (None, None);
+    for (row, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        let v = rec
+            .get(i)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| err(format!("row {}: `{name}` is not a finite number", row + 2)))?;
+        first.get_or_insert(v);
+        last = Some(v);
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(err("no rows".into()));
+    };
+    Ok(Loss {
+        first,
+        last,
+        source: format!("{} (column {name})", path.display()),
+    })
 }
 
 /// Pooled convolutions are several matrices sharing one spectrum:
@@ -506,7 +606,14 @@ fn verified(
             .map(|job| {
                 let d = match pooled_an.matrix(&job.spec.name) {
                     Some(r) => {
-                        let mut d = predict_only(ck, r, &p.request, p.plots);
+                        let mut d = predict_only(
+                            ck,
+                            r,
+                            &p.request,
+                            p.loss.as_ref().map(|l| (l.first, l.last)),
+                            p.plots,
+                            None,
+                        );
                         d.row.note = "pooled convolution: predicted, not verified".into();
                         d
                     }
@@ -517,7 +624,15 @@ fn verified(
                             .position(|s| s.spec.name == job.spec.name)
                             .expect("a job is pooled or single");
                         let sigma = sigmas.values[i];
-                        predict_verify(ck, job, &p.request, sigma, engine.as_ref(), p.plots)
+                        predict_verify(
+                            ck,
+                            job,
+                            &p.request,
+                            sigma,
+                            p.loss.as_ref().map(|l| (l.first, l.last)),
+                            engine.as_ref(),
+                            p.plots,
+                        )
                     }
                 };
                 progress.matrix_done(&job.spec.name, 0);
@@ -537,33 +652,76 @@ pub fn predict(
     progress: &dyn Progress,
 ) -> Result<Predicted, PredictError> {
     let plan = analysis::plan_nonempty(ck, &opts.selection)?;
+    if !p.verify {
+        let an = analysis::analyze_plan(ck, &plan, opts, progress)?;
+        return Ok(predict_analysis(ck, &an, opts, p, None));
+    }
     let mut out = Messages {
         failures: ck.problems.iter().map(|e| e.to_string()).collect(),
         notes: Vec::new(),
     };
-    if p.verify && !matches!(opts.run.method, Method::Auto | Method::Exact) {
+    if !matches!(opts.run.method, Method::Auto | Method::Exact) {
         out.notes.push(format!(
             "--verify needs every eigenvector: verified matrices use the exact method (--method {} applies to pooled convolutions only)",
             opts.run.method.as_str()
         ));
     }
-    let (mut done, engine_info) = if p.verify {
-        verified(ck, &plan, opts, p, progress, &mut out)?
-    } else {
-        let an = analysis::analyze_plan(ck, &plan, opts, progress)?;
-        out.notes.extend(an.init_warnings.iter().cloned());
-        let done = an
-            .matrices
-            .iter()
-            .map(|r| predict_only(ck, r, &p.request, p.plots))
-            .collect();
-        (done, an.engine)
+    let (done, engine_info) = verified(ck, &plan, opts, p, progress, &mut out)?;
+    let jobs: Vec<&Job> = plan.jobs.iter().collect();
+    Ok(finish(ck, &jobs, opts, p, done, engine_info, out))
+}
+
+/// Predictions (never verified) from an analysis of `ck` already run.
+/// `ranges`, when given, holds per matrix of the analysis the weights'
+/// range statistics under the requested quantizer (as
+/// `analysis::init::job_ranges` reads them); a matrix without them has them
+/// read from `ck` when a quantizer is requested.
+pub fn predict_analysis(
+    ck: &Checkpoint,
+    an: &Analysis,
+    opts: &analysis::Options,
+    p: &PredictOptions,
+    ranges: Option<&[Option<RangeStats>]>,
+) -> Predicted {
+    let out = Messages {
+        failures: ck.problems.iter().map(|e| e.to_string()).collect(),
+        notes: an.init_warnings.clone(),
     };
+    let done = an
+        .matrices
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let known = ranges.and_then(|v| v.get(i).copied().flatten());
+            predict_only(
+                ck,
+                r,
+                &p.request,
+                p.loss.as_ref().map(|l| (l.first, l.last)),
+                p.plots,
+                known,
+            )
+        })
+        .collect();
+    let jobs: Vec<&Job> = an.matrices.iter().map(|m| &m.job).collect();
+    finish(ck, &jobs, opts, p, done, an.engine.clone(), out)
+}
+
+/// The report and figures of a run's per-matrix outcomes (`done`, one per
+/// job of `jobs`).
+fn finish(
+    ck: &Checkpoint,
+    jobs: &[&Job],
+    opts: &analysis::Options,
+    p: &PredictOptions,
+    mut done: Vec<Done>,
+    engine_info: EngineInfo,
+    mut out: Messages,
+) -> Predicted {
     for d in done.iter().filter(|d| d.row.status != "ok") {
         out.failures.push(format!("{}: {}", d.row.name, d.row.note));
     }
-    let figures = plan
-        .jobs
+    let figures = jobs
         .iter()
         .zip(done.iter_mut())
         .map(|(j, d)| {
@@ -573,7 +731,17 @@ pub fn predict(
             )
         })
         .collect();
-    let summary = summary(&done);
+    let mut summary = summary(&done);
+    if let Some(l) = &p.loss {
+        let drop = l.first - l.last;
+        summary.loss = Some(l.last);
+        summary.loss_drop = Some(drop);
+        summary.dl_loss = Some(theory::combined_loss(
+            drop,
+            done.iter()
+                .filter_map(|d| d.row.dl_frac.filter(|_| d.row.dl_loss.is_some())),
+        ));
+    }
     let backend = backend_of(&engine_info, summary.verified > 0);
     let engine = if p.verify {
         verify_engine(opts.run.gpu.as_ref()).name()
@@ -611,18 +779,19 @@ pub fn predict(
             .init
             .as_ref()
             .map_or("median".into(), |p| format!("init {}", p.display())),
+        losses: p.loss.as_ref().map(|l| l.source.clone()),
         rows,
         summary,
         curves,
         profiles,
         problems: ck.problems.iter().map(|e| e.to_string()).collect(),
     };
-    Ok(Predicted {
+    Predicted {
         report,
         figures,
         failures: out.failures,
         notes: out.notes,
-    })
+    }
 }
 
 /// What a run has to say on stderr.

@@ -11,6 +11,7 @@ pub mod html;
 mod npy;
 pub mod plot;
 mod predict;
+pub mod referee;
 pub mod series;
 pub mod source;
 mod table;
@@ -245,6 +246,10 @@ pub struct LayerRow {
     pub k_q4: Option<usize>,
     pub k_q8: Option<usize>,
     pub theory_status: String,
+    /// `valid`, `out_of_domain` or `unresolved`: whether this matrix gets
+    /// loss predictions, and why not (docs/theory.md §4.3).
+    pub theory_verdict: crate::fit::Verdict,
+    pub theory_reason: String,
     // --- Diffract's columns (docs/diffract-compat.md): λ = μ/N units ---
     pub esd_max: Option<f64>,
     pub esd_min: Option<f64>,
@@ -311,6 +316,7 @@ impl From<&MatrixResult> for LayerRow {
             None => crate::theory::TheoryColumns {
                 params: r.params(),
                 theory_status: error.clone().unwrap_or_default(),
+                theory_reason: error.clone().unwrap_or_default(),
                 ..Default::default()
             },
         };
@@ -406,6 +412,8 @@ impl From<&MatrixResult> for LayerRow {
             k_q4: theory.k_q4,
             k_q8: theory.k_q8,
             theory_status: theory.theory_status,
+            theory_verdict: theory.theory_verdict,
+            theory_reason: theory.theory_reason,
             ..diffract_columns(r)
         }
     }
@@ -636,7 +644,7 @@ impl InspectReport {
             tool: Tool::this(),
             command: "inspect",
             input: Input::of(ck),
-            total_params: tensors.iter().map(|t| t.params).sum(),
+            total_params: tensors.iter().fold(0, |a, t| a.saturating_add(t.params)),
             matrices: plan.jobs.len(),
             tensors,
             problems: ck.problems.iter().map(|p| p.to_string()).collect(),
@@ -655,17 +663,11 @@ impl InspectRow {
         t: &crate::load::Tensor,
         conv: crate::load::ConvMode,
     ) -> InspectRow {
-        use crate::load::{RuleKind, TensorPlan, plan_tensor};
+        use crate::load::{RuleKind, TensorPlan};
         let h = &t.header;
         let (rule, matrices, note) = match (
             t.problem(),
-            plan_tensor(
-                &h.name,
-                crate::pipeline::base_name(&h.name),
-                &h.dtype,
-                &h.shape,
-                conv,
-            ),
+            t.plan(crate::pipeline::base_name(&h.name), conv),
         ) {
             (Some(p), _) => (
                 if h.dtype.is_non_float() {

@@ -53,6 +53,15 @@ pub struct PredictRow {
     pub err_pred: f64,
     pub dl: Option<f64>,
     pub dl_frac: Option<f64>,
+    /// Whether ΔL may be used: `valid`, `out_of_domain` (a ≤ 1),
+    /// `unresolved` (no a or k_*, or an error bar reaching a = 1); the
+    /// reason is `model_status`. ΔL is left empty unless valid.
+    pub verdict: crate::fit::Verdict,
+    /// ΔL in the loss's units (nats for a cross-entropy), calibrated on
+    /// the loss the run removed (`--losses`: first minus last value), and
+    /// as a fraction of the current (last) loss.
+    pub dl_loss: Option<f64>,
+    pub dl_loss_frac: Option<f64>,
     #[serde(serialize_with = "finite")]
     pub shift_top_pred: f64,
     pub shift_kept_pred: Option<f64>,
@@ -84,6 +93,14 @@ fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl PredictRow {
+    /// ΔL in the loss's units, given the loss curve's first and last
+    /// values (docs/theory.md §4.3).
+    pub fn in_loss_units(&mut self, pred: &crate::theory::Prediction, loss: Option<(f64, f64)>) {
+        let Some((first, last)) = loss else { return };
+        self.dl_loss = pred.dl_in_loss_units(first - last);
+        self.dl_loss_frac = self.dl_loss.map(|d| d / last);
+    }
+
     /// docs/theory.md §2: a report never holds NaN or ∞. Every optional
     /// number that is not finite (the power-law α of a constant spectrum
     /// is +∞, for one) becomes `None`; plain numbers that are not finite
@@ -117,6 +134,8 @@ impl PredictRow {
         opt("rms_step", &mut self.rms_step);
         opt("dl", &mut self.dl);
         opt("dl_frac", &mut self.dl_frac);
+        opt("dl_loss", &mut self.dl_loss);
+        opt("dl_loss_frac", &mut self.dl_loss_frac);
         opt("shift_kept_pred", &mut self.shift_kept_pred);
         opt("err_meas", &mut self.err_meas);
         opt("noise_ratio", &mut self.noise_ratio);
@@ -197,6 +216,12 @@ pub struct PredictSummary {
     /// how many have one.
     pub dl_frac: Option<f64>,
     pub with_model: usize,
+    /// The current loss and the loss training removed (`--losses`: the
+    /// curve's last value, and first minus last), and ΔL in its units of
+    /// compressing every matrix with a valid prediction at once.
+    pub loss: Option<f64>,
+    pub loss_drop: Option<f64>,
+    pub dl_loss: Option<f64>,
     pub curve: Vec<ModelCurvePoint>,
 }
 
@@ -217,6 +242,8 @@ pub struct PredictReport {
     pub compression: String,
     /// Where σ came from: `init` (path) or `median`.
     pub noise: String,
+    /// The loss ΔL is calibrated on (`--losses`), or none: ΔL/C only.
+    pub losses: Option<String>,
     pub rows: Vec<PredictRow>,
     pub summary: PredictSummary,
     pub curves: Vec<CurveRow>,

@@ -6,6 +6,7 @@
 
 use super::fmt::fixed as num;
 use super::{Backend, Tool};
+pub use crate::fit::Verdict;
 use serde::Serialize;
 use std::io::Write;
 
@@ -32,10 +33,13 @@ pub struct SeriesRow {
     /// Modes of the matrix (its short side).
     #[serde(rename = "M")]
     pub m: usize,
-    /// The frontier from the matrix's frontier source (see the matrix
-    /// summary), and its error.
+    /// The frontier from the matrix's one frontier source (chosen on the
+    /// series: `k_star_source`, the same at every snapshot), and its error;
+    /// `null` where that source has no value (never filled in from
+    /// another).
     pub k_star: Option<f64>,
     pub k_star_err: Option<f64>,
+    pub k_star_source: String,
     /// The theory's D = k_*/M.
     pub density: Option<f64>,
     /// μ_max (the largest eigenvalue), the peer-compatible tail exponent α,
@@ -52,9 +56,16 @@ pub struct SeriesRow {
     pub saturation_rms: Option<f64>,
     /// `ok` or why there is no saturation fit.
     pub saturation_status: String,
-    /// `analyze`'s frontier (broken power law or noise floor).
+    /// `analyze`'s frontier (broken power law or noise floor, chosen per
+    /// snapshot).
     pub k_star_fitter: Option<usize>,
     pub k_star_fitter_source: String,
+    /// The candidates the series chooses from besides the saturation fit:
+    /// the best break (and whether `analyze` accepts it) and the count
+    /// above the noise floor.
+    pub k_star_break: Option<f64>,
+    pub k_star_break_accepted: Option<bool>,
+    pub k_star_noise: Option<f64>,
 }
 
 /// The model at one snapshot.
@@ -86,18 +97,33 @@ pub struct DynamicsRow {
     #[serde(rename = "M")]
     pub m: Option<usize>,
     pub params: u64,
-    /// `saturation`, `break`/`noise_floor` (analyze's), or mixed.
+    /// The one k_* source of the series: `saturation`, `break` or
+    /// `noise_floor` (docs/compare-and-validate.md, "The frontier source");
+    /// for the model, the sources of the pooled matrices.
     pub frontier_source: String,
+    /// Snapshots holding the matrix where the source has no value; where
+    /// its value is an unaccepted break; and where either happens between
+    /// the first and last snapshot of the φ window (> 0 makes φ
+    /// `inconsistent`).
+    pub frontier_missing: Option<usize>,
+    pub frontier_unaccepted: Option<usize>,
+    pub frontier_gaps: Option<usize>,
+    /// Why this source.
+    pub frontier_reason: String,
     pub phi: Option<f64>,
     pub phi_err: Option<f64>,
     pub phi_points: Option<usize>,
     pub psi: Option<f64>,
     pub psi_err: Option<f64>,
     pub psi_modes: Option<usize>,
-    /// φ·ψ (1 when frontier and modes agree; b-free) and its z-score.
+    /// φ·ψ (1 when frontier and modes agree; b-free) and its z-score,
+    /// (φψ − 1)/σ.
     pub agreement: Option<f64>,
     pub agreement_err: Option<f64>,
     pub agreement_z: Option<f64>,
+    /// The z the verdict uses: ln(φψ) over the statistical error and a
+    /// systematic 0.03 in quadrature (`fit::series::log_ratio_z`).
+    pub agreement_z_log: Option<f64>,
     pub s1: Option<f64>,
     pub s1_err: Option<f64>,
     pub beta: Option<f64>,
@@ -136,7 +162,22 @@ pub struct DynamicsRow {
     /// α_t measured on the losses (the model's, same for every row).
     pub alpha_t: Option<f64>,
     pub alpha_t_err: Option<f64>,
-    /// Why something above is missing (first reason), or `ok`.
+    /// The model row: matrices pooled into its means (the valid ones; all
+    /// when none is valid, and then the row is not valid).
+    pub pooled: Option<usize>,
+    /// The row's verdict (ρ and a of the headline route; the worst of
+    /// `rho_verdict` and `a_verdict`) and its main reason.
+    pub verdict: Verdict,
+    pub verdict_reason: String,
+    /// Per quantity: φ, ψ, the headline ρ (with φ's and ψ's checks), the
+    /// headline a and b, and the spectra route (p = 1; its check against
+    /// the headline does not enter `verdict`).
+    pub phi_verdict: Verdict,
+    pub psi_verdict: Verdict,
+    pub rho_verdict: Verdict,
+    pub a_verdict: Verdict,
+    pub spectra_verdict: Verdict,
+    /// Every reason behind the verdicts, `; `-separated, or `valid`.
     pub status: String,
 }
 
@@ -164,6 +205,9 @@ pub struct DensingRow {
     /// φ of the model: what the slope should be.
     pub expected: Option<f64>,
     pub expected_err: Option<f64>,
+    /// `valid` when the slope and the model's φ are both valid and agree
+    /// (|z| ≤ 2 on their log ratio).
+    pub verdict: Verdict,
     pub status: String,
 }
 
@@ -171,6 +215,12 @@ pub struct DensingRow {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LossFitRow {
     pub source: String,
+    /// The loss column used (`--loss-column`, else the first of
+    /// `val_loss`, `valid_loss`, `test_loss`, `loss`, `train_loss`
+    /// present).
+    pub column: Option<String>,
+    /// `valid` when fitted with an error below the value and α_t > 0.
+    pub verdict: Verdict,
     pub alpha_t: Option<f64>,
     pub alpha_t_err: Option<f64>,
     pub points: usize,
@@ -210,6 +260,90 @@ pub struct ComplementaritySummary {
     /// max/min − 1 of L + ΔL_c.
     pub spread_predicted: Option<f64>,
     pub spread_measured: Option<f64>,
+    /// The verdict of the matrix's a that the prediction uses (the
+    /// prediction needs a > 1).
+    pub a_verdict: Verdict,
+}
+
+/// One matrix in the ranking of what was learned.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnedRow {
+    /// 1 = learned most, by `Answers::learned_most_by` (`null` without
+    /// that quantity).
+    pub rank: Option<usize>,
+    pub name: String,
+    pub params: u64,
+    /// ‖W_T − W_0‖²_F/‖W_0‖²_F, W_0 the reference weights
+    /// (`Answers::reference`).
+    pub weight_change: Option<f64>,
+    /// ‖W_T − W_0‖²_F/‖W_T‖²_F: the share of the final weights' energy
+    /// that training added.
+    pub weight_change_final: Option<f64>,
+    /// ‖W_T − W_0‖²_F itself (not relative to either end).
+    pub weight_change_abs: Option<f64>,
+    /// Σ_k |μ_k(T) − μ_k(0)| / Σ_k μ_k(0), μ(0) the first snapshot's
+    /// spectrum.
+    pub spectral_change: Option<f64>,
+    /// μ_1(T)/μ_1(0), the first snapshot's μ_1.
+    pub top_growth: Option<f64>,
+    /// The measured loss increase of resetting the matrix to its init
+    /// (a `simulate --model lm` run's lm_truth.csv, kind `reset`), and its
+    /// rank among the matrices that have one (1 = largest).
+    pub reset_dl: Option<f64>,
+    pub reset_rank: Option<usize>,
+    /// Why the weight change is missing, or empty.
+    pub status: String,
+}
+
+/// How well one quantity ranks the matrices like a measured truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct RankCheckRow {
+    pub quantity: String,
+    pub truth: String,
+    /// Matrices with both.
+    pub matrices: usize,
+    /// Spearman's rank correlation (1: the same order).
+    pub spearman: Option<f64>,
+}
+
+/// When one matrix's frontier (or the model's) stopped moving.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettledRow {
+    pub name: String,
+    pub frontier_source: String,
+    /// The last k_* and its error, and the tolerance (2 standard errors of
+    /// a difference, at least one mode).
+    pub k_final: Option<f64>,
+    pub k_final_err: Option<f64>,
+    pub tolerance: Option<f64>,
+    /// The first snapshot from which k_* stays within the tolerance of its
+    /// final value: the frontier stopped moving in (t_before, t_settled].
+    pub snapshot: Option<usize>,
+    pub t_settled: Option<f64>,
+    pub t_before: Option<f64>,
+    /// Snapshots from `snapshot` to the last with a k_*.
+    pub settled_snapshots: Option<usize>,
+    /// `valid` when settled over at least 3 snapshots with a stable
+    /// source; `unresolved` when still moving at the end (or no k_*);
+    /// `inconsistent` when the source has gaps.
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+/// What a researcher asks of a run: which matrices learned most (and how
+/// well that ranks the measured cost of undoing it, when the run has it),
+/// and when the frontier stopped moving.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Answers {
+    /// The quantity `learned_most` is ranked by.
+    pub learned_most_by: String,
+    /// W_0 of the weight change: `init PATH` or `first snapshot PATH`.
+    pub reference: String,
+    pub learned_most: Vec<LearnedRow>,
+    /// Each quantity's Spearman against the measured reset ΔL (lm runs).
+    pub learned_most_vs_truth: Vec<RankCheckRow>,
+    /// Per matrix, then `(model)`: the last of the matrices to settle.
+    pub frontier_settled: Vec<SettledRow>,
 }
 
 /// The `compare` report.
@@ -234,7 +368,97 @@ pub struct CompareReport {
     pub modes: Vec<ModeRow>,
     pub complementarity: Vec<ComplementarityRow>,
     pub complementarity_summary: Vec<ComplementaritySummary>,
+    pub answers: Answers,
     pub notes: Vec<String>,
+}
+
+/// `[x]` for a value whose verdict is not `valid` (a missing value, `-`,
+/// stays as it is).
+fn mark(text: String, v: Verdict) -> String {
+    if v == Verdict::Valid || text == "-" {
+        text
+    } else {
+        format!("[{text}]")
+    }
+}
+
+/// `valid`, or `verdict: reason`.
+fn verdict_text(v: Verdict, reason: &str) -> String {
+    if v == Verdict::Valid {
+        "valid".into()
+    } else {
+        format!("{v}: {reason}")
+    }
+}
+
+impl Answers {
+    /// The answers' part of the terminal table.
+    fn write_table(&self, mut w: impl Write) -> std::io::Result<()> {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "learned most, by {} ({}):",
+            self.learned_most_by, self.reference
+        )?;
+        let width = self
+            .learned_most
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(6)
+            .clamp(6, 48);
+        writeln!(
+            w,
+            "{:>4}  {:<width$}  {:>13}  {:>15}  {:>10}  {:>8}",
+            "rank", "matrix", "weight_change", "spectral_change", "top_growth", "reset dL"
+        )?;
+        let g = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4e}"));
+        for r in &self.learned_most {
+            writeln!(
+                w,
+                "{:>4}  {:<width$}  {:>13}  {:>15}  {:>10}  {:>8}",
+                r.rank.map_or("-".into(), |k| k.to_string()),
+                r.name,
+                g(r.weight_change),
+                g(r.spectral_change),
+                g(r.top_growth),
+                r.reset_dl.map_or("-".into(), |x| format!("{x:.3}")),
+            )?;
+        }
+        for c in &self.learned_most_vs_truth {
+            writeln!(
+                w,
+                "Spearman of {} against the {}: {} ({} matrices)",
+                c.quantity,
+                c.truth,
+                num(c.spearman, 3),
+                c.matrices
+            )?;
+        }
+        writeln!(w)?;
+        writeln!(
+            w,
+            "frontier stopped moving (first snapshot from which k* stays within tolerance of its last value):"
+        )?;
+        writeln!(
+            w,
+            "{:<width$}  {:>11}  {:>14}  {:>26}  verdict",
+            "matrix", "source", "k* final", "stopped in (t_before, t]"
+        )?;
+        for r in &self.frontier_settled {
+            let t = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x}"));
+            writeln!(
+                w,
+                "{:<width$}  {:>11}  {:>14}  {:>26}  {}",
+                r.name,
+                r.frontier_source,
+                pm(r.k_final, r.k_final_err, 1),
+                format!("({}, {}]", t(r.t_before), t(r.t_settled)),
+                verdict_text(r.verdict, &r.reason),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn pm(v: Option<f64>, e: Option<f64>, prec: usize) -> String {
@@ -295,54 +519,62 @@ impl CompareReport {
             .clamp(7, 48);
         writeln!(
             w,
-            "{:<width$}  {:>15}  {:>15}  {:>7}  {:>8}  {:>15}  {:>15}  {:>15}  {:>15}",
+            "{:<width$}  {:>17}  {:>17}  {:>9}  {:>8}  {:>17}  {:>17}  {:>17}  {:>17}  verdict",
             "matrix", "phi", "psi", "phi*psi", "route", "a", "b", "rho (frontier)", "rho (modes)"
         )?;
         for d in &self.dynamics {
             writeln!(
                 w,
-                "{:<width$}  {:>15}  {:>15}  {:>7}  {:>8}  {:>15}  {:>15}  {:>15}  {:>15}",
+                "{:<width$}  {:>17}  {:>17}  {:>9}  {:>8}  {:>17}  {:>17}  {:>17}  {:>17}  {}",
                 d.name,
-                pm(d.phi, d.phi_err, 3),
-                pm(d.psi, d.psi_err, 3),
-                num(d.agreement, 3),
+                mark(pm(d.phi, d.phi_err, 3), d.phi_verdict),
+                mark(pm(d.psi, d.psi_err, 3), d.psi_verdict),
+                mark(num(d.agreement, 3), d.rho_verdict),
                 d.route,
-                pm(d.a, d.a_err, 3),
-                pm(d.b, d.b_err, 3),
-                pm(d.rho_frontier, d.rho_frontier_err, 3),
-                pm(d.rho_modes, d.rho_modes_err, 3),
+                mark(pm(d.a, d.a_err, 3), d.a_verdict),
+                mark(pm(d.b, d.b_err, 3), d.a_verdict),
+                mark(pm(d.rho_frontier, d.rho_frontier_err, 3), d.rho_verdict),
+                mark(pm(d.rho_modes, d.rho_modes_err, 3), d.rho_verdict),
+                verdict_text(d.verdict, &d.verdict_reason),
             )?;
         }
+        writeln!(
+            w,
+            "[...]: not valid (its verdict is in the row's last column; every reason in the JSON's `status`)"
+        )?;
         writeln!(w)?;
         let lf = &self.loss_fit;
         writeln!(
             w,
-            "loss exponent alpha_t: {} ({} points){}",
-            pm(lf.alpha_t, lf.alpha_t_err, 4),
+            "loss exponent alpha_t: {} ({} points{}){}",
+            mark(pm(lf.alpha_t, lf.alpha_t_err, 4), lf.verdict),
             lf.points,
-            if lf.status == "ok" {
+            lf.column
+                .as_ref()
+                .map_or(String::new(), |c| format!(", column {c}")),
+            if lf.verdict == Verdict::Valid {
                 String::new()
             } else {
-                format!(" — {}", lf.status)
+                format!(" — {}", verdict_text(lf.verdict, &lf.status))
             }
         )?;
         let d = &self.densing;
         writeln!(
             w,
             "Densing fit ln D on ln C: slope {} ({} points), frontier predicts {}{}",
-            pm(d.slope, d.slope_err, 4),
+            mark(pm(d.slope, d.slope_err, 4), d.verdict),
             d.points,
             pm(d.expected, d.expected_err, 4),
-            if d.status == "ok" {
+            if d.verdict == Verdict::Valid {
                 String::new()
             } else {
-                format!(" — {}", d.status)
+                format!(" — {}", verdict_text(d.verdict, &d.status))
             }
         )?;
         for c in &self.complementarity_summary {
             writeln!(
                 w,
-                "complementarity {} (k_c = {}, {} snapshots with k* > k_c): L + dL spread {} predicted, {} measured",
+                "complementarity {} (k_c = {}, {} snapshots with k* > k_c): L + dL spread {} predicted, {} measured{}",
                 c.name,
                 c.k_c,
                 c.snapshots,
@@ -350,8 +582,14 @@ impl CompareReport {
                     .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s)),
                 c.spread_measured
                     .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s)),
+                if c.a_verdict == Verdict::Valid {
+                    String::new()
+                } else {
+                    format!(" — the a it uses is {}", c.a_verdict)
+                }
             )?;
         }
+        self.answers.write_table(&mut w)?;
         for n in &self.notes {
             writeln!(w, "note: {n}")?;
         }

@@ -267,6 +267,8 @@ pub enum SimError {
     Svd { name: String, step: u64 },
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Encode(#[from] crate::load::EncodeError),
 }
 
 impl SimError {

@@ -99,7 +99,7 @@ fn write_snapshot(
                 &crate::synth::row_major(w),
             )
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let path = dir.join(file);
     write_safetensors(&path, &tensors, meta).map_err(|source| SimError::Write { path, source })
 }

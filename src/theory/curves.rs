@@ -7,8 +7,9 @@
 
 use super::prune::{LossModel, truncation_energy};
 use super::quant::{QuantSpec, RangeStats};
-use super::{CurvePoint, Keep, Request, loss_model, predict};
+use super::{CurvePoint, Keep, Request, learned_model, predict};
 use crate::fit::SpectralFit;
+use crate::fit::estimate::Unavailable;
 use crate::fit::noise::Dims;
 
 /// At most this many ranks on a pruning curve: log-spaced, always the
@@ -33,7 +34,7 @@ pub struct PruningCurve {
     /// The frontier, where the loss curve's plateau starts.
     pub k_star: Option<usize>,
     /// The loss model (a, k_*), or why there is none (then no ΔL curve).
-    pub model: Result<LossModel, String>,
+    pub model: Result<LossModel, Unavailable>,
 }
 
 /// Log-spaced ranks 1…`modes` (every rank when there are few), ascending,
@@ -61,7 +62,7 @@ pub fn curve_ranks(modes: usize) -> Vec<usize> {
 /// The pruning curve of a descending spectrum `mu` (views of size `d`)
 /// with its fit: every rank of [`curve_ranks`] below the full rank.
 pub fn pruning_curve(mu: &[f64], d: Dims, fit: &SpectralFit) -> PruningCurve {
-    let model = loss_model(fit).map_err(|e| e.to_string());
+    let model = learned_model(fit, mu.len());
     let max = model.as_ref().ok().map(LossModel::max_damage);
     let points = curve_ranks(mu.len())
         .into_iter()
@@ -129,7 +130,10 @@ mod tests {
             assert_eq!(p.energy, truncation_energy(&mu, p.r));
         }
         let m = c.model.clone().expect("a steepening break gives a model");
-        assert_eq!(c.k_star, Some(m.k_star));
+        // Learned: up to the frontier or the noise floor, whichever is
+        // further out.
+        let k_noise = fit.noise.as_ref().unwrap().k_noise;
+        assert_eq!(Some(m.k_star), c.k_star.map(|k| k.max(k_noise)));
         for p in &c.points {
             // The same ΔL/ΔL(0) that `predict` reports for this rank.
             let pred = predict(
@@ -145,7 +149,11 @@ mod tests {
             assert_eq!(p.dl_frac, pred.dl_frac, "r = {}", p.r);
         }
         let at = |r: usize| c.points[r - 1];
-        assert_eq!(at(m.k_star).dl_frac, Some(0.0), "plateau from k_*");
+        assert_eq!(
+            at(m.k_star).dl_frac,
+            Some(0.0),
+            "plateau from max(k_*, k_noise)"
+        );
         assert!(at(m.k_star - 1).dl_frac.unwrap() > 0.0);
     }
 }

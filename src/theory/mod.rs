@@ -13,7 +13,7 @@ pub mod quant;
 pub mod verify;
 
 use crate::fit::noise::{Dims, bbp_outlier, bbp_threshold};
-use crate::fit::{Estimated, SpectralFit, Unavailable};
+use crate::fit::{Estimated, SpectralFit, Unavailable, Verdict};
 use prune::{LossModel, Phase, truncation_energy};
 use quant::{CURVE_BITS, QuantSpec, RangeStats, k_bbp, k_overlap, k_weyl};
 use serde::Serialize;
@@ -79,6 +79,10 @@ pub struct Prediction {
     pub err_rel: f64,
     /// The loss model (a from reading B, k_*), or why there is none.
     pub model: Estimated<LossModel>,
+    /// Modes above the noise floor: learned signal, whether or not the
+    /// frontier counts them. Truncating below this count is never a
+    /// plateau.
+    pub k_signal: Option<usize>,
     /// ΔL/C and its fraction of the largest damage ΔL(0)/C.
     pub dl: Option<f64>,
     pub dl_frac: Option<f64>,
@@ -93,12 +97,72 @@ pub struct Prediction {
     pub curve: Vec<CurvePoint>,
 }
 
+/// Modes above the noise floor (at most `modes`).
+fn signal_modes(fit: &SpectralFit, modes: usize) -> Option<usize> {
+    fit.noise.as_ref().ok().map(|n| n.k_noise.min(modes))
+}
+
+/// The loss model predictions use: [`loss_model`], with every mode above
+/// the noise floor counted as learned. Such modes carry signal whether or
+/// not the fitted frontier counts them (THEORY.md §5, "Plateau"), so
+/// cutting one is never free.
+pub fn learned_model(fit: &SpectralFit, modes: usize) -> Estimated<LossModel> {
+    let k_signal = signal_modes(fit, modes).unwrap_or(0);
+    loss_model(fit).map(|m| LossModel {
+        k_star: m.k_star.max(k_signal),
+        ..m
+    })
+}
+
+impl Prediction {
+    /// Whether the loss prediction may be used, and why not.
+    pub fn verdict(&self) -> (Verdict, String) {
+        match &self.model {
+            Ok(_) => (Verdict::Valid, String::new()),
+            Err(e) => (e.verdict(), e.to_string()),
+        }
+    }
+
+    /// ΔL in the loss's own units (docs/theory.md §4.3): the learned modes
+    /// account for the loss training has removed, `drop` = L(0) − L(T) =
+    /// C·Σ_{k≤k_*} k^(−a), so C = drop/ΔL_max and ΔL = drop·ΔL/ΔL_max.
+    /// None without a valid loss model.
+    pub fn dl_in_loss_units(&self, drop: f64) -> Option<f64> {
+        self.model.as_ref().ok()?;
+        self.dl_frac.filter(|_| drop.is_finite()).map(|f| drop * f)
+    }
+}
+
+/// The model-level ΔL of compressing several matrices at once, each
+/// undoing the fraction f_m of its learned loss: drop·[1 − Π_m (1 − f_m)]
+/// (the matrices' learned structure lost independently: additive for
+/// small fractions, never more than the loss training removed).
+pub fn combined_loss(drop: f64, fractions: impl IntoIterator<Item = f64>) -> f64 {
+    let kept: f64 = fractions
+        .into_iter()
+        .map(|f| 1.0 - f.clamp(0.0, 1.0))
+        .product();
+    drop * (1.0 - kept)
+}
+
 /// The framework's loss model from a fit: a under reading (B) and k_*.
+/// Only inside the theory's domain (THEORY.md §5): a > 1, with an error
+/// bar that does not reach 1; otherwise why not, which is the prediction's
+/// verdict (`out_of_domain`, `unresolved`).
 pub fn loss_model(fit: &SpectralFit) -> Estimated<LossModel> {
     let a = fit.reading_b.as_ref().map_err(|e| Unavailable::Needs {
         what: "a (reading B)",
         why: e.to_string(),
     })?;
+    if a.a.value <= 1.0 {
+        return Err(Unavailable::OutOfDomain { a: a.a.value });
+    }
+    if a.a.value - a.a.stderr <= 1.0 {
+        return Err(Unavailable::Unresolved {
+            a: a.a.value,
+            err: a.a.stderr,
+        });
+    }
     let k_star = fit.k_star().ok_or_else(|| Unavailable::Needs {
         what: "k_*",
         why: fit
@@ -125,7 +189,8 @@ pub fn predict(
 ) -> Prediction {
     let modes = mu.len();
     let total: f64 = mu.iter().sum();
-    let model = loss_model(fit);
+    let k_signal = signal_modes(fit, modes);
+    let model = learned_model(fit, modes);
     let rank = req.keep.map(|k| match k {
         Keep::Rank(r) => r.min(modes),
         Keep::Sparsity(s) => prune::rank_for_sparsity(modes, s),
@@ -218,6 +283,7 @@ pub fn predict(
         kept,
         err_rel,
         model,
+        k_signal,
         dl,
         dl_frac,
         phase,
@@ -283,6 +349,11 @@ pub struct TheoryColumns {
     pub k_q8: Option<usize>,
     /// `ok`, or the first reason an estimate is missing.
     pub theory_status: String,
+    /// Whether the matrix's loss model (a, k_*) may be used for loss
+    /// predictions: `valid`, `out_of_domain` (a ≤ 1) or `unresolved`; the
+    /// reason is `theory_reason`.
+    pub theory_verdict: Verdict,
+    pub theory_reason: String,
 }
 
 /// The quantizer `analyze` reports k_q for: symmetric, per output channel.
@@ -355,6 +426,13 @@ impl TheoryColumns {
             k_q4: mu_kq(4),
             k_q8: mu_kq(8),
             theory_status: status,
+            theory_verdict: match loss_model(fit) {
+                Ok(_) => Verdict::Valid,
+                Err(ref e) => e.verdict(),
+            },
+            theory_reason: loss_model(fit)
+                .err()
+                .map_or_else(String::new, |e| e.to_string()),
         }
     }
 }

@@ -57,7 +57,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn write(path: &Path, tensors: &[(&str, DType, &[usize], Vec<f64>)]) {
     let t: Vec<TensorOut> = tensors
         .iter()
-        .map(|(n, d, s, v)| TensorOut::from_f64(n, d.clone(), s, v))
+        .map(|(n, d, s, v)| TensorOut::from_f64(n, d.clone(), s, v).expect("a float tensor"))
         .collect();
     write_safetensors(path, &t, &[]).expect("fixture written");
 }

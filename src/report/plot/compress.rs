@@ -8,6 +8,7 @@
 //! Built on [`pruning_curve`] and [`quantization_curve`].
 
 use super::{Figure, Series, XyPlot, pruning_curve, quantization_curve};
+use crate::fit::estimate::Unavailable;
 use crate::fit::spectral_fit;
 use crate::report::doc::{row_dims, row_sigma_init};
 use crate::theory::CurvePoint;
@@ -17,8 +18,23 @@ use serde_json::Value;
 
 /// The y axis of both figures.
 const Y_LABEL: &str = "predicted increase (fraction)";
-/// The legend entry of a missing ΔL curve.
-const NO_MODEL: &str = "ΔL/ΔL(0): no loss model (needs a steepening break)";
+/// The legend entry of a missing ΔL curve (`theory_reason` in the report
+/// says why).
+const NO_MODEL: &str = "ΔL/ΔL(0): no loss model (see theory_reason)";
+
+/// The legend entry of a missing ΔL curve whose reason is known: short
+/// enough for a legend, the full reason is the report's `theory_reason`.
+fn no_model(why: &Unavailable) -> String {
+    match why {
+        Unavailable::OutOfDomain { a } => {
+            format!("ΔL/ΔL(0): no loss model (a = {a:.3} ≤ 1, out of domain)")
+        }
+        Unavailable::Unresolved { a, err } => {
+            format!("ΔL/ΔL(0): no loss model (a = {a:.3} ± {err:.3}, unresolved)")
+        }
+        _ => "ΔL/ΔL(0): no loss model (a unavailable)".into(),
+    }
+}
 
 /// The quantizer without its bit width (`sym per channel`), for a curve
 /// over every B.
@@ -54,7 +70,7 @@ pub fn pruning_figure(name: &str, c: &PruningCurve, measured: Option<&[(f64, f64
                 .filter_map(|p| Some((p.r as f64, p.dl_frac?)))
                 .filter(|p| p.1 > 0.0),
         ),
-        Err(_) => Series::new(NO_MODEL, []),
+        Err(e) => Series::new(no_model(e), []),
     });
     if energy.is_empty() {
         f.note = Some("nothing to cut: every mode beyond rank 1 is zero".into());

@@ -164,7 +164,10 @@ fn clip(g: &mut Params<f32>, clip: f64) {
 }
 
 /// The tensors of `p` as the snapshot stores them.
-pub(crate) fn tensors_out(p: &Params<f32>, dtype: &DType) -> Vec<TensorOut> {
+pub(crate) fn tensors_out(
+    p: &Params<f32>,
+    dtype: &DType,
+) -> Result<Vec<TensorOut>, crate::load::EncodeError> {
     let names = p.dims.names();
     let shapes = p.dims.shapes();
     p.t.iter()
@@ -281,7 +284,7 @@ pub fn simulate_lm(
                 meta.push(("snapshot", i.to_string()));
             }
             let path = dir.join(&file);
-            write_safetensors(&path, &tensors_out(&p, &dtype), &meta)
+            write_safetensors(&path, &tensors_out(&p, &dtype)?, &meta)
                 .map_err(|source| SimError::Write { path, source })?;
             let row = SnapshotLoss {
                 file,
