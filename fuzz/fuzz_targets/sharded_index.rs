@@ -21,7 +21,7 @@ fn dir() -> &'static PathBuf {
         for (file, names) in [("a", ["x.weight", "y.weight"]), ("b", ["z.weight", "w"])] {
             let tensors: Vec<TensorOut> = names
                 .iter()
-                .map(|n| TensorOut::from_f64(n, DType::F32, &[8, 4], &v))
+                .map(|n| TensorOut::from_f64(n, DType::F32, &[8, 4], &v).expect("F32 encodes"))
                 .collect();
             write_safetensors(&d.join(format!("{file}.safetensors")), &tensors, &[])
                 .expect("shard written");

@@ -13,6 +13,7 @@
 
 use super::dtype::DType;
 use super::error::LoadError;
+use super::memory::Backing;
 use super::size;
 use memmap2::Mmap;
 use std::collections::BTreeMap;
@@ -132,7 +133,7 @@ pub struct SafetensorsFile {
     pub len: u64,
     /// The map's entry in the truncation guard (dropped before the map).
     _guard: super::guard::Registration,
-    mmap: Mmap,
+    data: Backing,
     pub tensors: Vec<TensorHeader>,
     /// String metadata of the header (`__metadata__`), sorted by key.
     pub metadata: BTreeMap<String, String>,
@@ -206,7 +207,7 @@ impl SafetensorsFile {
             path: path.to_path_buf(),
             len,
             _guard: guard,
-            mmap,
+            data: Backing::Mapped(mmap),
             tensors,
             metadata,
         };
@@ -219,9 +220,28 @@ impl SafetensorsFile {
         Ok(out)
     }
 
+    /// A file whose bytes are in-memory buffers (`memory`): `tensors`
+    /// carry virtual byte ranges into `data`.
+    pub(super) fn from_backing(
+        path: &Path,
+        len: u64,
+        data: Backing,
+        tensors: Vec<TensorHeader>,
+        metadata: BTreeMap<String, String>,
+    ) -> SafetensorsFile {
+        SafetensorsFile {
+            path: path.to_path_buf(),
+            len,
+            _guard: super::guard::Registration::none(),
+            data,
+            tensors,
+            metadata,
+        }
+    }
+
     /// The bytes of a tensor. Only call for tensors without a problem.
     pub fn tensor_bytes(&self, t: &TensorHeader) -> &[u8] {
-        &self.mmap[t.bytes.clone()]
+        self.data.slice(t.bytes.clone())
     }
 
     /// Tells the kernel the pages of `range` are no longer needed, so that
@@ -230,7 +250,8 @@ impl SafetensorsFile {
     pub fn release(&self, range: Range<usize>) {
         #[cfg(unix)]
         {
-            let m = &self.mmap;
+            // In-memory buffers (`memory`) have no pages to give back.
+            let Some(m) = self.data.mapped() else { return };
             if range.end > range.start && range.end <= m.len() {
                 // SAFETY: the map is a read-only, file-backed mapping, so
                 // MADV_DONTNEED only drops clean pages; later reads fault them

@@ -40,6 +40,13 @@ static REGISTRY: [Slot; SLOTS] = [EMPTY; SLOTS];
 #[derive(Debug)]
 pub(crate) struct Registration(Option<usize>);
 
+impl Registration {
+    /// Nothing registered (data that is not a map).
+    pub(crate) fn none() -> Registration {
+        Registration(None)
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(i) = self.0 {

@@ -1,7 +1,7 @@
-//! Loading: safetensors files, sharded indexes, dtype decoding, the
-//! tensor → matrix rules, and the value ranges and quantization grids of a
-//! matrix's weights (`quant`). Everything here reads; nothing computes
-//! spectra.
+//! Loading: safetensors files, sharded indexes, tensors already in memory
+//! (`memory`), dtype decoding, the tensor → matrix rules, and the value
+//! ranges and quantization grids of a matrix's weights (`quant`).
+//! Everything here reads; nothing computes spectra.
 
 mod checkpoint;
 mod dtype;
@@ -10,6 +10,7 @@ mod file;
 pub mod guard;
 mod index;
 mod matrix;
+mod memory;
 pub mod quant;
 mod size;
 mod write;
@@ -23,6 +24,7 @@ pub use matrix::{
     CONV_POOLED_SCALE, ConvMode, MatrixData, MatrixSpec, RuleKind, TensorPlan, View, is_conv1d,
     plan_tensor,
 };
+pub use memory::{BufferTensor, TensorBuffer};
 pub use size::{
     MAX_MATRICES_PER_TENSOR, MAX_VIEWS_PER_MATRIX, MIN_EXPERT_ELEMENTS, SizeError, byte_len, numel,
     plan_counts,

@@ -1,0 +1,5 @@
+"""``python -m specscope``: the CLI."""
+
+from ._cli import main
+
+main()
