@@ -149,6 +149,7 @@ impl Settings {
                 threads: threads.max(1),
                 memory_budget: self.memory_budget,
                 method: parse::<Method>("method", &self.method)?,
+                needs: crate::pipeline::Needs::All,
                 krylov: KrylovOptions {
                     top_k: self.top_k,
                     tol: self.tol.0,
