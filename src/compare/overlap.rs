@@ -156,6 +156,30 @@ pub fn series_overlap(
     Ok(rows)
 }
 
+/// Copies the subspace overlaps and mean best matches of `report.overlap`
+/// into its series rows (one per snapshot and matrix).
+pub fn fill_series(report: &mut crate::report::series::CompareReport) {
+    let by: HashMap<(usize, &str, &str), &OverlapRow> = report
+        .overlap
+        .iter()
+        .map(|r| ((r.snapshot, r.name.as_str(), r.against), r))
+        .collect();
+    for s in &mut report.series {
+        if let Some(r) = by.get(&(s.snapshot, s.name.as_str(), "previous")) {
+            s.overlap_prev_left = Some(r.left_subspace);
+            s.overlap_prev_right = Some(r.right_subspace);
+            s.best_match_prev_left = Some(r.left_best_mean);
+            s.best_match_prev_right = Some(r.right_best_mean);
+        }
+        if let Some(r) = by.get(&(s.snapshot, s.name.as_str(), "init")) {
+            s.overlap_init_left = Some(r.left_subspace);
+            s.overlap_init_right = Some(r.right_subspace);
+            s.best_match_init_left = Some(r.left_best_mean);
+            s.best_match_init_right = Some(r.right_best_mean);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,29 +218,5 @@ mod tests {
         let mean = total / 20.0;
         let expect = k as f64 / n as f64;
         assert!((mean / expect - 1.0).abs() < 0.25, "{mean} vs {expect}");
-    }
-}
-
-/// Copies the subspace overlaps and mean best matches of `report.overlap`
-/// into its series rows (one per snapshot and matrix).
-pub fn fill_series(report: &mut crate::report::series::CompareReport) {
-    let by: HashMap<(usize, &str, &str), &OverlapRow> = report
-        .overlap
-        .iter()
-        .map(|r| ((r.snapshot, r.name.as_str(), r.against), r))
-        .collect();
-    for s in &mut report.series {
-        if let Some(r) = by.get(&(s.snapshot, s.name.as_str(), "previous")) {
-            s.overlap_prev_left = Some(r.left_subspace);
-            s.overlap_prev_right = Some(r.right_subspace);
-            s.best_match_prev_left = Some(r.left_best_mean);
-            s.best_match_prev_right = Some(r.right_best_mean);
-        }
-        if let Some(r) = by.get(&(s.snapshot, s.name.as_str(), "init")) {
-            s.overlap_init_left = Some(r.left_subspace);
-            s.overlap_init_right = Some(r.right_subspace);
-            s.best_match_init_left = Some(r.left_best_mean);
-            s.best_match_init_right = Some(r.right_best_mean);
-        }
     }
 }
