@@ -347,6 +347,62 @@ fn report_renders_in_headless_chromium() {
         })()"#,
     );
     assert_eq!(shown, json!(4));
+    // At 1400 px the tables fit their containers (no horizontal scroll),
+    // the status and warning columns are in view, and the name column
+    // sticks; "all columns" shows the hidden ones (the table may then
+    // scroll) and hides them again.
+    b.call(
+        s,
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 1500, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    let fit = eval(
+        &mut b,
+        r#"(function () {
+            var over = [];
+            Array.prototype.forEach.call(document.querySelectorAll('.scroll'), function (d) {
+                if (d.scrollWidth > d.clientWidth) {
+                    over.push(d.firstElementChild.id + ': ' + d.scrollWidth + ' > ' + d.clientWidth);
+                }
+            });
+            var right = function (c) {
+                return document.querySelector('#layers th[data-col="' + c + '"]').getBoundingClientRect().right;
+            };
+            var name = getComputedStyle(document.querySelector('#layers td.name')).position;
+            return [over, right('status') <= window.innerWidth, right('warning') <= window.innerWidth,
+                    name, document.documentElement.scrollWidth <= window.innerWidth];
+        })()"#,
+    );
+    assert_eq!(fit[0], json!([]), "tables overflow at 1400 px");
+    assert_eq!(fit[1], json!(true), "status column out of view");
+    assert_eq!(fit[2], json!(true), "warning column out of view");
+    assert_eq!(fit[3], json!("sticky"), "name column");
+    assert_eq!(fit[4], json!(true), "the page scrolls sideways");
+    let toggled = eval(
+        &mut b,
+        r#"(function () {
+            var visible = function () {
+                return Array.prototype.filter.call(document.querySelectorAll('#layers th.x'),
+                    function (t) { return t.offsetWidth > 0; }).length;
+            };
+            var hidden = visible();
+            var btn = document.getElementById('toggle-columns');
+            btn.click();
+            var shown = visible();
+            btn.click();
+            return [hidden, shown, document.querySelectorAll('#layers th.x').length, visible()];
+        })()"#,
+    );
+    assert_eq!(toggled[0], json!(0), "extra columns start hidden");
+    assert_eq!(toggled[1], toggled[2], "all columns shows every one");
+    assert!(toggled[2].as_u64().unwrap() > 10, "{toggled}");
+    assert_eq!(toggled[3], json!(0), "and hides them again");
+    // The matrices table names its k_* as the fitter's.
+    let k = eval(
+        &mut b,
+        r#"document.querySelector('#layers th[data-col="k_star"]').textContent"#,
+    );
+    assert_eq!(k, json!("k_star (fitter, this snapshot)"));
     // Back to the top, sorted by layer id, for the screenshot.
     eval(
         &mut b,

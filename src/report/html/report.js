@@ -49,6 +49,14 @@
       if (count) { count.textContent = n + " of " + rows.length + " matrices"; }
     });
   }
+  var cols = document.getElementById("toggle-columns");
+  if (cols && layers) {
+    cols.addEventListener("click", function () {
+      var all = layers.classList.toggle("all");
+      var n = cols.getAttribute("data-hidden");
+      cols.textContent = all ? "fewer columns" : "all columns (+" + n + ")";
+    });
+  }
   var toggle = document.getElementById("toggle-figures");
   if (toggle) {
     toggle.addEventListener("click", function () {
