@@ -447,6 +447,103 @@ fn report_renders_in_headless_chromium() {
     b.close();
 }
 
+/// A snapshot series' page (a `simulate` run: the matrices, the series
+/// figures, and every table of `compare` and `validate`) at 1400 px: no
+/// table overflows its container; a wide table (compare's dynamics) shows
+/// its first columns and an "all columns" button, and the series table
+/// labels its k_* as the series source.
+#[test]
+fn series_report_fits_1400_px() {
+    let Some(bin) = chromium() else {
+        let why =
+            "no Chromium found (install the Debian package `chromium`, or set SPECSCOPE_CHROMIUM)";
+        if std::env::var("SPECSCOPE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+            panic!("SPECSCOPE_REQUIRE_BROWSER=1 but {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = specscope(&[
+        "simulate",
+        "--out",
+        run.to_str().unwrap(),
+        "--model",
+        "linear",
+        "--a",
+        "2.5",
+        "--b",
+        "1.5",
+        "--dim",
+        "64",
+        "--steps",
+        "200",
+        "--seed",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = dir.path().join("run.html");
+    let o = specscope(&[
+        "report",
+        run.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("k_<wbr>star (series source)"),
+        "series k_* label"
+    );
+    assert!(
+        page.contains(r#"data-table="table-compare--dynamics""#),
+        "dynamics toggle"
+    );
+    let url = format!("file://{}", html.canonicalize().unwrap().display());
+    let mut b = cdp::Browser::launch(&bin, &dir.path().join("profile")).expect("Chromium starts");
+    let target = b.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+    let attached = b.call(
+        None,
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    let s = attached["sessionId"].as_str().unwrap().to_string();
+    let s = Some(s.as_str());
+    for domain in ["Runtime", "Page"] {
+        b.call(s, &format!("{domain}.enable"), json!({}));
+    }
+    b.call(
+        s,
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 1500, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    b.call(s, "Page.navigate", json!({"url": url}));
+    b.wait_event(s, "Page.loadEventFired");
+    let r = b.call(
+        s,
+        "Runtime.evaluate",
+        json!({"expression": r#"(function () {
+            var tables = 0, over = [];
+            Array.prototype.forEach.call(document.querySelectorAll('.scroll'), function (d) {
+                tables++;
+                if (d.scrollWidth > d.clientWidth) {
+                    over.push(d.firstElementChild.id + ': ' + d.scrollWidth + ' > ' + d.clientWidth);
+                }
+            });
+            return [tables, over];
+        })()"#, "returnByValue": true}),
+    );
+    let v = &r["result"]["value"];
+    assert!(v[0].as_u64().unwrap() >= 10, "{r}");
+    assert_eq!(v[1], json!([]), "tables overflow at 1400 px");
+    b.close();
+}
+
 /// Standard base64 (RFC 4648) with padding, as DevTools sends images.
 fn base64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| -> u32 {

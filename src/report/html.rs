@@ -305,6 +305,12 @@ fn write_table(
     t: &Table,
     link: &dyn Fn(usize) -> Option<String>,
 ) -> std::io::Result<()> {
+    if id != "layers" {
+        let button = columns_button(id, &t.columns);
+        if !button.is_empty() {
+            writeln!(w, r#"<div class="controls">{button}</div>"#)?;
+        }
+    }
     writeln!(
         w,
         r#"<div class="scroll"><table class="sortable" id="{}">"#,
@@ -324,7 +330,7 @@ fn write_table(
         write!(
             w,
             r#"<th data-type="{ty}" data-col="{c}"{} tabindex="0" title="{}sort by {c}">{}</th>"#,
-            class_attr(id, c, None),
+            class_attr(id, c, i, None),
             escape(&help),
             // Headers wrap after an underscore rather than mid-word.
             escape(&header_label(id, c, &t.columns)).replace('_', "_<wbr>"),
@@ -337,7 +343,7 @@ fn write_table(
         write!(w, "<tr>")?;
         for (i, v) in row.iter().enumerate() {
             let (shown, key) = cell(v);
-            let class = class_attr(id, &t.columns[i], Some(v));
+            let class = class_attr(id, &t.columns[i], i, Some(v));
             // The exact number as a tooltip where the cell rounds it.
             let title = match v {
                 Value::Number(n) if shown != n.to_string() => format!(r#" title="{n}""#),
@@ -359,10 +365,44 @@ fn write_table(
     writeln!(w, "</tbody></table></div>")
 }
 
+/// Columns a further table (not the matrices table) shows before "all
+/// columns": its first ones, enough to fit a 1400 px window.
+const SHOWN_FURTHER: usize = 14;
+
+/// Whether column `c` (the `i`-th) of table `id` starts hidden.
+fn hidden_column(id: &str, c: &str, i: usize) -> bool {
+    if id == "layers" {
+        !SHOWN.contains(&c)
+    } else {
+        i >= SHOWN_FURTHER
+    }
+}
+
+/// The "all columns (+N)" button of table `id`, when it hides any.
+fn columns_button(id: &str, columns: &[String]) -> String {
+    let hidden = columns
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| hidden_column(id, c, *i))
+        .count();
+    if hidden == 0 {
+        return String::new();
+    }
+    let own_id = if id == "layers" {
+        r#" id="toggle-columns""#
+    } else {
+        ""
+    };
+    format!(
+        r#"<button{own_id} class="toggle-columns" type="button" data-table="{}" data-hidden="{hidden}">all columns (+{hidden})</button>"#,
+        escape(id)
+    )
+}
+
 /// The class attribute of a cell (`v`: its value) or header (`None`) of
-/// column `c` in table `id`: `n` for numbers, `name` for the sticky name
-/// column, `x` for a matrices-table column hidden until "all columns".
-fn class_attr(id: &str, c: &str, v: Option<&Value>) -> String {
+/// column `c` (the `i`-th) in table `id`: `n` for numbers, `name` for the
+/// sticky name column, `x` for a column hidden until "all columns".
+fn class_attr(id: &str, c: &str, i: usize, v: Option<&Value>) -> String {
     let mut cls = Vec::new();
     if v.is_some_and(Value::is_number) {
         cls.push("n");
@@ -370,7 +410,7 @@ fn class_attr(id: &str, c: &str, v: Option<&Value>) -> String {
     if c == "name" {
         cls.push("name");
     }
-    if id == "layers" && !SHOWN.contains(&c) {
+    if hidden_column(id, c, i) {
         cls.push("x");
     }
     if cls.is_empty() {
@@ -626,19 +666,7 @@ fn write_matrices(w: &mut dyn Write, r: &HtmlReport<'_>, layers: &[Value]) -> st
         w,
         r#"<div class="controls"><input id="filter" type="search" placeholder="filter rows (substring)" aria-label="filter rows"><span id="shown" class="note">{} matrices</span><span class="note">click a column header to sort</span>{}</div>"#,
         layers.len(),
-        {
-            let hidden = layer_columns(layers)
-                .iter()
-                .filter(|c| !SHOWN.contains(&c.as_str()))
-                .count();
-            if hidden > 0 {
-                format!(
-                    r#"<button id="toggle-columns" type="button" data-hidden="{hidden}">all columns (+{hidden})</button>"#
-                )
-            } else {
-                String::new()
-            }
-        }
+        columns_button("layers", &layer_columns(layers))
     )?;
     let columns = layer_columns(layers);
     let table = Table {
