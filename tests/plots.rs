@@ -607,6 +607,14 @@ fn layout_figures() -> Vec<(String, String)> {
             )
         })
         .collect();
+    let forty: Vec<Series> = (0..40)
+        .map(|i| {
+            Series::new(
+                format!("l{i}"),
+                (1..=5).map(move |s| (s as f64 * 100.0, (i + 1) as f64 * (1.0 + 0.1 * s as f64))),
+            )
+        })
+        .collect();
     let mut out = vec![
         Figure::Esd(EsdPlot::new("esd", &ev)),
         Figure::Rank(RankPlot::new("rank", &ev, RankOverlay::from_row(&row))),
@@ -617,6 +625,7 @@ fn layout_figures() -> Vec<(String, String)> {
             Some(101.0),
         )),
         Figure::Xy(snapshot_series("D", "step", many, true, true)),
+        Figure::Xy(snapshot_series("k*", "step", forty, false, true)),
         Figure::Xy(rho_fit(
             "step",
             &[10.0, 30.0, 100.0, 300.0],
@@ -733,6 +742,47 @@ fn tick_labels_never_collide() {
             "{name}: {labels:?}"
         );
     }
+}
+
+/// Up to 21 lines differ in colour × dash; beyond that every line's points
+/// are marked too (circle, square, triangle), in the legend as well: 63
+/// distinct styles.
+#[test]
+fn many_lines_are_marked() {
+    let lines = |n: usize| -> Vec<Series> {
+        (0..n)
+            .map(|i| {
+                Series::new(
+                    format!("m{i}"),
+                    (1..=4).map(move |s| (s as f64, (i + s) as f64)),
+                )
+            })
+            .collect()
+    };
+    const { assert!(plot::DISTINCT_STYLES >= 20 && plot::MARKED_STYLES >= 60) };
+    let few = svg(Figure::Xy(snapshot_series(
+        "x",
+        "t",
+        lines(21),
+        false,
+        false,
+    )));
+    assert!(
+        !few.contains("<circle") && !few.contains("<polygon"),
+        "21 lines: no markers"
+    );
+    let many = svg(Figure::Xy(snapshot_series(
+        "x",
+        "t",
+        lines(40),
+        false,
+        false,
+    )));
+    // 40 lines × 4 points plus one marker per legend entry.
+    let markers = many.matches("<circle").count()
+        + many.matches("<polygon").count()
+        + many.matches("<rect").count();
+    assert!(markers >= 40 * 5, "{markers} markers");
 }
 
 /// Every figure kind with no data draws a message in place of the chart,

@@ -298,19 +298,24 @@ const MARKERS: [MarkerShape; 3] = [
     MarkerShape::Triangle,
 ];
 
-/// Distinct styles before they repeat: every colour with every dash (and
-/// marker).
+/// Distinct line styles before they repeat: every colour with every dash.
+/// A figure with more lines marks each line's points too
+/// ([`MARKED_STYLES`] distinct).
 pub const DISTINCT_STYLES: usize = super::PALETTE.len() * DASHES.len();
+/// Distinct styles of marked lines: colour × dash × marker.
+pub const MARKED_STYLES: usize = DISTINCT_STYLES * MARKERS.len();
 
 /// The style of the `i`-th series: colours first, then the next dash
-/// pattern and marker with the colours again.
+/// pattern with the colours again; the marker changes with the dash and
+/// again every [`DISTINCT_STYLES`], so that the first [`MARKED_STYLES`]
+/// differ in (colour, dash, marker).
 pub(crate) fn series_style(i: usize) -> SeriesStyle {
     let p = super::PALETTE.len();
-    let round = (i / p) % DASHES.len();
+    let round = i / p;
     SeriesStyle {
         colour: super::PALETTE[i % p],
-        dash: DASHES[round],
-        marker: MARKERS[round],
+        dash: DASHES[round % DASHES.len()],
+        marker: MARKERS[(round + i / DISTINCT_STYLES) % MARKERS.len()],
     }
 }
 
@@ -319,6 +324,9 @@ pub(crate) fn series_style(i: usize) -> SeriesStyle {
 pub(crate) enum Swatch {
     /// A line segment of this style and width.
     Line(SeriesStyle, u32),
+    /// A line segment with its marker in the middle (lines whose points
+    /// are marked).
+    MarkedLine(SeriesStyle, u32),
     /// A reference line: thin, dashed.
     Reference(RGBColor),
     /// A marker, filled or open.
@@ -411,6 +419,11 @@ fn draw_swatch<DB: DrawingBackend>(
                 st.colour.stroke_width(width),
             )),
         },
+        Swatch::MarkedLine(st, width) => {
+            draw_swatch(area, Swatch::Line(st, width), x, y)?;
+            let c = (x + SWATCH as i32 / 2, y);
+            draw_marker(area, st.marker, c, 4, st.colour.filled())
+        }
         Swatch::Reference(c) => area.draw(&DashedPathElement::new(seg, 6, 4, c.stroke_width(1))),
         Swatch::Marker(st, filled) => {
             let style = if filled {
@@ -488,13 +501,18 @@ mod tests {
     }
 
     #[test]
-    fn twenty_one_distinct_styles() {
-        let s: Vec<SeriesStyle> = (0..DISTINCT_STYLES).map(series_style).collect();
-        for i in 0..s.len() {
+    fn twenty_one_line_styles_and_sixty_three_marked() {
+        let key = |s: SeriesStyle| (s.colour, s.dash);
+        for i in 0..DISTINCT_STYLES {
             for j in 0..i {
-                assert_ne!(s[i], s[j], "{i} and {j}");
+                assert_ne!(key(series_style(i)), key(series_style(j)), "{i} and {j}");
             }
         }
-        const { assert!(DISTINCT_STYLES >= 20) };
+        const { assert!(DISTINCT_STYLES >= 20 && MARKED_STYLES >= 60) };
+        for i in 0..MARKED_STYLES {
+            for j in 0..i {
+                assert_ne!(series_style(i), series_style(j), "{i} and {j}");
+            }
+        }
     }
 }

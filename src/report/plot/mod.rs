@@ -22,7 +22,7 @@ mod snapshots;
 mod spectra;
 mod xy;
 
-pub use axes::DISTINCT_STYLES;
+pub use axes::{DISTINCT_STYLES, MARKED_STYLES};
 pub use compress::{
     NO_RANGES, compression_figures, pruning_figure, quantization_figure, quantization_unavailable,
     quantizer_label,

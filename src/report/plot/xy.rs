@@ -3,7 +3,9 @@
 //! series (D(t), k_*(t), α(t), the ρ fit). The callers (the fitter's
 //! predictions, `predict --verify`, `compare`) hand over plain numbers.
 
-use super::axes::{Axis, LegendEntry, SeriesStyle, Swatch, Ticks, draw_marker, series_style};
+use super::axes::{
+    Axis, DISTINCT_STYLES, LegendEntry, SeriesStyle, Swatch, Ticks, draw_marker, series_style,
+};
 use super::{axis_ticks, chart_builder, draw_mesh, draw_message, lin_range, log_range, tick};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -112,6 +114,13 @@ impl XyPlot {
             .any(|s| s.points.iter().any(|p| self.shown(p)))
     }
 
+    /// Whether lines mark their points: when there are more lines than
+    /// colour × dash tells apart, the marker tells them apart (up to
+    /// [`super::axes::MARKED_STYLES`]).
+    fn marked(&self) -> bool {
+        self.lines.len() > DISTINCT_STYLES
+    }
+
     /// The legend: lines, then points, then reference lines, styled as
     /// drawn; empty when the figure shows its note instead.
     pub(super) fn legend(&self) -> Vec<LegendEntry> {
@@ -120,10 +129,19 @@ impl XyPlot {
         }
         let n = self.lines.len();
         let m = n + self.points.len();
-        let lines = self.lines.iter().enumerate().map(|(i, s)| LegendEntry {
-            label: s.label.clone(),
-            swatch: Swatch::Line(series_style(i), 2),
-        });
+        let marked = self.marked();
+        let lines = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| LegendEntry {
+                label: s.label.clone(),
+                swatch: if marked {
+                    Swatch::MarkedLine(series_style(i), 2)
+                } else {
+                    Swatch::Line(series_style(i), 2)
+                },
+            });
         let points = self.points.iter().enumerate().map(|(i, s)| LegendEntry {
             label: s.label.clone(),
             swatch: Swatch::Marker(series_style(n + i), false),
@@ -202,9 +220,12 @@ impl XyPlot {
                     .map(|_| ()),
             }
             .map_err(e)?;
-            // A line of one point draws nothing: mark the point.
-            if let [p] = pts[..] {
-                self.mark(&chart, st, p, true)?;
+            // A line of one point draws nothing: mark the point; with many
+            // lines, mark every point.
+            if pts.len() == 1 || self.marked() {
+                for p in &pts {
+                    self.mark(&chart, st, *p, true)?;
+                }
             }
         }
         for (i, s) in self.points.iter().enumerate() {
@@ -242,7 +263,8 @@ impl XyPlot {
             st.colour.stroke_width(2)
         };
         let strip = area.strip_coord_spec();
-        draw_marker(&strip, st.marker, (x - x0, y - y0), 5, style).map_err(e)
+        let r = if filled { 3 } else { 5 };
+        draw_marker(&strip, st.marker, (x - x0, y - y0), r, style).map_err(e)
     }
 }
 
