@@ -1114,3 +1114,55 @@ fn readme_example_config_passes_on_the_tiny_fixture() {
         "README's example config differs from fixtures/tiny/specscope.toml"
     );
 }
+
+/// A config whose rules read only λ_max: `--method auto` computes the top
+/// of each spectrum by block Lanczos (M = 600 ≥ AUTO_PARTIAL_MIN_M) and
+/// says so; the value it checks is the exact λ_max to 1e-9 relative (the
+/// rule passes at 1 + 1e-9 of the exact value and fails at 1 − 1e-9).
+#[test]
+fn rules_on_the_top_of_the_spectrum_take_lanczos() {
+    use specscope::load::DType;
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    write(
+        &model,
+        &[("w", DType::F32, &[900, 600], values(900 * 600, 5))],
+    );
+    let exact = specscope(&[
+        "analyze",
+        model.to_str().unwrap(),
+        "--method",
+        "exact",
+        "--backend",
+        "cpu",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    let lambda = json(&exact)["layers"][0]["lambda_max"].as_f64().unwrap();
+    for (factor, code) in [(1.0 + 1e-9, 0), (1.0 - 1e-9, 1)] {
+        let cfg = config(
+            dir.path(),
+            "top.toml",
+            &format!(
+                "[[rule]]\nname = \"top\"\nkind = \"range\"\nmetric = \"lambda_max\"\nmax = {:e}\n",
+                lambda * factor
+            ),
+        );
+        // Without -q: the note is the point.
+        let o = specscope(&[
+            "check",
+            model.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("computes it by block Lanczos"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

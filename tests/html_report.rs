@@ -347,6 +347,62 @@ fn report_renders_in_headless_chromium() {
         })()"#,
     );
     assert_eq!(shown, json!(4));
+    // At 1400 px the tables fit their containers (no horizontal scroll),
+    // the status and warning columns are in view, and the name column
+    // sticks; "all columns" shows the hidden ones (the table may then
+    // scroll) and hides them again.
+    b.call(
+        s,
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 1500, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    let fit = eval(
+        &mut b,
+        r#"(function () {
+            var over = [];
+            Array.prototype.forEach.call(document.querySelectorAll('.scroll'), function (d) {
+                if (d.scrollWidth > d.clientWidth) {
+                    over.push(d.firstElementChild.id + ': ' + d.scrollWidth + ' > ' + d.clientWidth);
+                }
+            });
+            var right = function (c) {
+                return document.querySelector('#layers th[data-col="' + c + '"]').getBoundingClientRect().right;
+            };
+            var name = getComputedStyle(document.querySelector('#layers td.name')).position;
+            return [over, right('status') <= window.innerWidth, right('warning') <= window.innerWidth,
+                    name, document.documentElement.scrollWidth <= window.innerWidth];
+        })()"#,
+    );
+    assert_eq!(fit[0], json!([]), "tables overflow at 1400 px");
+    assert_eq!(fit[1], json!(true), "status column out of view");
+    assert_eq!(fit[2], json!(true), "warning column out of view");
+    assert_eq!(fit[3], json!("sticky"), "name column");
+    assert_eq!(fit[4], json!(true), "the page scrolls sideways");
+    let toggled = eval(
+        &mut b,
+        r#"(function () {
+            var visible = function () {
+                return Array.prototype.filter.call(document.querySelectorAll('#layers th.x'),
+                    function (t) { return t.offsetWidth > 0; }).length;
+            };
+            var hidden = visible();
+            var btn = document.getElementById('toggle-columns');
+            btn.click();
+            var shown = visible();
+            btn.click();
+            return [hidden, shown, document.querySelectorAll('#layers th.x').length, visible()];
+        })()"#,
+    );
+    assert_eq!(toggled[0], json!(0), "extra columns start hidden");
+    assert_eq!(toggled[1], toggled[2], "all columns shows every one");
+    assert!(toggled[2].as_u64().unwrap() > 10, "{toggled}");
+    assert_eq!(toggled[3], json!(0), "and hides them again");
+    // The matrices table names its k_* as the fitter's.
+    let k = eval(
+        &mut b,
+        r#"document.querySelector('#layers th[data-col="k_star"]').textContent"#,
+    );
+    assert_eq!(k, json!("k_star (fitter, this snapshot)"));
     // Back to the top, sorted by layer id, for the screenshot.
     eval(
         &mut b,
@@ -388,6 +444,103 @@ fn report_renders_in_headless_chromium() {
         .filter(|u| !u.starts_with("data:"))
         .collect();
     assert_eq!(requests, [&url], "requests made by the page");
+    b.close();
+}
+
+/// A snapshot series' page (a `simulate` run: the matrices, the series
+/// figures, and every table of `compare` and `validate`) at 1400 px: no
+/// table overflows its container; a wide table (compare's dynamics) shows
+/// its first columns and an "all columns" button, and the series table
+/// labels its k_* as the series source.
+#[test]
+fn series_report_fits_1400_px() {
+    let Some(bin) = chromium() else {
+        let why =
+            "no Chromium found (install the Debian package `chromium`, or set SPECSCOPE_CHROMIUM)";
+        if std::env::var("SPECSCOPE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+            panic!("SPECSCOPE_REQUIRE_BROWSER=1 but {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = specscope(&[
+        "simulate",
+        "--out",
+        run.to_str().unwrap(),
+        "--model",
+        "linear",
+        "--a",
+        "2.5",
+        "--b",
+        "1.5",
+        "--dim",
+        "64",
+        "--steps",
+        "200",
+        "--seed",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = dir.path().join("run.html");
+    let o = specscope(&[
+        "report",
+        run.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("k_<wbr>star (series source)"),
+        "series k_* label"
+    );
+    assert!(
+        page.contains(r#"data-table="table-compare--dynamics""#),
+        "dynamics toggle"
+    );
+    let url = format!("file://{}", html.canonicalize().unwrap().display());
+    let mut b = cdp::Browser::launch(&bin, &dir.path().join("profile")).expect("Chromium starts");
+    let target = b.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+    let attached = b.call(
+        None,
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    let s = attached["sessionId"].as_str().unwrap().to_string();
+    let s = Some(s.as_str());
+    for domain in ["Runtime", "Page"] {
+        b.call(s, &format!("{domain}.enable"), json!({}));
+    }
+    b.call(
+        s,
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 1500, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    b.call(s, "Page.navigate", json!({"url": url}));
+    b.wait_event(s, "Page.loadEventFired");
+    let r = b.call(
+        s,
+        "Runtime.evaluate",
+        json!({"expression": r#"(function () {
+            var tables = 0, over = [];
+            Array.prototype.forEach.call(document.querySelectorAll('.scroll'), function (d) {
+                tables++;
+                if (d.scrollWidth > d.clientWidth) {
+                    over.push(d.firstElementChild.id + ': ' + d.scrollWidth + ' > ' + d.clientWidth);
+                }
+            });
+            return [tables, over];
+        })()"#, "returnByValue": true}),
+    );
+    let v = &r["result"]["value"];
+    assert!(v[0].as_u64().unwrap() >= 10, "{r}");
+    assert_eq!(v[1], json!([]), "tables overflow at 1400 px");
     b.close();
 }
 

@@ -144,7 +144,9 @@ fn analyze_plots_png_deterministic() {
         // IHDR: width and height, big-endian, at bytes 16..24.
         let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-        assert_eq!((w, h), plot::SIZE, "{name}");
+        // The chart is SIZE; the legend's band below adds height.
+        assert_eq!(w, plot::SIZE.0, "{name}");
+        assert!(h >= plot::SIZE.1, "{name}: {h}");
         assert!(bytes.len() > 5000, "{name}: {} bytes", bytes.len());
     }
     assert_eq!(first, files(b.path()), "PNG plots differ between two runs");
@@ -483,4 +485,352 @@ fn compression_figures_from_the_theory() {
         .to_svg()
         .unwrap();
     assert!(s.contains("needs the weights"));
+}
+
+/// A rectangle in SVG pixels: (x0, y0, x1, y1).
+type Box4 = (f64, f64, f64, f64);
+
+fn num(n: roxmltree::Node, a: &str) -> f64 {
+    n.attribute(a)
+        .unwrap_or_else(|| panic!("<{}> without {a}", n.tag_name().name()))
+        .parse()
+        .unwrap()
+}
+
+/// Estimated box of an SVG text element: width = font size × chars × 0.6
+/// (DejaVu Sans averages 0.55–0.64 em for digits and lower case), height
+/// one font size, placed by its anchor and `dy` as plotters writes them.
+fn text_box(n: roxmltree::Node) -> Box4 {
+    let (x, y, f) = (num(n, "x"), num(n, "y"), num(n, "font-size"));
+    let w = n.text().unwrap_or("").chars().count() as f64 * f * 0.6;
+    let x0 = match n.attribute("text-anchor") {
+        Some("middle") => x - w / 2.0,
+        Some("end") => x - w,
+        _ => x,
+    };
+    let y0 = match n.attribute("dy") {
+        Some("0.76em") => y,
+        Some("0.5ex") => y - f / 2.0,
+        _ => y - f,
+    };
+    (x0, y0, x0 + w, y0 + f)
+}
+
+/// The box an SVG shape covers, or `None` for anything else.
+fn shape_box(n: roxmltree::Node) -> Option<Box4> {
+    match n.tag_name().name() {
+        "polyline" | "polygon" => {
+            let v: Vec<f64> = n
+                .attribute("points")?
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().unwrap())
+                .collect();
+            let xs = v.iter().step_by(2);
+            let ys = v.iter().skip(1).step_by(2);
+            Some((
+                xs.clone().copied().fold(f64::INFINITY, f64::min),
+                ys.clone().copied().fold(f64::INFINITY, f64::min),
+                xs.copied().fold(f64::NEG_INFINITY, f64::max),
+                ys.copied().fold(f64::NEG_INFINITY, f64::max),
+            ))
+        }
+        "circle" => {
+            let (x, y, r) = (num(n, "cx"), num(n, "cy"), num(n, "r"));
+            Some((x - r, y - r, x + r, y + r))
+        }
+        "line" => Some((
+            num(n, "x1").min(num(n, "x2")),
+            num(n, "y1").min(num(n, "y2")),
+            num(n, "x1").max(num(n, "x2")),
+            num(n, "y1").max(num(n, "y2")),
+        )),
+        "rect" => {
+            let (x, y) = (num(n, "x"), num(n, "y"));
+            Some((x, y, x + num(n, "width"), y + num(n, "height")))
+        }
+        "text" => Some(text_box(n)),
+        _ => None,
+    }
+}
+
+fn overlap(a: Box4, b: Box4) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// The legend's frame (the rectangle stroked #C8C8C8) and the elements
+/// drawn before it (the chart) and after it (the legend's contents).
+fn legend_parts(svg: &str) -> Option<(Box4, Vec<Box4>, Vec<Box4>)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let nodes: Vec<roxmltree::Node> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.is_element())
+        .collect();
+    let at = nodes
+        .iter()
+        .position(|n| n.has_tag_name("rect") && n.attribute("stroke") == Some("#C8C8C8"))?;
+    let frame = shape_box(nodes[at]).unwrap();
+    let before = nodes[..at].iter().filter_map(|n| shape_box(*n));
+    // The white background fill covers everything; it is not data.
+    let (w, h) = (
+        num(doc.root_element(), "width"),
+        num(doc.root_element(), "height"),
+    );
+    let before = before.filter(|b| *b != (0.0, 0.0, w, h)).collect();
+    let after = nodes[at + 1..]
+        .iter()
+        .filter_map(|n| shape_box(*n))
+        .collect();
+    Some((frame, before, after))
+}
+
+/// The figures the layout tests draw: every kind, with long legend
+/// labels, many series, and axes spanning under a decade.
+fn layout_figures() -> Vec<(String, String)> {
+    let ev: Vec<f64> = (1..=300)
+        .map(|k| 3.0 * (k as f64).powf(-1.4) + 1e-3)
+        .collect();
+    let row = serde_json::json!({"N": 900, "M": 300, "k_star": 40, "noise_sigma": 1e-3,
+        "k_noise": 80, "b": 1.4, "b_kmin": 2, "b_kmax": 30});
+    // The pruning curve's y from 0.06 to 0.1 and its x from 85 to 104:
+    // the spans whose log ticks printed as `0.060.070.080.090.1` and
+    // `90100`.
+    let narrow: Vec<(f64, f64)> = (85..=104)
+        .map(|r| (r as f64, 0.1 - 0.04 * (r - 85) as f64 / 19.0))
+        .collect();
+    let many: Vec<Series> = (0..20)
+        .map(|i| {
+            Series::new(
+                format!("model.layers.{i}.mlp.down_proj (k* source: saturation)"),
+                (1..=6).map(move |s| (10f64.powi(s), 0.05 + 0.01 * (i as f64) + 0.002 * s as f64)),
+            )
+        })
+        .collect();
+    let forty: Vec<Series> = (0..40)
+        .map(|i| {
+            Series::new(
+                format!("l{i}"),
+                (1..=5).map(move |s| (s as f64 * 100.0, (i + 1) as f64 * (1.0 + 0.1 * s as f64))),
+            )
+        })
+        .collect();
+    let mut out = vec![
+        Figure::Esd(EsdPlot::new("esd", &ev)),
+        Figure::Rank(RankPlot::new("rank", &ev, RankOverlay::from_row(&row))),
+        Figure::Xy(pruning_curve(
+            "narrow",
+            &narrow,
+            Some(&[(100.0, 0.065)]),
+            Some(101.0),
+        )),
+        Figure::Xy(snapshot_series("D", "step", many, true, true)),
+        Figure::Xy(snapshot_series("k*", "step", forty, false, true)),
+        Figure::Xy(rho_fit(
+            "step",
+            &[10.0, 30.0, 100.0, 300.0],
+            &[3.0, 5.0, 9.0, 15.0],
+            0.48,
+            0.0,
+            2.0,
+        )),
+        Figure::Xy(quantization_curve(
+            "q",
+            &(2..=8)
+                .map(|b| (b, 2f64.powi(-(2 * b as i32))))
+                .collect::<Vec<_>>(),
+            Some(&[(4, 0.004)]),
+        )),
+    ]
+    .into_iter()
+    .map(|f| (f.title().to_string(), svg(f)))
+    .collect::<Vec<_>>();
+    // The real figures of the tiny fixture, as `analyze --plots` draws them.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(analyze_plots(dir.path(), false).status.code(), Some(0));
+    for (name, bytes) in files(dir.path()) {
+        out.push((name, String::from_utf8(bytes).unwrap()));
+    }
+    out
+}
+
+/// The legend sits in its own band below the chart: no element of the
+/// chart (data, axes, labels) meets its frame, and every legend label is
+/// inside the frame.
+#[test]
+fn legends_never_cover_data() {
+    let mut framed = 0;
+    for (name, s) in layout_figures() {
+        let Some((frame, chart, legend)) = legend_parts(&s) else {
+            continue;
+        };
+        framed += 1;
+        assert!(
+            frame.1 >= plot::SIZE.1 as f64,
+            "{name}: legend inside the chart area"
+        );
+        for b in &chart {
+            assert!(
+                !overlap(*b, frame),
+                "{name}: {b:?} meets the legend {frame:?}"
+            );
+        }
+        for b in &legend {
+            assert!(
+                b.1 >= frame.1 && b.3 <= frame.3,
+                "{name}: legend element {b:?} outside its frame {frame:?}"
+            );
+        }
+    }
+    assert!(
+        framed >= 20,
+        "every figure with data has a legend: {framed}"
+    );
+}
+
+/// Tick labels (the 12 px text, drawn by plotters at 12/1.24 in SVG) on
+/// each axis: on the x axis (one row, centred) no two estimated boxes
+/// overlap; on the y axis (one column, right-aligned) two labels are at
+/// least one font size apart.
+#[test]
+fn tick_labels_never_collide() {
+    let tick_size = 12.0 / 1.24;
+    for (name, s) in layout_figures() {
+        let doc = roxmltree::Document::parse(&s).unwrap();
+        let ticks: Vec<roxmltree::Node> = doc
+            .descendants()
+            .filter(|n| {
+                n.has_tag_name("text")
+                    && n.attribute("font-size")
+                        .is_some_and(|f| (f.parse::<f64>().unwrap() - tick_size).abs() < 1e-6)
+            })
+            .collect();
+        let x: Vec<Box4> = ticks
+            .iter()
+            .filter(|n| n.attribute("text-anchor") == Some("middle"))
+            .map(|n| text_box(*n))
+            .collect();
+        let y: Vec<Box4> = ticks
+            .iter()
+            .filter(|n| n.attribute("text-anchor") == Some("end"))
+            .map(|n| text_box(*n))
+            .collect();
+        if s.contains("nothing to plot") || s.contains("needs the weights") {
+            continue;
+        }
+        assert!(
+            x.len() >= 2 && y.len() >= 2,
+            "{name}: {} x and {} y ticks",
+            x.len(),
+            y.len()
+        );
+        for (axis, b) in [("x", &x), ("y", &y)] {
+            for i in 0..b.len() {
+                for j in 0..i {
+                    assert!(
+                        !overlap(b[i], b[j]),
+                        "{name}: {axis} tick labels collide: {:?} {:?}",
+                        b[i],
+                        b[j]
+                    );
+                }
+            }
+        }
+        let labels: Vec<&str> = ticks.iter().filter_map(|n| n.text()).collect();
+        assert!(
+            !labels.iter().any(|l| l.matches('.').count() > 1),
+            "{name}: {labels:?}"
+        );
+    }
+}
+
+/// Up to 21 lines differ in colour × dash; beyond that every line's points
+/// are marked too (circle, square, triangle), in the legend as well: 63
+/// distinct styles.
+#[test]
+fn many_lines_are_marked() {
+    let lines = |n: usize| -> Vec<Series> {
+        (0..n)
+            .map(|i| {
+                Series::new(
+                    format!("m{i}"),
+                    (1..=4).map(move |s| (s as f64, (i + s) as f64)),
+                )
+            })
+            .collect()
+    };
+    const { assert!(plot::DISTINCT_STYLES >= 20 && plot::MARKED_STYLES >= 60) };
+    let few = svg(Figure::Xy(snapshot_series(
+        "x",
+        "t",
+        lines(21),
+        false,
+        false,
+    )));
+    assert!(
+        !few.contains("<circle") && !few.contains("<polygon"),
+        "21 lines: no markers"
+    );
+    let many = svg(Figure::Xy(snapshot_series(
+        "x",
+        "t",
+        lines(40),
+        false,
+        false,
+    )));
+    // 40 lines × 4 points plus one marker per legend entry.
+    let markers = many.matches("<circle").count()
+        + many.matches("<polygon").count()
+        + many.matches("<rect").count();
+    assert!(markers >= 40 * 5, "{markers} markers");
+}
+
+/// Every figure kind with no data draws a message in place of the chart,
+/// and no legend.
+#[test]
+fn every_empty_figure_says_why() {
+    let zeros = [0.0; 8];
+    let mut only_k = pruning_curve("only k*", &[], None, Some(12.0));
+    only_k.note = Some("nothing to cut".into());
+    let hidden = pruning_curve("all hidden", &[(0.0, 1.0), (5.0, 0.0)], None, None);
+    let empty_series = snapshot_series("D", "step", vec![Series::new("m", [])], true, true);
+    let no_rho = rho_fit("step", &[], &[], 0.5, 0.0, 2.0);
+    let unavailable = plot::quantization_unavailable("q", plot::NO_RANGES);
+    for (f, says) in [
+        (Figure::Esd(EsdPlot::new("zero", &zeros)), "nothing to plot"),
+        (
+            Figure::Rank(RankPlot::new("zero", &zeros, RankOverlay::default())),
+            "nothing to plot",
+        ),
+        (Figure::Xy(only_k), "nothing to cut"),
+        (Figure::Xy(hidden), "no points to plot"),
+        (Figure::Xy(empty_series), "no points to plot"),
+        (Figure::Xy(no_rho), "no points to plot"),
+        (Figure::Xy(unavailable), "needs the weights"),
+    ] {
+        assert_eq!(f.size(), plot::SIZE, "{}: no legend band", f.title());
+        let s = f.to_svg().unwrap();
+        assert!(s.contains(says), "{}: no message `{says}`", f.title());
+        assert!(
+            !s.contains("#C8C8C8"),
+            "{}: a legend without data",
+            f.title()
+        );
+    }
+    // A line of one point (a two-mode matrix's pruning curve) is marked,
+    // not left blank.
+    let one = Figure::Xy(pruning_curve("one", &[(1.0, 0.5)], None, Some(2.0)));
+    assert!(
+        one.to_svg().unwrap().contains("<circle"),
+        "one point: blank"
+    );
+    // The tiny fixture's figures with no data, as `analyze --plots` writes
+    // them, each say so.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(analyze_plots(dir.path(), false).status.code(), Some(0));
+    for (name, bytes) in files(dir.path()) {
+        let s = String::from_utf8(bytes).unwrap();
+        let drawn = s.contains("<polyline") || s.contains("<circle");
+        assert!(drawn || s.matches("<text").count() >= 2, "{name}: blank");
+    }
 }

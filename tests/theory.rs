@@ -181,10 +181,11 @@ fn quantization_noise_is_delta_squared_over_twelve() {
 }
 
 #[test]
-fn quantization_noise_model_fails_where_the_grid_is_coarse() {
-    // Pinned exception (docs/theory.md §4.2): a steep spectrum (b = 3) at
-    // 4 bits per tensor puts most weights inside the zero bin, so the error
-    // is the weights themselves, below Δ²/12. Measured 0.89 here.
+fn quantization_noise_model_holds_where_the_grid_is_coarse() {
+    // A steep spectrum (b = 3) at 4 bits per tensor puts most weights
+    // inside the zero bin, where the error is the weights themselves, not
+    // Δ²/12 (plain Δ²/12 measured 0.89 here). The zero level counts them
+    // exactly (docs/theory.md §4.2): target within 10%; measured 1.064.
     let (rows, cols) = (700, 400);
     let w = synth::row_major(&synth::with_spectrum(
         rows,
@@ -198,7 +199,7 @@ fn quantization_noise_model_fails_where_the_grid_is_coarse() {
     let mut q = w.clone();
     let ratio = quantize_in_place(&mut q, cols, &spec) / (rows * cols) as f64 / pred;
     println!("measured/predicted = {ratio:.3}");
-    assert!(ratio > 0.8 && ratio < 0.95, "{ratio}");
+    assert!((ratio - 1.0).abs() <= 0.10, "{ratio}");
 }
 
 #[test]

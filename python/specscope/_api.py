@@ -185,10 +185,12 @@ def compare(
     *,
     steps: Optional[Sequence[Any]] = None,
     losses: Optional[Union[str, "os.PathLike[str]"]] = None,
+    loss_column: Optional[str] = None,
     time: str = "step",
     rank: Optional[int] = None,
     b: Optional[float] = None,
     modes: bool = True,
+    overlap: Optional[int] = None,
     progress: Any = False,
     errors: str = "warn",
     **options: Any,
@@ -201,7 +203,8 @@ def compare(
 
     ``snapshots``: a directory, a list of paths, or a list of in-memory
     sources (mappings or modules, as for `analyze`) with their ``steps``
-    (default 0, 1, …). In-memory snapshots are written to a temporary
+    (default 0, 1, …). ``loss_column`` and ``overlap`` are
+    ``--loss-column`` and ``--overlap K``. In-memory snapshots are written to a temporary
     directory, removed on return: `compare` reads every snapshot twice
     (spectra, then the last snapshot's modes in each), by path.
     """
@@ -214,11 +217,13 @@ def compare(
             paths = _snapshot_paths(snapshots, steps, time, scratch)
             args = {
                 "losses": None if losses is None else os.fspath(losses),
+                "loss_column": loss_column,
                 "time": time,
                 "init": init_path,
                 "rank": rank,
                 "b": b,
                 "modes": bool(modes),
+                "overlap": None if overlap is None else int(overlap),
             }
             result = _engine.compare(paths, opts, args, progress_callback(progress))
     report_messages(result["failures"], result["notes"], errors)

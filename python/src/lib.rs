@@ -205,11 +205,13 @@ fn predict<'py>(
 #[pyo3(from_item_all)]
 struct CompareArgs {
     losses: Option<PathBuf>,
+    loss_column: Option<String>,
     time: String,
     init: Option<PathBuf>,
     rank: Option<usize>,
     b: Option<f64>,
     modes: bool,
+    overlap: Option<usize>,
 }
 
 /// Compares a series of snapshots (paths, or one directory) as
@@ -228,10 +230,12 @@ fn compare<'py>(
     let copts = CompareOptions {
         init: args.init,
         losses: args.losses,
+        loss_column: args.loss_column,
         time,
         rank: args.rank,
         b: args.b,
         modes: args.modes,
+        overlap: args.overlap,
     };
     let bar = PyProgress::new(progress);
     let (rep, analysed) = py

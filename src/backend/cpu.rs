@@ -1,29 +1,132 @@
-//! The CPU Gram operator: G formed once in f64 (`spectrum::gram_lower`,
-//! N·M² work, M² memory: never more than the matrix itself), then applied
-//! as a dense symmetric matvec. Every vector operation is f64.
+//! The CPU Gram operator, matrix-free: G·X = Aᵀ(A·X) for a block of
+//! vectors X (A the matrix in its tall orientation, N×M), one pass over the
+//! weights per application whatever the block's width. A pass walks A in
+//! panels of rows small enough to stay in cache between the two products
+//! (faer's blocked kernels, one accumulator per thread), so the weights
+//! cross the memory bus once per block of vectors rather than once per
+//! vector: a block of 16 costs about twice what one vector does. Panels
+//! are decoded from the weights' bytes at every pass (contiguous BF16 and
+//! F32 by vectorized bit operations: decoding costs about what reading an
+//! f64 copy would, and the pass is bound by its arithmetic, so no copy is
+//! kept for them); other dtypes and strided views are kept decoded in f64
+//! when the copy fits the allowance the caller gives. Every vector
+//! operation (Gram–Schmidt, rotations) is f64 and blocked.
+//!
+//! [`CpuOperator::with_gram`] keeps the dense form: G formed once (N·M²
+//! work, M² memory), then applied as a product with G. It pays when a
+//! method needs more than about M/4 vector products ([`gram_pays`]).
+//!
+//! Owns the arithmetic of one matrix's operator; which method runs and how
+//! many products it may spend is `spectrum::krylov`'s and the pipeline's.
 
 use super::{BackendError, GramOperator, Step};
-use crate::load::MatrixData;
+use crate::load::{DType, MatrixData, View};
+use crate::spectrum::exact::{BLOCK_ELEMS, give_block, read_panel, take_block};
 use crate::spectrum::{SpectrumError, gram_lower};
-use faer::{Mat, Par};
+use faer::linalg::matmul::matmul;
+use faer::reborrow::*;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
 
-pub struct CpuOperator {
-    /// The full symmetric Gram (both triangles).
-    g: Mat<f64>,
+/// Bytes of one panel of A (rows × M f64): with X and the accumulator of a
+/// 16-wide block it stays in a 2 MiB L2 between the two products.
+const PANEL_BYTES: usize = 256 << 10;
+
+/// The block width the Krylov methods use on this operator by default.
+pub const CPU_BLOCK: usize = 8;
+
+/// Where the weights are read from at every application.
+enum Weights<'a> {
+    /// A decoded, row-major N×M.
+    Copy(Vec<f64>),
+    /// Decoded panel by panel from the tensor's bytes at every pass.
+    Source {
+        bytes: &'a [u8],
+        dtype: &'a DType,
+        view: View,
+    },
+    /// G itself (both triangles).
+    Gram(Mat<f64>),
+}
+
+pub struct CpuOperator<'a> {
+    weights: Weights<'a>,
+    /// Rows are A's rows (the view's rows), else A's rows are its columns.
+    tall: bool,
+    /// N, the long side.
+    long: usize,
+    m: usize,
     frob2: f64,
-    /// Basis columns.
-    q: Vec<Vec<f64>>,
+    /// Basis columns (M × capacity).
+    q: Mat<f64>,
     par: Par,
 }
 
-impl CpuOperator {
-    pub fn new(data: &MatrixData, par: Par) -> Result<CpuOperator, SpectrumError> {
-        let lower = gram_lower(data, par, |_| {})?;
-        Ok(CpuOperator::from_lower(lower, par))
+/// Whether forming G first is cheaper than streaming the weights for a
+/// method that needs `products` operator–vector products on an N×M matrix:
+/// the Gram costs N·M² multiply-adds once and 2·M² per product after it,
+/// streaming 2·N·M per product (counted in multiply-adds, the kernels run
+/// both at similar speed).
+pub fn gram_pays(long: usize, m: usize, products: usize) -> bool {
+    let (n, m, p) = (long as f64, m as f64, products as f64);
+    n * m * m / 2.0 + p * m * m < p * 2.0 * n * m
+}
+
+impl<'a> CpuOperator<'a> {
+    /// The streaming operator with the decoded weights kept in memory.
+    pub fn new(data: &MatrixData<'a>, par: Par) -> Result<CpuOperator<'a>, SpectrumError> {
+        CpuOperator::streaming(data, par, u64::MAX)
     }
 
-    /// From the lower triangle of a Gram.
-    pub fn from_lower(mut g: Mat<f64>, par: Par) -> CpuOperator {
+    /// The streaming operator. Contiguous BF16 and F32 weights are decoded
+    /// from `data`'s bytes at every pass; others are kept decoded in f64
+    /// when that copy (N·M·8 bytes) is at most `copy_limit`, else decoded
+    /// at every pass too. One pass here counts non-finite weights (an
+    /// error) and forms ‖W‖²_F.
+    pub fn streaming(
+        data: &MatrixData<'a>,
+        par: Par,
+        copy_limit: u64,
+    ) -> Result<CpuOperator<'a>, SpectrumError> {
+        let (tall, long, m) = data.view.sides();
+        // Contiguous BF16 and F32 rows decode about as fast as an f64 copy
+        // is read (the pass is bound by its arithmetic): no copy for them.
+        let fast = data.view.col_stride == 1 && matches!(data.dtype, DType::BF16 | DType::F32);
+        let keep = !fast && (long as u64) * (m as u64) * 8 <= copy_limit;
+        let (frob2, copy) = decode_all(data, par, keep)?;
+        let weights = match copy {
+            Some(a) => Weights::Copy(a),
+            None => Weights::Source {
+                bytes: data.bytes,
+                dtype: data.dtype,
+                view: data.view,
+            },
+        };
+        checked_range(frob2)?;
+        Ok(CpuOperator {
+            weights,
+            tall,
+            long,
+            m,
+            frob2,
+            q: Mat::zeros(m, 0),
+            par,
+        })
+    }
+
+    /// The dense operator: G formed once in f64, then products with it.
+    pub fn with_gram(data: &MatrixData<'a>, par: Par) -> Result<CpuOperator<'a>, SpectrumError> {
+        let (tall, long, _) = data.view.sides();
+        let lower = gram_lower(data, par, |_| {})?;
+        let mut op = CpuOperator::from_lower(lower, par);
+        op.tall = tall;
+        op.long = long;
+        checked_range(op.frob2)?;
+        Ok(op)
+    }
+
+    /// The dense operator of a Gram given by its lower triangle.
+    pub fn from_lower(mut g: Mat<f64>, par: Par) -> CpuOperator<'static> {
         let n = g.nrows();
         for j in 0..n {
             for i in 0..j {
@@ -32,62 +135,253 @@ impl CpuOperator {
         }
         let frob2 = (0..n).map(|i| g[(i, i)]).sum();
         CpuOperator {
-            g,
+            weights: Weights::Gram(g),
+            tall: true,
+            long: n,
+            m: n,
             frob2,
-            q: Vec::new(),
+            q: Mat::zeros(n, 0),
             par,
         }
     }
 
-    fn apply(&self, x: &[f64]) -> Vec<f64> {
-        let n = self.dim();
-        let xv = faer::ColRef::from_slice(x);
-        let mut y = faer::Col::<f64>::zeros(n);
-        faer::linalg::matmul::matmul(
-            y.as_mut(),
-            faer::Accum::Replace,
-            self.g.as_ref(),
-            xv,
-            1.0,
-            self.par,
-        );
-        y.iter().copied().collect()
+    /// Whether the weights are streamed (kept or decoded per pass) rather
+    /// than multiplied through a formed Gram.
+    pub fn is_streaming(&self) -> bool {
+        !matches!(self.weights, Weights::Gram(_))
     }
 
-    /// w ⟂ q_0..q_{cols−1}, twice; returns the summed coefficients.
-    fn cgs2(&self, w: &mut [f64], cols: usize) -> Vec<f64> {
-        let mut total = vec![0.0; cols];
-        for _ in 0..2 {
-            let h: Vec<f64> = self.q[..cols].iter().map(|q| dot(q, w)).collect();
-            for (q, &hj) in self.q[..cols].iter().zip(&h) {
-                for (wi, qi) in w.iter_mut().zip(q) {
-                    *wi -= hj * qi;
+    /// Whether a decoded copy of the weights is held.
+    pub fn holds_copy(&self) -> bool {
+        matches!(self.weights, Weights::Copy(_))
+    }
+
+    fn threads(&self) -> usize {
+        match self.par {
+            Par::Seq => 1,
+            Par::Rayon(n) => n.get(),
+        }
+    }
+
+    /// G·X for the M×b block X.
+    pub fn apply(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        let (m, b) = (self.m, x.ncols());
+        let mut z = Mat::<f64>::zeros(m, b);
+        if let Weights::Gram(g) = &self.weights {
+            matmul(z.as_mut(), Accum::Replace, g.as_ref(), x, 1.0, self.par);
+            return z;
+        }
+        let rows = (PANEL_BYTES / (8 * m.max(1))).clamp(8, self.long.max(8));
+        let panels = self.long.div_ceil(rows);
+        let threads = self.threads().min(panels).max(1);
+        let range = |t: usize| {
+            let lo = panels * t / threads * rows;
+            let hi = (panels * (t + 1) / threads * rows).min(self.long);
+            lo..hi
+        };
+        if threads == 1 {
+            self.pass(range(0), rows, x, z.as_mut());
+            return z;
+        }
+        let parts: Vec<Mat<f64>> = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let mut zt = Mat::<f64>::zeros(m, b);
+                self.pass(range(t), rows, x, zt.as_mut());
+                zt
+            })
+            .collect();
+        for p in &parts {
+            z += p;
+        }
+        z
+    }
+
+    /// Z += Σ over the panels of A's rows in `span`: A_pᵀ·(A_p·X).
+    fn pass(
+        &self,
+        span: std::ops::Range<usize>,
+        rows: usize,
+        x: MatRef<'_, f64>,
+        mut z: MatMut<'_, f64>,
+    ) {
+        let (m, b) = (self.m, x.ncols());
+        let mut y = Mat::<f64>::zeros(rows, b);
+        let mut buf = match self.weights {
+            Weights::Source { .. } => take_block(rows * m),
+            _ => Vec::new(),
+        };
+        let mut s = span.start;
+        while s < span.end {
+            let e = (s + rows).min(span.end);
+            let r = e - s;
+            // A_p as a faer view: rows s..e of A, r×M.
+            let ap: MatRef<'_, f64> = match &self.weights {
+                Weights::Copy(a) => MatRef::from_row_major_slice(&a[s * m..e * m], r, m),
+                Weights::Source { bytes, dtype, view } => {
+                    let data = MatrixData {
+                        bytes,
+                        dtype,
+                        view: *view,
+                    };
+                    let block = &mut buf[..r * m];
+                    read_panel(&data, s, e, block);
+                    if self.tall {
+                        MatRef::from_row_major_slice(block, r, m)
+                    } else {
+                        MatRef::from_row_major_slice(block, m, r).transpose()
+                    }
                 }
-            }
-            for (t, hj) in total.iter_mut().zip(&h) {
-                *t += hj;
+                Weights::Gram(_) => unreachable!("the Gram is applied whole"),
+            };
+            let mut yp = y.as_mut().subrows_mut(0, r);
+            matmul(yp.rb_mut(), Accum::Replace, ap, x, 1.0, Par::Seq);
+            matmul(
+                z.rb_mut(),
+                Accum::Add,
+                ap.transpose(),
+                yp.rb(),
+                1.0,
+                Par::Seq,
+            );
+            s = e;
+        }
+        if !buf.is_empty() {
+            give_block(buf);
+        }
+    }
+
+    /// Columns `lo..hi` of the basis.
+    fn cols(&self, lo: usize, hi: usize) -> MatRef<'_, f64> {
+        self.q.as_ref().subcols(lo, hi - lo)
+    }
+
+    /// w ⟂ q_lo..q_{hi−1} by CGS2; adds the coefficients to `coef`.
+    fn project(&self, lo: usize, hi: usize, mut w: MatMut<'_, f64>, coef: &mut [f64]) {
+        if hi <= lo {
+            return;
+        }
+        let q = self.cols(lo, hi);
+        let mut h = Mat::<f64>::zeros(hi - lo, 1);
+        for _ in 0..2 {
+            matmul(
+                h.as_mut(),
+                Accum::Replace,
+                q.transpose(),
+                w.rb(),
+                1.0,
+                Par::Seq,
+            );
+            matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+            for (c, i) in coef.iter_mut().zip(0..) {
+                *c += h[(i, 0)];
             }
         }
-        total
+    }
+
+    /// Normalizes `w` into column `col` (zero when ‖w‖ ≤ floor or ‖w‖ = 0);
+    /// returns ‖w‖.
+    fn store(&mut self, col: usize, w: MatRef<'_, f64>, floor: f64) -> f64 {
+        let norm = w.norm_l2();
+        let mut dst = self.q.as_mut().col_mut(col);
+        if norm > floor && norm > 0.0 {
+            let inv = 1.0 / norm;
+            for i in 0..self.m {
+                dst[i] = w[(i, 0)] * inv;
+            }
+        } else {
+            dst.fill(0.0);
+        }
+        norm
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// ‖W‖²_F far from 1 loses digits (or everything) to f64's range.
+fn checked_range(frob2: f64) -> Result<(), SpectrumError> {
+    if !frob2.is_finite() || frob2 > 1e250 || (frob2 > 0.0 && frob2 < 1e-250) {
+        return Err(SpectrumError::OutOfRange {
+            max_abs: frob2.sqrt(),
+        });
+    }
+    Ok(())
 }
 
-fn normalized(mut w: Vec<f64>, norm: f64) -> Vec<f64> {
-    if norm > 0.0 {
-        w.iter_mut().for_each(|v| *v /= norm);
+/// One pass over the weights: ‖W‖²_F, and A decoded row-major when `keep`.
+/// Non-finite weights are an error, counted as the Gram path counts them.
+fn decode_all(
+    data: &MatrixData,
+    par: Par,
+    keep: bool,
+) -> Result<(f64, Option<Vec<f64>>), SpectrumError> {
+    let (tall, long, m) = data.view.sides();
+    let rows = (BLOCK_ELEMS / m.max(1)).clamp(1, long.max(1));
+    let mut copy = if keep {
+        vec![0.0; long * m]
     } else {
-        w.iter_mut().for_each(|v| *v = 0.0);
+        Vec::new()
+    };
+    let chunk = |s: usize, out: &mut [f64]| -> (f64, usize) {
+        let e = (s + rows).min(long);
+        let block = &mut out[..(e - s) * m];
+        let bad = read_panel(data, s, e, block);
+        (block.iter().map(|v| v * v).sum::<f64>(), bad)
+    };
+    let starts: Vec<usize> = (0..long).step_by(rows).collect();
+    let run = |s: usize, dst: Option<&mut [f64]>| -> (f64, usize) {
+        let e = (s + rows).min(long);
+        match dst {
+            Some(d) if tall => chunk(s, d),
+            Some(d) => {
+                // read_cols gives M×w row-major: transpose into A's rows
+                let mut tmp = take_block((e - s) * m);
+                let out = chunk(s, &mut tmp);
+                let w = e - s;
+                for i in 0..m {
+                    for j in 0..w {
+                        d[j * m + i] = tmp[i * w + j];
+                    }
+                }
+                give_block(tmp);
+                out
+            }
+            None => {
+                let mut tmp = take_block((e - s) * m);
+                let out = chunk(s, &mut tmp);
+                give_block(tmp);
+                out
+            }
+        }
+    };
+    let parts: Vec<(f64, usize)> = if keep {
+        let pieces: Vec<(usize, &mut [f64])> = starts
+            .iter()
+            .copied()
+            .zip(copy.chunks_mut(rows * m))
+            .collect();
+        if matches!(par, Par::Seq) {
+            pieces.into_iter().map(|(s, d)| run(s, Some(d))).collect()
+        } else {
+            pieces
+                .into_par_iter()
+                .map(|(s, d)| run(s, Some(d)))
+                .collect()
+        }
+    } else if matches!(par, Par::Seq) {
+        starts.iter().map(|&s| run(s, None)).collect()
+    } else {
+        starts.par_iter().map(|&s| run(s, None)).collect()
+    };
+    let bad: usize = parts.iter().map(|p| p.1).sum();
+    if bad > 0 {
+        return Err(SpectrumError::NonFinite { count: bad });
     }
-    w
+    let frob2 = parts.iter().map(|p| p.0).sum();
+    Ok((frob2, keep.then_some(copy)))
 }
 
-impl GramOperator for CpuOperator {
+impl GramOperator for CpuOperator<'_> {
     fn dim(&self) -> usize {
-        self.g.nrows()
+        self.m
     }
     fn frob2(&self) -> f64 {
         self.frob2
@@ -95,48 +389,148 @@ impl GramOperator for CpuOperator {
     fn unit_roundoff(&self) -> f64 {
         f64::EPSILON / 2.0
     }
+    fn block_width(&self) -> usize {
+        CPU_BLOCK
+    }
     fn reserve(&mut self, cols: usize) -> Result<(), BackendError> {
-        self.q.resize(cols.max(self.q.len()), vec![0.0; self.dim()]);
+        if cols > self.q.ncols() {
+            let mut q = Mat::<f64>::zeros(self.m, cols);
+            q.as_mut()
+                .subcols_mut(0, self.q.ncols())
+                .copy_from(self.q.as_ref());
+            self.q = q;
+        }
         Ok(())
     }
     fn set_column(&mut self, col: usize, x: &[f64]) -> Result<(), BackendError> {
-        self.q[col].copy_from_slice(x);
+        let mut c = self.q.as_mut().col_mut(col);
+        for (i, &v) in x.iter().enumerate() {
+            c[i] = v;
+        }
         Ok(())
     }
     fn column(&mut self, col: usize) -> Result<Vec<f64>, BackendError> {
-        Ok(self.q[col].clone())
+        Ok(self.q.col(col).iter().copied().collect())
     }
     fn expand(&mut self, src: usize, cols: usize) -> Result<Step, BackendError> {
-        let mut w = self.apply(&self.q[src]);
-        let coeffs = self.cgs2(&mut w, cols);
-        let norm = dot(&w, &w).sqrt();
-        self.q[cols] = normalized(w, norm);
-        Ok(Step { coeffs, norm })
+        Ok(self.expand_block(src, 1, cols, 0.0)?.remove(0))
+    }
+    fn expand_block(
+        &mut self,
+        src: usize,
+        width: usize,
+        cols: usize,
+        floor: f64,
+    ) -> Result<Vec<Step>, BackendError> {
+        let mut w = self.apply(self.cols(src, src + width));
+        // Against the basis: block CGS2 (two products with Q each pass).
+        let mut h = Mat::<f64>::zeros(cols, width);
+        if cols > 0 {
+            let q = self.cols(0, cols);
+            let mut hp = Mat::<f64>::zeros(cols, width);
+            for _ in 0..2 {
+                matmul(
+                    hp.as_mut(),
+                    Accum::Replace,
+                    q.transpose(),
+                    w.as_ref(),
+                    1.0,
+                    self.par,
+                );
+                matmul(w.as_mut(), Accum::Add, q, hp.as_ref(), -1.0, self.par);
+                h += &hp;
+            }
+        }
+        // Within the block, column by column (the order `expand` has).
+        // When that cancels much of a column, the rounding it left along
+        // the old basis is no longer small beside what remains: project
+        // against the whole basis once more (Kahan–Parlett's test).
+        let mut out = Vec::with_capacity(width);
+        for c in 0..width {
+            let mut coeffs: Vec<f64> = h.col(c).iter().copied().collect();
+            coeffs.resize(cols + c, 0.0);
+            let mut wc = w.as_mut().subcols_mut(c, 1);
+            let before = wc.norm_l2();
+            self.project(cols, cols + c, wc.rb_mut(), &mut coeffs[cols..]);
+            let after = wc.norm_l2();
+            if after < 0.5 * before && after > floor {
+                self.project(0, cols + c, wc.rb_mut(), &mut coeffs);
+            }
+            let norm = self.store(cols + c, w.as_ref().subcols(c, 1), floor);
+            out.push(Step { coeffs, norm });
+        }
+        Ok(out)
+    }
+    fn expand_batch(
+        &mut self,
+        shared: usize,
+        jobs: &[(usize, usize)],
+        floor: f64,
+    ) -> Option<Result<Vec<Step>, BackendError>> {
+        let n = self.m;
+        let x = Mat::<f64>::from_fn(n, jobs.len(), |i, j| self.q[(i, jobs[j].0)]);
+        let mut w = self.apply(x.as_ref());
+        let mut out = Vec::with_capacity(jobs.len());
+        for (j, &(src, lo)) in jobs.iter().enumerate() {
+            let mut coeffs = vec![0.0; shared + src + 1 - lo];
+            let mut wj = w.as_mut().subcols_mut(j, 1);
+            // one CGS2 against both ranges together: shared, then own
+            for _ in 0..2 {
+                let mut once = vec![0.0; coeffs.len()];
+                let (a, b) = once.split_at_mut(shared);
+                self.project_once(0, shared, wj.rb_mut(), a);
+                self.project_once(lo, src + 1, wj.rb_mut(), b);
+                for (c, o) in coeffs.iter_mut().zip(&once) {
+                    *c += o;
+                }
+            }
+            let norm = self.store(src + 1, w.as_ref().subcols(j, 1), floor);
+            out.push(Step { coeffs, norm });
+        }
+        Some(Ok(out))
     }
     fn orthonormalize(&mut self, col: usize) -> Result<f64, BackendError> {
-        let mut w = self.q[col].clone();
-        self.cgs2(&mut w, col);
-        let norm = dot(&w, &w).sqrt();
-        self.q[col] = normalized(w, norm);
-        Ok(norm)
+        let mut w = self.q.as_ref().subcols(col, 1).to_owned();
+        let mut coef = vec![0.0; col];
+        self.project(0, col, w.as_mut(), &mut coef);
+        Ok(self.store(col, w.as_ref(), 0.0))
     }
     fn rotate(&mut self, s: &[f64], m: usize, k: usize) -> Result<(), BackendError> {
-        let n = self.dim();
-        let out: Vec<Vec<f64>> = (0..k)
-            .map(|c| {
-                let mut v = vec![0.0; n];
-                for j in 0..m {
-                    let sj = s[j + c * m];
-                    for (vi, qi) in v.iter_mut().zip(&self.q[j]) {
-                        *vi += sj * qi;
-                    }
-                }
-                v
-            })
-            .collect();
-        for (c, v) in out.into_iter().enumerate() {
-            self.q[c] = v;
-        }
+        let s = MatRef::from_column_major_slice(s, m, k);
+        let mut out = Mat::<f64>::zeros(self.m, k);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            self.cols(0, m),
+            s,
+            1.0,
+            self.par,
+        );
+        self.q.as_mut().subcols_mut(0, k).copy_from(out.as_ref());
         Ok(())
+    }
+}
+
+impl CpuOperator<'_> {
+    /// One classical Gram–Schmidt pass of w against q_lo..q_{hi−1}, the
+    /// coefficients written to `coef`.
+    fn project_once(&self, lo: usize, hi: usize, mut w: MatMut<'_, f64>, coef: &mut [f64]) {
+        if hi <= lo {
+            return;
+        }
+        let q = self.cols(lo, hi);
+        let mut h = Mat::<f64>::zeros(hi - lo, 1);
+        matmul(
+            h.as_mut(),
+            Accum::Replace,
+            q.transpose(),
+            w.rb(),
+            1.0,
+            Par::Seq,
+        );
+        matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+        for (c, i) in coef.iter_mut().zip(0..) {
+            *c = h[(i, 0)];
+        }
     }
 }

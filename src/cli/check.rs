@@ -7,8 +7,10 @@
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
 use super::output::{emit, exit, note_all, warn_all};
+use crate::check::config::Kind;
 use crate::check::predict::{Ranges, layouts};
 use crate::check::{self, Inputs, output};
+use crate::pipeline::{Method, Needs};
 use crate::report::source::Loaded;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
@@ -57,12 +59,43 @@ pub struct CheckArgs {
     pub analysis: AnalysisFlags,
 }
 
-/// A report, or a checkpoint analysed into one (its warnings on stderr).
-fn load(path: &Path, engine: &Engine, eigs: Option<&Path>) -> Result<Loaded> {
+/// Columns a partial spectrum (the top eigenvalue and ‖W‖²_F) fills.
+const TOP_COLUMNS: &[&str] = &[
+    "lambda_max",
+    "spectral_norm",
+    "log_spectral_norm",
+    "stable_rank",
+    "norm",
+    "log_norm",
+];
+
+/// What the rules read of each spectrum: only the top (every rule a range
+/// or drift on [`TOP_COLUMNS`]), else all of it.
+fn needs_of(config: &check::config::Config) -> Needs {
+    let top_only = !config.rules.is_empty()
+        && config.rules.iter().all(|r| {
+            matches!(r.kind, Kind::Range | Kind::Drift)
+                && r.metric
+                    .as_ref()
+                    .is_some_and(|(m, _)| TOP_COLUMNS.contains(&m.as_str()))
+        });
+    if top_only { Needs::Top(1) } else { Needs::All }
+}
+
+/// A report, or a checkpoint analysed into one (its warnings on stderr);
+/// `needs`: what the rules read of each spectrum.
+fn load(path: &Path, engine: &Engine, eigs: Option<&Path>, needs: Needs) -> Result<Loaded> {
     let loaded = if crate::report::source::is_report_path(path) {
         Loaded::saved(path, eigs)?
     } else {
-        Loaded::load(path, &engine.options()?, eigs, &engine.bar)?
+        let mut opts = engine.options()?;
+        if needs != Needs::All && opts.run.method == Method::Auto && eigs.is_none() {
+            opts.run.needs = needs;
+            crate::cli::output::note(
+                "every rule reads only the top of the spectrum (λ_max, norms, stable rank): --method auto computes it by block Lanczos, and exactly where Lanczos does not converge within half the exact cost",
+            );
+        }
+        Loaded::load(path, &opts, eigs, &engine.bar)?
     };
     if let Some(an) = &loaded.analysis {
         warn_all(&an.failures());
@@ -90,7 +123,7 @@ pub fn run(a: CheckArgs) -> Result<u8> {
     }
     let config = check::config::read(&a.config)?;
     let engine = Engine::new(&a.analysis, selection(&a.analysis.selection)?, None);
-    let loaded = load(&a.path, &engine, a.eigs.as_deref())?;
+    let loaded = load(&a.path, &engine, a.eigs.as_deref(), needs_of(&config))?;
     let mut ranges = Ranges::default();
     for q in layouts(&config.rules) {
         if let Some(r) = loaded.ranges(&q, engine.threads())? {
@@ -101,7 +134,7 @@ pub fn run(a: CheckArgs) -> Result<u8> {
         .baseline
         .as_ref()
         .map(|b| {
-            load(b, &engine, None)
+            load(b, &engine, None, Needs::All)
                 .map(|l| l.doc)
                 .with_context(|| format!("baseline {}", b.display()))
         })

@@ -48,6 +48,12 @@ pub struct CompareArgs {
     /// Skip mode matching (no singular vectors, no ψ).
     #[arg(long)]
     pub no_modes: bool,
+    /// Singular-vector overlap of each matrix's top K singular vectors
+    /// between consecutive snapshots and with --init: the subspace overlap
+    /// ‖U₁ᵀU₂‖²_F/K and the per-mode best match max_j |u_iᵀu_j|, left and
+    /// right (series columns; per mode in the JSON's `overlap`).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub overlap: Option<u32>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write the report here instead of standard output.
@@ -129,6 +135,7 @@ fn compare_options(a: &CompareArgs) -> CompareOptions {
         rank: a.rank,
         b: a.b,
         modes: !a.no_modes,
+        overlap: a.overlap.map(|k| k as usize),
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod modes;
 pub mod order;
+pub mod overlap;
 pub mod referee;
 mod run;
 pub mod validate;
@@ -678,6 +679,14 @@ fn series_rows(ctx: &Ctx, mi: usize) -> Vec<SeriesRow> {
             k_star_break: pf.broken.map(|b| b.0.value),
             k_star_break_accepted: pf.broken.map(|b| b.1),
             k_star_noise: pf.noise.map(|v| v.value),
+            overlap_prev_left: None,
+            overlap_prev_right: None,
+            best_match_prev_left: None,
+            best_match_prev_right: None,
+            overlap_init_left: None,
+            overlap_init_right: None,
+            best_match_init_left: None,
+            best_match_init_right: None,
         });
     }
     rows
@@ -1554,6 +1563,7 @@ pub fn assemble(
         complementarity,
         complementarity_summary,
         answers: answers(&ctx),
+        overlap: Vec::new(),
         notes,
     }
 }

@@ -137,11 +137,30 @@ fn for_row_blocks(
     Ok(())
 }
 
-impl ModeBasis {
-    /// The top singular vectors of `job`'s matrix in `ck` at the probed
-    /// ranks up to `k_max` (capped at the matrix's nonzero modes): the Gram's
-    /// eigenvectors (its short side), then the long side by one more pass.
-    pub fn new(ck: &Checkpoint, job: &Job, k_max: usize, par: Par) -> Result<ModeBasis, ModeError> {
+/// Top singular vectors of one matrix at chosen ranks.
+#[derive(Debug, Clone)]
+pub struct SingularBasis {
+    /// The ranks (1-based, ascending) whose vectors these are.
+    pub ranks: Vec<usize>,
+    /// σ_k.
+    pub sigma: Vec<f64>,
+    /// rows × K: the left singular vectors u_k.
+    pub left: Mat<f64>,
+    /// cols × K: the right singular vectors v_k.
+    pub right: Mat<f64>,
+}
+
+impl SingularBasis {
+    /// The singular vectors of `job`'s matrix in `ck` at the ranks
+    /// `ranks_of(M)` gives for its M modes, those above the f32 solver's
+    /// resolution: the Gram's eigenvectors (its short side), then the long
+    /// side by one more streamed pass.
+    pub fn new(
+        ck: &Checkpoint,
+        job: &Job,
+        ranks_of: &dyn Fn(usize) -> Vec<usize>,
+        par: Par,
+    ) -> Result<SingularBasis, ModeError> {
         use faer::dyn_stack::{MemBuffer, MemStack};
         use faer::linalg::evd;
         let name = job.spec.name.clone();
@@ -181,11 +200,12 @@ impl ModeBasis {
             Default::default(),
         )
         .map_err(|_| ModeError::NoConvergence(name.clone()))?;
-        // Ascending → descending; keep the probed ranks well above the
-        // f32 solver's resolution.
+        // Ascending → descending; keep the ranks well above the f32
+        // solver's resolution.
         let top = s[m - 1].max(0.0) as f64;
-        let ranks: Vec<usize> = probe_ranks(k_max.min(m))
+        let ranks: Vec<usize> = ranks_of(m)
             .into_iter()
+            .filter(|&k| k >= 1 && k <= m)
             .filter(|&k| s[m - k] as f64 > top * m as f64 * f32::EPSILON as f64)
             .collect();
         if ranks.is_empty() {
@@ -196,7 +216,7 @@ impl ModeBasis {
         let (rows, cols) = (d.view.rows, d.view.cols);
         let tall = rows >= cols;
         // The long side: W·v_k (tall) or Wᵀ·u_k (wide), one pass; its norm
-        // is σ_k, so that s_k(T) = u_kᵀ·W·v_k = σ_k exactly.
+        // is σ_k, so that u_kᵀ·W·v_k = σ_k exactly.
         let mut long = Mat::<f64>::zeros(if tall { rows } else { cols }, kk);
         for_row_blocks(&d, |r0, blk| {
             if tall {
@@ -223,13 +243,29 @@ impl ModeBasis {
             }
         }
         let (right, left) = if tall { (short, long) } else { (long, short) };
-        let right32 = Mat::from_fn(right.nrows(), right.ncols(), |i, j| right[(i, j)] as f32);
-        Ok(ModeBasis {
-            name,
+        Ok(SingularBasis {
             ranks,
             sigma,
-            right,
             left,
+            right,
+        })
+    }
+}
+
+impl ModeBasis {
+    /// The top singular vectors of `job`'s matrix in `ck` at the probed
+    /// ranks up to `k_max` (capped at the matrix's nonzero modes).
+    pub fn new(ck: &Checkpoint, job: &Job, k_max: usize, par: Par) -> Result<ModeBasis, ModeError> {
+        let b = SingularBasis::new(ck, job, &|m| probe_ranks(k_max.min(m)), par)?;
+        let right32 = Mat::from_fn(b.right.nrows(), b.right.ncols(), |i, j| {
+            b.right[(i, j)] as f32
+        });
+        Ok(ModeBasis {
+            name: job.spec.name.clone(),
+            ranks: b.ranks,
+            sigma: b.sigma,
+            right: b.right,
+            left: b.left,
             right32,
         })
     }

@@ -38,6 +38,9 @@ pub struct CompareOptions {
     pub b: Option<f64>,
     /// Match modes across snapshots (ψ).
     pub modes: bool,
+    /// Singular-vector overlap of the top K vectors between consecutive
+    /// snapshots and with the init (`compare::overlap`).
+    pub overlap: Option<usize>,
 }
 
 impl Default for CompareOptions {
@@ -50,6 +53,7 @@ impl Default for CompareOptions {
             rank: None,
             b: None,
             modes: true,
+            overlap: None,
         }
     }
 }
@@ -62,6 +66,7 @@ struct SeriesInputs {
     rank: Option<usize>,
     b: Option<f64>,
     modes: bool,
+    overlap: Option<usize>,
     min_half_time: Option<f64>,
     reset_truth: Option<ResetTruth>,
     notes: Vec<String>,
@@ -164,6 +169,7 @@ pub fn compare_series_with(
             rank: a.rank,
             b: a.b,
             modes: a.modes,
+            overlap: a.overlap,
             min_half_time: None,
             reset_truth,
             notes,
@@ -211,6 +217,7 @@ pub fn validate_run(
             rank,
             b: None,
             modes: true,
+            overlap: None,
             // The simulator's own floor for its true half-learning times.
             min_half_time: Some(crate::simulate::MIN_HALF_LEARNING_STEPS),
             reset_truth: None,
@@ -417,13 +424,28 @@ fn series_report(
             weight_reference,
             reset_truth: a.reset_truth,
         };
-        let report = assemble(
+        let mut report = assemble(
             &analysed,
             &traj,
             a.losses.as_ref(),
             a.measured.as_ref(),
             &settings,
         );
+        if let Some(k) = a.overlap {
+            let snaps: Vec<(&Path, f64)> = s
+                .snapshots
+                .iter()
+                .map(|s| (s.path.as_path(), s.t))
+                .collect();
+            report.overlap = super::overlap::series_overlap(
+                &snaps,
+                opts.init.as_deref(),
+                sel,
+                k,
+                &mut report.notes,
+            )?;
+            super::overlap::fill_series(&mut report);
+        }
         Ok((report, analysed))
     };
     rayon::ThreadPoolBuilder::new()

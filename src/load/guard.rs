@@ -20,8 +20,8 @@ const SLOTS: usize = 1024;
 struct Slot {
     start: AtomicUsize,
     len: AtomicUsize,
-    /// A leaked copy of the path's bytes (never freed: the handler may be
-    /// reading it), and its length.
+    /// The path's bytes (owned by the `Registration`, cleared from the
+    /// slot before they are freed), and their length.
     path: AtomicPtr<u8>,
     path_len: AtomicUsize,
 }
@@ -36,9 +36,10 @@ const EMPTY: Slot = Slot {
 
 static REGISTRY: [Slot; SLOTS] = [EMPTY; SLOTS];
 
-/// A registered map; dropping it unregisters the range.
+/// A registered map (its slot and the path bytes the slot points to);
+/// dropping it unregisters the range, then frees the bytes.
 #[derive(Debug)]
-pub(crate) struct Registration(Option<usize>);
+pub(crate) struct Registration(Option<(usize, Box<[u8]>)>);
 
 impl Registration {
     /// Nothing registered (data that is not a map).
@@ -49,9 +50,12 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(i) = self.0 {
-            REGISTRY[i].len.store(0, Ordering::SeqCst);
-            REGISTRY[i].start.store(0, Ordering::SeqCst);
+        if let Some((i, _)) = &self.0 {
+            let s = &REGISTRY[*i];
+            s.len.store(0, Ordering::SeqCst);
+            s.path.store(std::ptr::null_mut(), Ordering::SeqCst);
+            s.path_len.store(0, Ordering::SeqCst);
+            s.start.store(0, Ordering::SeqCst);
         }
     }
 }
@@ -61,17 +65,16 @@ pub(crate) fn register(start: *const u8, len: usize, path: &std::path::Path) -> 
     if len == 0 {
         return Registration(None);
     }
-    let text = path.display().to_string().into_bytes().into_boxed_slice();
+    let mut text = path.display().to_string().into_bytes().into_boxed_slice();
     for (i, s) in REGISTRY.iter().enumerate() {
         if s.start
             .compare_exchange(0, start as usize, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            let n = text.len();
-            s.path.store(Box::leak(text).as_mut_ptr(), Ordering::SeqCst);
-            s.path_len.store(n, Ordering::SeqCst);
+            s.path.store(text.as_mut_ptr(), Ordering::SeqCst);
+            s.path_len.store(text.len(), Ordering::SeqCst);
             s.len.store(len, Ordering::SeqCst);
-            return Registration(Some(i));
+            return Registration(Some((i, text)));
         }
     }
     Registration(None)
@@ -110,7 +113,7 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
         };
         write(b"specscope: error: ");
         if !path.is_null() {
-            // SAFETY: a leaked, never-freed copy of the path's bytes.
+            // SAFETY: the path's bytes, alive while the map is registered.
             write(unsafe { std::slice::from_raw_parts(path, n) });
         }
         write(

@@ -1,11 +1,18 @@
 //! Which eigen-method a matrix gets, and the Krylov methods run on one
 //! matrix (all its views) through either backend's Gram operator.
 //!
-//! `--method auto` takes the exact spectrum when M ≤ [`AUTO_EXACT_MAX_M`]
-//! (and, on the GPU, when the M×M f32 Gram fits one storage binding), else
-//! SLQ with an exact top-K: above that size the O(M³) eigen-solve dominates
-//! everything else.
+//! `--method auto` depends on what the caller reads ([`Needs`]). When it
+//! needs every eigenvalue (`analyze`), auto takes the exact spectrum when
+//! M ≤ [`AUTO_EXACT_MAX_M`] (and, on the GPU, when the M×M f32 Gram fits
+//! one storage binding), else SLQ with an exact top-K: above that size the
+//! O(M³) eigen-solve dominates everything else. When it needs only the top
+//! K (a `check` of λ_max or the head of the spectrum), auto on the CPU
+//! takes block Lanczos for the top K once M ≥ [`AUTO_PARTIAL_MIN_M`], with
+//! a budget of passes over the weights that costs at most half the exact
+//! solve ([`partial_budget`]); a run that does not converge within it is
+//! answered by the exact method, and the outcome says so.
 
+use crate::backend::cpu::{CPU_BLOCK, gram_pays};
 use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
 use crate::load::{MatrixData, MatrixSpec};
 use crate::spectrum::{self, KrylovOptions, SpectrumError};
@@ -14,6 +21,63 @@ use serde::Serialize;
 
 /// Largest M that `--method auto` solves exactly.
 pub const AUTO_EXACT_MAX_M: usize = 8192;
+
+/// Smallest M for which `--method auto` takes a partial method when only
+/// the top of the spectrum is needed: below it the exact solve takes
+/// milliseconds and is the answer to everything.
+pub const AUTO_PARTIAL_MIN_M: usize = 512;
+
+/// What the caller reads of each matrix's spectrum; `--method auto` takes
+/// a partial method when that is enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Needs {
+    /// Every eigenvalue (the fits, densities and predictions of `analyze`).
+    #[default]
+    All,
+    /// The top `k` eigenvalues and ‖W‖²_F: λ_max (k = 1), the spectral
+    /// norm, the stable rank, the head of the spectrum.
+    Top(usize),
+}
+
+/// The method a matrix gets and how it runs.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub method: Method,
+    /// The Krylov settings (auto's partial method: top K from [`Needs`],
+    /// and its pass budget).
+    pub krylov: KrylovOptions,
+    /// Auto took a partial method: if it leaves any of the top K
+    /// unconverged, the exact method answers instead.
+    pub fallback: bool,
+    /// Why auto took a partial method, for the outcome's note.
+    pub why: Option<String>,
+}
+
+/// Multiply-adds of the exact method on an N×M matrix: the Gram's lower
+/// triangle (N·M²/2) and the tridiagonal reduction (≈ 2M³/3, plus the
+/// two-stage bulge chase and dsterf, counted as M³/3).
+fn exact_cost(long: usize, m: usize) -> f64 {
+    let (n, m) = (long as f64, m as f64);
+    n * m * m / 2.0 + m * m * m
+}
+
+/// Multiply-adds of one pass of the streaming operator with a block of b
+/// vectors: A·X and Aᵀ·Y, 2·N·M·b; below [`PASS_MIN_WIDTH`] the pass is
+/// bound by reading the weights, not by arithmetic, and costs as much as a
+/// block that wide.
+fn pass_cost(long: usize, m: usize, b: usize) -> f64 {
+    2.0 * long as f64 * m as f64 * b.max(PASS_MIN_WIDTH) as f64
+}
+
+/// The block width below which a streaming pass costs the same (the
+/// weights' bandwidth bounds it); measured on the 11008×4096 benchmark.
+const PASS_MIN_WIDTH: usize = 8;
+
+/// Passes over the weights a partial method may spend so that it costs at
+/// most half the exact method on the same matrix.
+pub fn partial_budget(long: usize, m: usize, b: usize) -> usize {
+    ((0.5 * exact_cost(long, m) / pass_cost(long, m, b)).floor() as usize).max(1)
+}
 
 /// What a matrix's eigenvalues are (the report's `spectrum` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -74,7 +138,47 @@ impl Method {
         }
     }
 
-    /// The method `auto` resolves to for one matrix.
+    /// The method for one matrix, given what the caller needs and the
+    /// Krylov settings asked for.
+    pub fn choose(
+        self,
+        spec: &MatrixSpec,
+        gpu: Option<&GpuContext>,
+        needs: Needs,
+        krylov: &KrylovOptions,
+    ) -> Choice {
+        let plain = |method| Choice {
+            method,
+            krylov: krylov.clone(),
+            fallback: false,
+            why: None,
+        };
+        let Needs::Top(k) = needs else {
+            return plain(self.resolve(spec, gpu));
+        };
+        let (long, m) = (spec.n(), spec.m());
+        if self != Method::Auto || gpu.is_some() || m < AUTO_PARTIAL_MIN_M || k == 0 || 4 * k > m {
+            return plain(self.resolve(spec, gpu));
+        }
+        let b = krylov.block.unwrap_or(CPU_BLOCK);
+        let budget = partial_budget(long, m, b) / spec.views.len().max(1);
+        let opts = KrylovOptions {
+            top_k: k,
+            max_passes: Some(budget.max(1)),
+            ..krylov.clone()
+        };
+        Choice {
+            method: Method::Lanczos,
+            krylov: opts,
+            fallback: true,
+            why: Some(format!(
+                "auto: block Lanczos for the top {k} (only they are needed; at most {budget} passes over the weights, half the exact method's cost, else exact)"
+            )),
+        }
+    }
+
+    /// The method `auto` resolves to for one matrix when every eigenvalue
+    /// is needed.
     pub fn resolve(self, spec: &MatrixSpec, gpu: Option<&GpuContext>) -> Method {
         if self != Method::Auto {
             return self;
@@ -124,7 +228,22 @@ fn one_view(
     })
 }
 
-/// Runs a Krylov method on every view of a matrix, on the GPU when given.
+/// Operator–vector products a method is expected to take on the CPU,
+/// for the choice between forming G and streaming the weights: SLQ's
+/// probes × steps dominate; Lanczos and power converge in a few dozen
+/// blocks on a separated top (and stop at their budget otherwise).
+fn expected_products(method: Method, opts: &KrylovOptions, m: usize) -> usize {
+    let b = opts.block.unwrap_or(CPU_BLOCK);
+    let top = 4 * opts.top_k.max(b).min(m);
+    match method {
+        Method::Slq => top + opts.probes * opts.steps.min(m),
+        Method::Power => 8 * b,
+        _ => top,
+    }
+}
+
+/// Runs a Krylov method on every view of a matrix, on the GPU when given
+/// (on the CPU with the weights' decoded copy allowed 256 MiB).
 pub fn krylov<'a>(
     spec: &MatrixSpec,
     views: impl Iterator<Item = MatrixData<'a>>,
@@ -132,6 +251,20 @@ pub fn krylov<'a>(
     opts: &KrylovOptions,
     gpu: Option<&GpuContext>,
     par: Par,
+) -> Result<KrylovOutcome, SpectrumError> {
+    krylov_within(spec, views, method, opts, gpu, par, 256 << 20)
+}
+
+/// [`krylov`]; on the CPU the weights are kept decoded when that copy fits
+/// in `copy_limit` bytes, else decoded again at every pass.
+pub fn krylov_within<'a>(
+    spec: &MatrixSpec,
+    views: impl Iterator<Item = MatrixData<'a>>,
+    method: Method,
+    opts: &KrylovOptions,
+    gpu: Option<&GpuContext>,
+    par: Par,
+    copy_limit: u64,
 ) -> Result<KrylovOutcome, SpectrumError> {
     let scale = spec.eval_scale;
     let mut all: Vec<(f64, bool)> = Vec::new();
@@ -144,7 +277,12 @@ pub fn krylov<'a>(
                 (v, c, op.frob2())
             }
             None => {
-                let mut op = CpuOperator::new(&data, par)?;
+                let (_, long, m) = data.view.sides();
+                let mut op = if gram_pays(long, m, expected_products(method, opts, m)) {
+                    CpuOperator::with_gram(&data, par)?
+                } else {
+                    CpuOperator::streaming(&data, par, copy_limit)?
+                };
                 let (v, c) = one_view(&mut op, method, opts)?;
                 (v, c, op.frob2())
             }

@@ -9,7 +9,10 @@ mod gpu;
 mod method;
 mod plan;
 
-pub use method::{AUTO_EXACT_MAX_M, KrylovOutcome, Method, SpectrumKind, krylov};
+pub use method::{
+    AUTO_EXACT_MAX_M, AUTO_PARTIAL_MIN_M, Choice, KrylovOutcome, Method, Needs, SpectrumKind,
+    krylov, krylov_within, partial_budget,
+};
 pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
 
 use crate::backend::GpuContext;
@@ -73,6 +76,9 @@ pub struct Outcome {
     /// eigenvalues), gathered while the weights were read for the spectrum:
     /// the quantization step of `analyze`'s k_q columns.
     pub channel_ranges: Option<RangeStats>,
+    /// Why `auto` took the method it did, or fell back from it (None: the
+    /// method asked for, or auto's exact default).
+    pub note: Option<String>,
 }
 
 /// Progress events, for a progress bar: a run of `matrices` matrices
@@ -95,8 +101,12 @@ pub struct RunOptions {
     /// Bytes of Gram and solver workspace allowed in flight at once; a
     /// matrix needing more than this runs alone.
     pub memory_budget: u64,
-    /// `auto` picks per matrix by size.
+    /// `auto` picks per matrix by size and by what the caller needs.
     pub method: Method,
+    /// What the caller reads of each spectrum (default: every eigenvalue).
+    /// With [`Needs::Top`], the Krylov methods skip the per-channel ranges
+    /// (`Outcome::channel_ranges` is None): they cost a pass of their own.
+    pub needs: Needs,
     pub krylov: KrylovOptions,
     /// Run on this GPU; None: the CPU.
     pub gpu: Option<Arc<GpuContext>>,
@@ -110,6 +120,7 @@ impl Default for RunOptions {
                 .unwrap_or(1),
             memory_budget: 384 << 20,
             method: Method::Auto,
+            needs: Needs::All,
             krylov: KrylovOptions::default(),
             gpu: None,
         }
@@ -121,6 +132,15 @@ impl Default for RunOptions {
 fn working_bytes(spec: &MatrixSpec) -> u64 {
     let m = spec.m() as u64;
     3 * m * m * 8 + (32 << 20).min(spec.n() as u64 * m * 8)
+}
+
+/// Estimated working memory of a Krylov method on the CPU: the decoded
+/// copy of the weights when it fits `copy_limit`, and the basis (≤ 1024
+/// columns of M f64) with the panels being decoded.
+fn krylov_bytes(spec: &MatrixSpec, copy_limit: u64) -> u64 {
+    let (n, m) = (spec.n() as u64, spec.m() as u64);
+    let copy = n * m * 8;
+    (if copy <= copy_limit { copy } else { 0 }) + 1024 * m * 8 + (8 << 20)
 }
 
 /// A counting semaphore over bytes. A request larger than the whole budget
@@ -200,9 +220,9 @@ pub fn run(
                         break;
                     }
                     let job = &plan.jobs[i];
-                    let grant = budget.acquire(working_bytes(&job.spec));
-                    let out = guarded(ck, job, Method::Exact, || run_one(ck, job, par, opts));
-                    drop(grant);
+                    let out = guarded(ck, job, Method::Exact, || {
+                        run_one(ck, job, par, opts, &budget, workers)
+                    });
                     let (file, h) = ck.planned(job.tensor);
                     let last = remaining[job.tensor].fetch_sub(1, Ordering::AcqRel) == 1;
                     if last {
@@ -245,15 +265,68 @@ fn guarded(ck: &Checkpoint, job: &Job, method: Method, f: impl FnOnce() -> Outco
     })
 }
 
-fn run_one(ck: &Checkpoint, job: &Job, par: Par, opts: &RunOptions) -> Outcome {
-    let method = opts.method.resolve(&job.spec, None);
-    if method != Method::Exact {
-        let ranges = channel_ranges(ck, job);
-        let r = krylov(&job.spec, views(ck, job), method, &opts.krylov, None, par);
-        let mut o = krylov_outcome(ck, job, method, r);
-        o.channel_ranges = Some(ranges);
+/// One job on the CPU, holding its working memory from `budget` while it
+/// runs. A job that needs more than the whole budget runs alone, and then
+/// on every thread.
+fn run_one(
+    ck: &Checkpoint,
+    job: &Job,
+    par: Par,
+    opts: &RunOptions,
+    budget: &Budget,
+    workers: usize,
+) -> Outcome {
+    let threads = opts.threads.max(1);
+    let par_for = |want: u64| {
+        if want > budget.total && threads > 1 {
+            Par::rayon(threads)
+        } else {
+            par
+        }
+    };
+    let choice = opts
+        .method
+        .choose(&job.spec, None, opts.needs, &opts.krylov);
+    if choice.method != Method::Exact {
+        let copy_limit = opts.memory_budget / workers.max(1) as u64;
+        let want = krylov_bytes(&job.spec, copy_limit);
+        let grant = budget.acquire(want);
+        // The quantization step's channel ranges cost a pass of their own;
+        // a caller that needs only the top of the spectrum does not read them.
+        let ranges = (opts.needs == Needs::All).then(|| channel_ranges(ck, job));
+        let (m, k) = (choice.method, &choice.krylov);
+        let r = krylov_within(
+            &job.spec,
+            views(ck, job),
+            m,
+            k,
+            None,
+            par_for(want),
+            copy_limit,
+        );
+        drop(grant);
+        let unconverged = r.as_ref().map_or(true, |k| k.converged.contains(&false));
+        if !(choice.fallback && unconverged) {
+            let mut o = krylov_outcome(ck, job, m, r);
+            o.channel_ranges = ranges;
+            o.note = choice.why;
+            return o;
+        }
+        let mut o = exact_one(ck, job, par_for(working_bytes(&job.spec)), budget);
+        o.note = Some(format!(
+            "auto: {} did not converge on the top {} within {} passes over the weights; exact spectrum instead",
+            m.as_str(),
+            k.top_k,
+            k.max_passes.unwrap_or(0)
+        ));
         return o;
     }
+    exact_one(ck, job, par_for(working_bytes(&job.spec)), budget)
+}
+
+/// The exact method on one job, its memory held from `budget`.
+fn exact_one(ck: &Checkpoint, job: &Job, par: Par, budget: &Budget) -> Outcome {
+    let _grant = budget.acquire(working_bytes(&job.spec));
     let (file, h) = ck.planned(job.tensor);
     let bytes = file.tensor_bytes(h);
     let base = h.bytes.start;
@@ -329,6 +402,7 @@ fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
         frob2: None,
         converged: None,
         channel_ranges: None,
+        note: None,
     }
 }
 

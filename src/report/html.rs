@@ -96,6 +96,8 @@ pub struct HtmlReport<'a> {
 const PRIMARY: &[&str] = &[
     "layer_id",
     "name",
+    "status",
+    "warning",
     "N",
     "M",
     "alpha",
@@ -107,9 +109,47 @@ const PRIMARY: &[&str] = &[
     "log_spectral_norm",
     "stable_rank",
     "entropy",
+];
+
+/// The per-matrix columns shown before "all columns" is pressed: enough
+/// to read a matrix (its shape, fit, status, frontier and theory verdict)
+/// in a table that fits a 1400 px window. The rest are hidden, not gone.
+const SHOWN: &[&str] = &[
+    "layer_id",
+    "name",
     "status",
     "warning",
+    "N",
+    "M",
+    "alpha",
+    "D",
+    "xmin",
+    "sigma",
+    "num_pl_spikes",
+    "stable_rank",
+    "k_star",
+    "density",
+    "a",
+    "k_q4",
+    "theory_verdict",
+    "error",
 ];
+
+/// Column headers that carry their meaning where the same quantity is
+/// shown twice on one page from different sources: the matrices table's
+/// k_* is the fitter's at this snapshot, a series table's is from the
+/// matrix's one series source (`k_star_source`).
+fn header_label(table: &str, column: &str, columns: &[String]) -> String {
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    match column {
+        "k_star" if table == "layers" => "k_star (fitter, this snapshot)".into(),
+        "density" if table == "layers" => "density (fitter, this snapshot)".into(),
+        "k_star" if has("k_star_source") => "k_star (series source)".into(),
+        "density" if has("k_star_source") => "density (series source)".into(),
+        "k_star_fitter" => "k_star_fitter (fitter, each snapshot)".into(),
+        c => c.to_string(),
+    }
+}
 
 /// Header tooltips for columns whose name alone can mislead.
 const COLUMN_HELP: &[(&str, &str)] = &[
@@ -199,7 +239,7 @@ fn cell(v: &Value) -> (String, String) {
             let shown = if n.is_i64() || n.is_u64() {
                 n.to_string()
             } else {
-                super::fmt::significant(x)
+                short(x)
             };
             (shown, format!("{x:e}"))
         }
@@ -209,6 +249,35 @@ fn cell(v: &Value) -> (String, String) {
             let s = other.to_string();
             (s.clone(), s)
         }
+    }
+}
+
+/// A table number in at most 4 significant digits (the exact value is the
+/// cell's sort key and tooltip): plain between 1e-3 and 1e5, else
+/// `1.23e-7`.
+fn short(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        x.to_string()
+    } else if x == 0.0 {
+        "0".into()
+    } else if (1e-3..1e5).contains(&a) {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{x:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
+        format!("{m}e{e}")
     }
 }
 
@@ -236,6 +305,12 @@ fn write_table(
     t: &Table,
     link: &dyn Fn(usize) -> Option<String>,
 ) -> std::io::Result<()> {
+    if id != "layers" {
+        let button = columns_button(id, &t.columns);
+        if !button.is_empty() {
+            writeln!(w, r#"<div class="controls">{button}</div>"#)?;
+        }
+    }
     writeln!(
         w,
         r#"<div class="scroll"><table class="sortable" id="{}">"#,
@@ -254,8 +329,11 @@ fn write_table(
             .map_or(String::new(), |(_, h)| format!("{h}; "));
         write!(
             w,
-            r#"<th data-type="{ty}" tabindex="0" title="{}sort by {c}">{c}</th>"#,
+            r#"<th data-type="{ty}" data-col="{c}"{} tabindex="0" title="{}sort by {c}">{}</th>"#,
+            class_attr(id, c, i, None),
             escape(&help),
+            // Headers wrap after an underscore rather than mid-word.
+            escape(&header_label(id, c, &t.columns)).replace('_', "_<wbr>"),
             c = escape(c)
         )?;
     }
@@ -265,17 +343,81 @@ fn write_table(
         write!(w, "<tr>")?;
         for (i, v) in row.iter().enumerate() {
             let (shown, key) = cell(v);
-            let class = if v.is_number() { r#" class="n""# } else { "" };
+            let class = class_attr(id, &t.columns[i], i, Some(v));
+            // The exact number as a tooltip where the cell rounds it.
+            let title = match v {
+                Value::Number(n) if shown != n.to_string() => format!(r#" title="{n}""#),
+                _ => String::new(),
+            };
             let shown = escape(&shown);
             let body = match (t.columns[i].as_str(), link(r)) {
                 ("name", Some(a)) => format!(r##"<a href="#{}">{shown}</a>"##, escape(&a)),
                 _ => shown,
             };
-            write!(w, r#"<td{class} data-v="{}">{body}</td>"#, escape(&key))?;
+            write!(
+                w,
+                r#"<td{class}{title} data-v="{}">{body}</td>"#,
+                escape(&key)
+            )?;
         }
         writeln!(w, "</tr>")?;
     }
     writeln!(w, "</tbody></table></div>")
+}
+
+/// Columns a further table (not the matrices table) shows before "all
+/// columns": its first ones, enough to fit a 1400 px window.
+const SHOWN_FURTHER: usize = 14;
+
+/// Whether column `c` (the `i`-th) of table `id` starts hidden.
+fn hidden_column(id: &str, c: &str, i: usize) -> bool {
+    if id == "layers" {
+        !SHOWN.contains(&c)
+    } else {
+        i >= SHOWN_FURTHER
+    }
+}
+
+/// The "all columns (+N)" button of table `id`, when it hides any.
+fn columns_button(id: &str, columns: &[String]) -> String {
+    let hidden = columns
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| hidden_column(id, c, *i))
+        .count();
+    if hidden == 0 {
+        return String::new();
+    }
+    let own_id = if id == "layers" {
+        r#" id="toggle-columns""#
+    } else {
+        ""
+    };
+    format!(
+        r#"<button{own_id} class="toggle-columns" type="button" data-table="{}" data-hidden="{hidden}">all columns (+{hidden})</button>"#,
+        escape(id)
+    )
+}
+
+/// The class attribute of a cell (`v`: its value) or header (`None`) of
+/// column `c` (the `i`-th) in table `id`: `n` for numbers, `name` for the
+/// sticky name column, `x` for a column hidden until "all columns".
+fn class_attr(id: &str, c: &str, i: usize, v: Option<&Value>) -> String {
+    let mut cls = Vec::new();
+    if v.is_some_and(Value::is_number) {
+        cls.push("n");
+    }
+    if c == "name" {
+        cls.push("name");
+    }
+    if hidden_column(id, c, i) {
+        cls.push("x");
+    }
+    if cls.is_empty() {
+        String::new()
+    } else {
+        format!(r#" class="{}""#, cls.join(" "))
+    }
 }
 
 fn write_kv(w: &mut dyn Write, pairs: &[(String, String)]) -> std::io::Result<()> {
@@ -490,6 +632,13 @@ fn write_summary(
     )?;
     let mut pairs = Vec::new();
     flatten("", doc.summary(), &mut pairs);
+    // The model's k_* and density are the fitter's at this snapshot, as in
+    // the matrices table (a series' values come from its own source).
+    for (k, _) in &mut pairs {
+        if k == "k_star" || k == "density" {
+            *k = header_label("layers", k, &[]);
+        }
+    }
     write_kv(w, &pairs)?;
     let mut meta = vec![("input".to_string(), input.to_string())];
     if let Some(files) = v.pointer("/input/files").and_then(Value::as_array) {
@@ -515,8 +664,9 @@ fn write_matrices(w: &mut dyn Write, r: &HtmlReport<'_>, layers: &[Value]) -> st
     writeln!(w, r#"<section id="matrices"><h2>Matrices</h2>"#)?;
     writeln!(
         w,
-        r#"<div class="controls"><input id="filter" type="search" placeholder="filter rows (substring)" aria-label="filter rows"><span id="shown" class="note">{} matrices</span><span class="note">click a column header to sort</span></div>"#,
-        layers.len()
+        r#"<div class="controls"><input id="filter" type="search" placeholder="filter rows (substring)" aria-label="filter rows"><span id="shown" class="note">{} matrices</span><span class="note">click a column header to sort</span>{}</div>"#,
+        layers.len(),
+        columns_button("layers", &layer_columns(layers))
     )?;
     let columns = layer_columns(layers);
     let table = Table {
@@ -641,6 +791,40 @@ mod tests {
         let titles: Vec<&str> = s.iter().map(|s| s.title.as_str()).collect();
         assert_eq!(titles, ["snapshots", "validation.rows"]);
         assert_eq!(s[0].table.as_ref().unwrap().columns, ["t", "k_star"]);
+    }
+
+    #[test]
+    fn numbers_are_short() {
+        for (x, s) in [
+            (2.061082254338589, "2.061"),
+            (0.08719676155057368, "0.0872"),
+            (1234.5678, "1235"),
+            (39.77, "39.77"),
+            (1.6067321423260372e-9, "1.61e-9"),
+            (123456.0, "1.23e5"),
+            (-0.5, "-0.5"),
+        ] {
+            assert_eq!(short(x), s);
+        }
+    }
+
+    #[test]
+    fn k_star_headers_say_their_source() {
+        let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            header_label("layers", "k_star", &cols(&["k_star"])),
+            "k_star (fitter, this snapshot)"
+        );
+        let series = cols(&["k_star", "k_star_source", "k_star_fitter"]);
+        assert_eq!(
+            header_label("table-compare--series", "k_star", &series),
+            "k_star (series source)"
+        );
+        assert_eq!(
+            header_label("table-compare--series", "k_star_fitter", &series),
+            "k_star_fitter (fitter, each snapshot)"
+        );
+        assert_eq!(header_label("t", "k_star", &cols(&["k_star"])), "k_star");
     }
 
     #[test]

@@ -66,6 +66,18 @@ pub struct SeriesRow {
     pub k_star_break: Option<f64>,
     pub k_star_break_accepted: Option<bool>,
     pub k_star_noise: Option<f64>,
+    /// `--overlap K`: the top-k singular subspace overlap ‖U₁ᵀU₂‖²_F/k of
+    /// the left (U) and right (V) vectors with the snapshot before and with
+    /// the init, and the mean per-mode best match max_j |u_iᵀu_j|; empty
+    /// without the flag (`overlap` in the JSON has the per-mode values).
+    pub overlap_prev_left: Option<f64>,
+    pub overlap_prev_right: Option<f64>,
+    pub best_match_prev_left: Option<f64>,
+    pub best_match_prev_right: Option<f64>,
+    pub overlap_init_left: Option<f64>,
+    pub overlap_init_right: Option<f64>,
+    pub best_match_init_left: Option<f64>,
+    pub best_match_init_right: Option<f64>,
 }
 
 /// The model at one snapshot.
@@ -190,6 +202,32 @@ pub struct ModeRow {
     pub t_half: Option<f64>,
     pub fraction_at_half_time: Option<f64>,
     pub used: bool,
+}
+
+/// One matrix's singular-vector overlap between two snapshots
+/// (`compare --overlap K`; computed by `compare::overlap`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OverlapRow {
+    pub name: String,
+    /// `previous` (the snapshot before) or `init`.
+    pub against: &'static str,
+    /// Index and t of the earlier snapshot (`null` for the init).
+    pub from_snapshot: Option<usize>,
+    pub from_t: Option<f64>,
+    pub snapshot: usize,
+    pub t: f64,
+    /// Vectors compared (the smaller of the two bases).
+    pub k: usize,
+    /// ‖U₁ᵀU₂‖²_F / k and ‖V₁ᵀV₂‖²_F / k.
+    pub left_subspace: f64,
+    pub right_subspace: f64,
+    /// Means of the per-mode best matches below.
+    pub left_best_mean: f64,
+    pub right_best_mean: f64,
+    /// max_j |u_i(from)ᵀ u_j(to)| for each mode i = 1…k of the earlier
+    /// snapshot, and the same for v.
+    pub left_best: Vec<f64>,
+    pub right_best: Vec<f64>,
 }
 
 /// The Densing fit: ln D = c + slope·ln C, with the slope the frontier
@@ -369,6 +407,10 @@ pub struct CompareReport {
     pub complementarity: Vec<ComplementarityRow>,
     pub complementarity_summary: Vec<ComplementaritySummary>,
     pub answers: Answers,
+    /// `--overlap K`: each matrix's top-k singular-vector overlap with the
+    /// snapshot before and with the init (absent without the flag).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overlap: Vec<OverlapRow>,
     pub notes: Vec<String>,
 }
 

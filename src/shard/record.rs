@@ -492,6 +492,7 @@ pub fn measured(
             frob2: None,
             converged: None,
             channel_ranges: None,
+            note: None,
         };
         match r.spectrum {
             Ok(s) => {

@@ -81,6 +81,9 @@ pub struct CompareSettings {
     pub rank: Option<usize>,
     pub b: Option<Num>,
     pub modes: bool,
+    /// `--overlap K` (computed by the merge, which reads every snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<usize>,
 }
 
 fn name_of<T: ValueEnum>(v: T) -> String {
@@ -146,6 +149,7 @@ impl Settings {
                 threads: threads.max(1),
                 memory_budget: self.memory_budget,
                 method: parse::<Method>("method", &self.method)?,
+                needs: crate::pipeline::Needs::All,
                 krylov: KrylovOptions {
                     top_k: self.top_k,
                     tol: self.tol.0,
@@ -222,6 +226,7 @@ impl CompareSettings {
             rank: a.rank,
             b: a.b.map(Num),
             modes: a.modes,
+            overlap: a.overlap,
         }
     }
 
@@ -238,6 +243,7 @@ impl CompareSettings {
                 rank: self.rank,
                 b: self.b.map(|b| b.0),
                 modes: self.modes,
+                overlap: self.overlap,
             },
         ))
     }

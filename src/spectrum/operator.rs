@@ -81,4 +81,51 @@ pub trait GramOperator {
     fn orthonormalize(&mut self, col: usize) -> Result<f64, BackendError>;
     /// q_c ← Σ_{j<m} S[j + c·m]·q_j for c < k (S column-major m×k).
     fn rotate(&mut self, s: &[f64], m: usize, k: usize) -> Result<(), BackendError>;
+
+    /// Columns the operator applies best together: one application of G
+    /// to a block this wide costs about what one vector does (the CPU
+    /// streams the weights once per block). 1: one at a time.
+    fn block_width(&self) -> usize {
+        1
+    }
+
+    /// A block expansion: for c in 0..width, w = G·q_{src+c} made ⟂
+    /// q_0..q_{cols+c−1} (CGS2), then q_{cols+c} = w/‖w‖, or zero when
+    /// ‖w‖ ≤ `floor` (a breakdown; later columns are then unaffected by
+    /// it). One [`Step`] per column, its coefficients against
+    /// q_0..q_{cols+c−1}. Needs src + width ≤ cols. By default, `expand`
+    /// column by column.
+    fn expand_block(
+        &mut self,
+        src: usize,
+        width: usize,
+        cols: usize,
+        floor: f64,
+    ) -> Result<Vec<Step>, BackendError> {
+        let mut out = Vec::with_capacity(width);
+        for c in 0..width {
+            let step = self.expand(src + c, cols + c)?;
+            if step.norm <= floor {
+                let zero = vec![0.0; self.dim()];
+                self.set_column(cols + c, &zero)?;
+            }
+            out.push(step);
+        }
+        Ok(out)
+    }
+
+    /// Independent expansions sharing one application of G: job
+    /// (src, lo) makes w = G·q_src ⟂ q_0..q_{shared−1} and q_lo..q_src
+    /// (CGS2) and writes w/‖w‖ (zero when ‖w‖ ≤ `floor`) to q_{src+1}; its
+    /// [`Step`] has the coefficients against those columns, the shared
+    /// ones first. None: the operator has no batched form, and the caller
+    /// runs its expansions one at a time.
+    fn expand_batch(
+        &mut self,
+        _shared: usize,
+        _jobs: &[(usize, usize)],
+        _floor: f64,
+    ) -> Option<Result<Vec<Step>, BackendError>> {
+        None
+    }
 }

@@ -49,6 +49,15 @@
       if (count) { count.textContent = n + " of " + rows.length + " matrices"; }
     });
   }
+  Array.prototype.forEach.call(document.querySelectorAll("button.toggle-columns"), function (btn) {
+    var table = document.getElementById(btn.getAttribute("data-table"));
+    if (!table) { return; }
+    btn.addEventListener("click", function () {
+      var all = table.classList.toggle("all");
+      var n = btn.getAttribute("data-hidden");
+      btn.textContent = all ? "fewer columns" : "all columns (+" + n + ")";
+    });
+  });
   var toggle = document.getElementById("toggle-figures");
   if (toggle) {
     toggle.addEventListener("click", function () {

@@ -16,11 +16,13 @@
 //! recomputed from the eigenvalues, exactly as the report's), `theory`
 //! (the compression curves, from the same refit) or from the caller.
 
+mod axes;
 mod compress;
 mod snapshots;
 mod spectra;
 mod xy;
 
+pub use axes::{DISTINCT_STYLES, MARKED_STYLES};
 pub use compress::{
     NO_RANGES, compression_figures, pruning_figure, quantization_figure, quantization_unavailable,
     quantizer_label,
@@ -30,12 +32,22 @@ pub use spectra::{EsdPlot, RankOverlay, RankPlot};
 pub use xy::{Marker, Series, XyPlot, pruning_curve, quantization_curve, rho_fit, snapshot_series};
 
 use super::ReportError;
+use axes::{LegendEntry, Ticks};
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Pixel size of every figure.
+/// Pixel size of every figure's chart; the legend is a band below it, so
+/// a figure is `SIZE.0` wide and at least `SIZE.1` high
+/// ([`Figure::size`]).
 pub const SIZE: (u32, u32) = (640, 420);
+
+/// Chart layout (px): the margin around the chart, the heights of the x
+/// and widths of the y tick-label areas.
+pub(crate) const MARGIN: u32 = 12;
+pub(crate) const X_LABEL_AREA: u32 = 40;
+pub(crate) const Y_LABEL_AREA: u32 = 64;
 
 #[derive(Debug, thiserror::Error)]
 #[error("plot `{name}`: {message}")]
@@ -77,12 +89,32 @@ impl Figure<'_> {
         }
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    /// The legend entries, in drawing order; none when the figure shows a
+    /// message instead of data.
+    fn legend(&self) -> Vec<LegendEntry> {
         match self {
-            Figure::Esd(p) => p.draw(root),
-            Figure::Rank(p) => p.draw(root),
-            Figure::Xy(p) => p.draw(root),
+            Figure::Esd(p) => p.legend(),
+            Figure::Rank(p) => p.legend(),
+            Figure::Xy(p) => p.legend(),
         }
+    }
+
+    /// Pixel size: [`SIZE`] for the chart, plus the legend's band below.
+    pub fn size(&self) -> (u32, u32) {
+        (SIZE.0, SIZE.1 + axes::legend_height(&self.legend(), SIZE.0))
+    }
+
+    /// The chart in the top `SIZE` of `root`, the legend in a band below
+    /// it: the legend never covers data.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (chart, legend) = root.split_vertically(SIZE.1);
+        match self {
+            Figure::Esd(p) => p.draw(&chart),
+            Figure::Rank(p) => p.draw(&chart),
+            Figure::Xy(p) => p.draw(&chart),
+        }?;
+        axes::draw_legend(&legend, &self.legend())
     }
 
     fn error(&self, message: impl std::fmt::Display) -> PlotError {
@@ -97,7 +129,7 @@ impl Figure<'_> {
         register_font();
         let mut s = String::new();
         {
-            let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+            let root = SVGBackend::with_string(&mut s, self.size()).into_drawing_area();
             self.draw(&root).map_err(|e| self.error(e))?;
             root.present().map_err(|e| self.error(e))?;
         }
@@ -111,7 +143,7 @@ impl Figure<'_> {
             ImageFormat::Svg => std::fs::write(path, self.to_svg()?).map_err(io),
             ImageFormat::Png => {
                 register_font();
-                let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+                let root = BitMapBackend::new(path, self.size()).into_drawing_area();
                 self.draw(&root).map_err(|e| self.error(e))?;
                 root.present()
                     .map_err(|e| self.error(format!("{}: {e}", path.display())))
@@ -243,6 +275,59 @@ pub(crate) fn tick(v: f64) -> String {
     }
 }
 
+/// A chart builder with the common layout on `area`, captioned.
+pub(crate) fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.caption(caption, ("sans-serif", 17))
+        .margin(MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA);
+    b
+}
+
+/// Ticks for the x and y axes of a chart built by [`chart_builder`] over
+/// these ranges.
+pub(crate) fn axis_ticks(
+    xr: (f64, f64),
+    yr: (f64, f64),
+    log_x: bool,
+    log_y: bool,
+) -> (Ticks, Ticks) {
+    let (w, h) = axes::plot_pixels();
+    (
+        axes::ticks(xr.0, xr.1, log_x, w, true),
+        axes::ticks(yr.0, yr.1, log_y, h, false),
+    )
+}
+
+/// Draws the axes with exactly the given ticks and labels.
+pub(crate) fn draw_mesh<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    (xt, yt): (&Ticks, &Ticks),
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| xt.label(*v))
+        .y_label_formatter(&|v| yt.label(*v))
+        .label_style(("sans-serif", axes::TICK_FONT))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// A positive range [lo, hi] covering `values`, widened by `pad` (a
 /// factor) on each side and never empty.
 pub(crate) fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> Option<(f64, f64)> {
@@ -285,7 +370,6 @@ pub(crate) fn draw_message<DB: DrawingBackend>(
     title: &str,
     message: &str,
 ) -> Result<(), String> {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let root = root
         .titled(title, ("sans-serif", 18))
         .map_err(|e| e.to_string())?;

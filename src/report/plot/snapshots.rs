@@ -30,7 +30,18 @@ pub fn snapshot_figures(r: &CompareReport) -> Vec<(String, XyPlot)> {
             })
             .collect()
     };
-    let mut density = per_matrix(|s| s.density);
+    // k_* and D = k_*/M come from each matrix's one series source, which
+    // can differ from the fitter's per-snapshot k_* (`k_star_fitter`, and
+    // the report's own table): the legend names the source.
+    let sourced = |mut v: Vec<Series>| -> Vec<Series> {
+        for s in &mut v {
+            if let Some(d) = r.dynamics.iter().find(|d| d.name == s.label) {
+                s.label = format!("{} (k* source: {})", s.label, d.frontier_source);
+            }
+        }
+        v
+    };
+    let mut density = sourced(per_matrix(|s| s.density));
     density.push(Series::new(
         "model",
         r.model_series
@@ -40,11 +51,23 @@ pub fn snapshot_figures(r: &CompareReport) -> Vec<(String, XyPlot)> {
     let mut figs = vec![
         (
             "density",
-            super::snapshot_series("density D", &time, density, true, true),
+            super::snapshot_series(
+                "density D = k*/M (series source)",
+                &time,
+                density,
+                true,
+                true,
+            ),
         ),
         (
             "k_star",
-            super::snapshot_series("k*", &time, per_matrix(|s| s.k_star), true, true),
+            super::snapshot_series(
+                "k* (series source)",
+                &time,
+                sourced(per_matrix(|s| s.k_star)),
+                true,
+                true,
+            ),
         ),
         (
             "alpha",

@@ -2,7 +2,8 @@
 //! axes with the peer-compatible power-law fit and its xmin, and the rank
 //! plot μ_k against k with the fitter's overlays when they exist.
 
-use super::{PALETTE, draw_message, log_range, tick};
+use super::axes::{Axis, LegendEntry, Swatch, series_style};
+use super::{PALETTE, axis_ticks, chart_builder, draw_mesh, draw_message, log_range, tick};
 use crate::fit::powerlaw::{self, EVALS_THRESH, PowerLawFit};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -88,6 +89,30 @@ impl<'a> EsdPlot<'a> {
             .collect()
     }
 
+    /// The legend: the histogram, and with a fit its line and xmin.
+    pub(super) fn legend(&self) -> Vec<LegendEntry> {
+        if self.histogram().is_empty() {
+            return Vec::new();
+        }
+        let mut out = vec![LegendEntry {
+            label: format!("ESD ({} eigenvalues)", self.fit.map_or(0, |f| f.n_fit)),
+            swatch: Swatch::Marker(series_style(0), true),
+        }];
+        if let Some(f) = self.fit {
+            if !self.fit_line().is_empty() {
+                out.push(LegendEntry {
+                    label: format!("power law α = {:.3}, D = {:.3}", f.alpha, f.d),
+                    swatch: Swatch::Line(series_style(1), 2),
+                });
+            }
+            out.push(LegendEntry {
+                label: format!("xmin = {} ({} in tail)", tick(f.xmin), f.n_tail),
+                swatch: Swatch::Reference(PALETTE[2]),
+            });
+        }
+        out
+    }
+
     pub(super) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -101,66 +126,33 @@ impl<'a> EsdPlot<'a> {
         let (x0, x1) = log_range(hist.iter().map(|p| p.0), 1.6).expect("non-empty");
         let (y0, y1) =
             log_range(hist.iter().chain(&line).map(|p| p.1), 2.0).expect("densities are positive");
-        root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        let (xt, yt) = axis_ticks((x0, x1), (y0, y1), true, true);
+        let mut chart = chart_builder(root, &title)
+            .build_cartesian_2d(Axis::new(x0, x1, true, &xt), Axis::new(y0, y1, true, &yt))
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("eigenvalue μ = σ²")
-            .y_desc("density")
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(e)?;
+        draw_mesh(&mut chart, (&xt, &yt), "eigenvalue μ = σ²", "density")?;
         let blue = PALETTE[0];
         chart
             .draw_series(
                 hist.iter()
                     .map(|&(x, y)| Circle::new((x, y), 3, blue.filled())),
             )
-            .map_err(e)?
-            .label(format!(
-                "ESD ({} eigenvalues)",
-                self.fit.map_or(0, |f| f.n_fit)
-            ))
-            .legend(move |(x, y)| Circle::new((x + 10, y), 3, blue.filled()));
+            .map_err(e)?;
         if let Some(f) = self.fit {
-            let orange = PALETTE[1];
             if !line.is_empty() {
                 chart
-                    .draw_series(LineSeries::new(line, orange.stroke_width(2)))
-                    .map_err(e)?
-                    .label(format!("power law α = {:.3}, D = {:.3}", f.alpha, f.d))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
-                    });
+                    .draw_series(LineSeries::new(line, PALETTE[1].stroke_width(2)))
+                    .map_err(e)?;
             }
-            let green = PALETTE[2];
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(f.xmin, y0), (f.xmin, y1)],
                     6,
                     4,
-                    green.stroke_width(1),
+                    PALETTE[2].stroke_width(1),
                 ))
-                .map_err(e)?
-                .label(format!("xmin = {} ({} in tail)", tick(f.xmin), f.n_tail))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+                .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
         Ok(())
     }
 }
@@ -285,6 +277,43 @@ impl<'a> RankPlot<'a> {
             .collect()
     }
 
+    /// The legend: the spectrum, then whichever overlays are drawn.
+    pub(super) fn legend(&self) -> Vec<LegendEntry> {
+        if self.points().is_empty() {
+            return Vec::new();
+        }
+        let o = &self.overlay;
+        let mut out = vec![LegendEntry {
+            label: format!(
+                "μ_k ({} positive)",
+                self.sorted().iter().filter(|v| **v > 0.0).count()
+            ),
+            swatch: Swatch::Line(series_style(0), 2),
+        }];
+        if !self.b_line().is_empty() {
+            out.push(LegendEntry {
+                label: format!("b = {:.3}", o.b.unwrap_or(f64::NAN)),
+                swatch: Swatch::Line(series_style(1), 2),
+            });
+        }
+        if let Some(k) = o.k_star.filter(|k| *k > 0.0) {
+            out.push(LegendEntry {
+                label: format!("k* = {}", tick(k)),
+                swatch: Swatch::Reference(PALETTE[2]),
+            });
+        }
+        if let Some(f) = o.noise_floor.filter(|f| *f > 0.0) {
+            out.push(LegendEntry {
+                label: match o.k_noise {
+                    Some(k) => format!("noise floor {} ({} modes above)", tick(f), tick(k)),
+                    None => format!("noise floor {}", tick(f)),
+                },
+                swatch: Swatch::Reference(PALETTE[3]),
+            });
+        }
+        out
+    }
+
     pub(super) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -299,81 +328,34 @@ impl<'a> RankPlot<'a> {
         let (x0, x1) = (0.8, pts.last().expect("non-empty").0 * 1.25);
         let (y0, y1) = log_range(pts.iter().chain(&bl).map(|p| p.1).chain(o.noise_floor), 1.6)
             .expect("non-empty");
-        root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        let (xt, yt) = axis_ticks((x0, x1), (y0, y1), true, true);
+        let mut chart = chart_builder(root, &title)
+            .build_cartesian_2d(Axis::new(x0, x1, true, &xt), Axis::new(y0, y1, true, &yt))
             .map_err(e)?;
+        draw_mesh(&mut chart, (&xt, &yt), "rank k", "μ_k = σ_k²")?;
         chart
-            .configure_mesh()
-            .x_desc("rank k")
-            .y_desc("μ_k = σ_k²")
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(e)?;
-        let blue = PALETTE[0];
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), blue.stroke_width(2)))
-            .map_err(e)?
-            .label(format!(
-                "μ_k ({} positive)",
-                self.sorted().iter().filter(|v| **v > 0.0).count()
+            .draw_series(LineSeries::new(
+                pts.iter().copied(),
+                PALETTE[0].stroke_width(2),
             ))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
-            });
+            .map_err(e)?;
         if !bl.is_empty() {
-            let orange = PALETTE[1];
             chart
-                .draw_series(LineSeries::new(bl, orange.stroke_width(2)))
-                .map_err(e)?
-                .label(format!("b = {:.3}", o.b.unwrap_or(f64::NAN)))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
-                });
+                .draw_series(LineSeries::new(bl, PALETTE[1].stroke_width(2)))
+                .map_err(e)?;
         }
+        let mut refs = Vec::new();
         if let Some(k) = o.k_star.filter(|k| *k > 0.0) {
-            let green = PALETTE[2];
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(k, y0), (k, y1)],
-                    6,
-                    4,
-                    green.stroke_width(1),
-                ))
-                .map_err(e)?
-                .label(format!("k* = {}", tick(k)))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+            refs.push(([(k, y0), (k, y1)], PALETTE[2]));
         }
         if let Some(f) = o.noise_floor.filter(|f| *f > 0.0) {
-            let pink = PALETTE[3];
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(x0, f), (x1, f)],
-                    6,
-                    4,
-                    pink.stroke_width(1),
-                ))
-                .map_err(e)?
-                .label(match o.k_noise {
-                    Some(k) => format!("noise floor {} ({} modes above)", tick(f), tick(k)),
-                    None => format!("noise floor {}", tick(f)),
-                })
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], pink));
+            refs.push(([(x0, f), (x1, f)], PALETTE[3]));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
+        for (ends, c) in refs {
+            chart
+                .draw_series(DashedLineSeries::new(ends, 6, 4, c.stroke_width(1)))
+                .map_err(e)?;
+        }
         Ok(())
     }
 }

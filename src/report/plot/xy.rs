@@ -3,9 +3,11 @@
 //! series (D(t), k_*(t), α(t), the ρ fit). The callers (the fitter's
 //! predictions, `predict --verify`, `compare`) hand over plain numbers.
 
-use super::{PALETTE, draw_message, lin_range, log_range, tick};
+use super::axes::{
+    Axis, DISTINCT_STYLES, LegendEntry, SeriesStyle, Swatch, Ticks, draw_marker, series_style,
+};
+use super::{axis_ticks, chart_builder, draw_mesh, draw_message, lin_range, log_range, tick};
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 fn e(err: impl std::fmt::Display) -> String {
@@ -103,6 +105,59 @@ impl XyPlot {
         }
     }
 
+    /// Whether any series has a point the axes can show (reference
+    /// lines alone are no data).
+    pub fn has_data(&self) -> bool {
+        self.lines
+            .iter()
+            .chain(&self.points)
+            .any(|s| s.points.iter().any(|p| self.shown(p)))
+    }
+
+    /// Whether lines mark their points: when there are more lines than
+    /// colour × dash tells apart, the marker tells them apart (up to
+    /// [`super::axes::MARKED_STYLES`]).
+    fn marked(&self) -> bool {
+        self.lines.len() > DISTINCT_STYLES
+    }
+
+    /// The legend: lines, then points, then reference lines, styled as
+    /// drawn; empty when the figure shows its note instead.
+    pub(super) fn legend(&self) -> Vec<LegendEntry> {
+        if !self.has_data() {
+            return Vec::new();
+        }
+        let n = self.lines.len();
+        let m = n + self.points.len();
+        let marked = self.marked();
+        let lines = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| LegendEntry {
+                label: s.label.clone(),
+                swatch: if marked {
+                    Swatch::MarkedLine(series_style(i), 2)
+                } else {
+                    Swatch::Line(series_style(i), 2)
+                },
+            });
+        let points = self.points.iter().enumerate().map(|(i, s)| LegendEntry {
+            label: s.label.clone(),
+            swatch: Swatch::Marker(series_style(n + i), false),
+        });
+        let refs = self
+            .vlines
+            .iter()
+            .chain(&self.hlines)
+            .enumerate()
+            .map(|(i, r)| LegendEntry {
+                label: r.label.clone(),
+                swatch: Swatch::Reference(series_style(m + i).colour),
+            });
+        lines.chain(points).chain(refs).collect()
+    }
+
     pub(super) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -119,11 +174,11 @@ impl XyPlot {
             .map(|p| p.1)
             .chain(self.hlines.iter().map(|m| m.at))
             .collect();
-        let (Some(xr), Some(yr)) = (self.range(self.log_x, xs), self.range(self.log_y, ys)) else {
+        let ranges = (self.range(self.log_x, xs), self.range(self.log_y, ys));
+        let (Some(xr), Some(yr), true) = (ranges.0, ranges.1, self.has_data()) else {
             let why = self.note.as_deref().unwrap_or("no points to plot");
             return draw_message(root, &self.title, why);
         };
-        root.fill(&WHITE).map_err(e)?;
         let caption = if self.hidden() > 0 {
             format!(
                 "{} ({} points off a log axis not shown)",
@@ -133,130 +188,83 @@ impl XyPlot {
         } else {
             self.title.clone()
         };
-        let mut builder = ChartBuilder::on(root);
-        builder
-            .caption(&caption, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64);
-        // One drawing routine for the four axis combinations.
-        match (self.log_x, self.log_y) {
-            (false, false) => self.draw_on(
-                builder
-                    .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-                    .map_err(e)?,
-                xr,
-                yr,
-            ),
-            (true, false) => self.draw_on(
-                builder
-                    .build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1)
-                    .map_err(e)?,
-                xr,
-                yr,
-            ),
-            (false, true) => self.draw_on(
-                builder
-                    .build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())
-                    .map_err(e)?,
-                xr,
-                yr,
-            ),
-            (true, true) => self.draw_on(
-                builder
-                    .build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale())
-                    .map_err(e)?,
-                xr,
-                yr,
-            ),
-        }
+        let (xt, yt) = axis_ticks(xr, yr, self.log_x, self.log_y);
+        let chart = chart_builder(root, &caption)
+            .build_cartesian_2d(
+                Axis::new(xr.0, xr.1, self.log_x, &xt),
+                Axis::new(yr.0, yr.1, self.log_y, &yt),
+            )
+            .map_err(e)?;
+        self.draw_on(chart, (&xt, &yt), xr, yr)
     }
 
-    fn draw_on<'a, DB, X, Y>(
+    fn draw_on<'a, DB: DrawingBackend + 'a>(
         &self,
-        mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        mut chart: ChartContext<'a, DB, Cartesian2d<Axis, Axis>>,
+        ticks: (&Ticks, &Ticks),
         xr: (f64, f64),
         yr: (f64, f64),
-    ) -> Result<(), String>
-    where
-        DB: DrawingBackend + 'a,
-        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
-        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
-    {
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(e)?;
-        let mut colour = 0;
-        let mut next = || {
-            let c = PALETTE[colour % PALETTE.len()];
-            colour += 1;
-            c
-        };
-        for s in &self.lines {
-            let c = next();
+    ) -> Result<(), String> {
+        draw_mesh(&mut chart, ticks, &self.x_label, &self.y_label)?;
+        let n = self.lines.len();
+        for (i, s) in self.lines.iter().enumerate() {
+            let st = series_style(i);
             let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| self.shown(p)).collect();
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(e)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-        }
-        for s in &self.points {
-            let c = next();
-            chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .filter(|p| self.shown(p))
-                        .map(|&p| Circle::new(p, 5, c.stroke_width(2))),
-                )
-                .map_err(e)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.stroke_width(2)));
-        }
-        for m in &self.vlines {
-            let c = next();
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(m.at, yr.0), (m.at, yr.1)],
-                    6,
-                    4,
-                    c.stroke_width(1),
-                ))
-                .map_err(e)?
-                .label(m.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-        }
-        for m in &self.hlines {
-            let c = next();
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(xr.0, m.at), (xr.1, m.at)],
-                    6,
-                    4,
-                    c.stroke_width(1),
-                ))
-                .map_err(e)?
-                .label(m.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 13))
-            .draw()
+            let style = st.colour.stroke_width(2);
+            match st.dash {
+                None => chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), style))
+                    .map(|_| ()),
+                Some((d, g)) => chart
+                    .draw_series(DashedLineSeries::new(pts.iter().copied(), d, g, style))
+                    .map(|_| ()),
+            }
             .map_err(e)?;
+            // A line of one point draws nothing: mark the point; with many
+            // lines, mark every point.
+            if pts.len() == 1 || self.marked() {
+                for p in &pts {
+                    self.mark(&chart, st, *p, true)?;
+                }
+            }
+        }
+        for (i, s) in self.points.iter().enumerate() {
+            let st = series_style(n + i);
+            for p in s.points.iter().filter(|p| self.shown(p)) {
+                self.mark(&chart, st, *p, false)?;
+            }
+        }
+        let m = n + self.points.len();
+        let refs = self.vlines.iter().map(|v| [(v.at, yr.0), (v.at, yr.1)]);
+        let refs = refs.chain(self.hlines.iter().map(|h| [(xr.0, h.at), (xr.1, h.at)]));
+        for (i, ends) in refs.enumerate() {
+            let c = series_style(m + i).colour;
+            chart
+                .draw_series(DashedLineSeries::new(ends, 6, 4, c.stroke_width(1)))
+                .map_err(e)?;
+        }
         Ok(())
+    }
+
+    /// Draws one marker of style `st` at data point `p`.
+    fn mark<'a, DB: DrawingBackend + 'a>(
+        &self,
+        chart: &ChartContext<'a, DB, Cartesian2d<Axis, Axis>>,
+        st: SeriesStyle,
+        p: (f64, f64),
+        filled: bool,
+    ) -> Result<(), String> {
+        let area = chart.plotting_area();
+        let (x, y) = area.map_coordinate(&p);
+        let (x0, y0) = area.get_base_pixel();
+        let style = if filled {
+            st.colour.filled()
+        } else {
+            st.colour.stroke_width(2)
+        };
+        let strip = area.strip_coord_spec();
+        let r = if filled { 3 } else { 5 };
+        draw_marker(&strip, st.marker, (x - x0, y - y0), r, style).map_err(e)
     }
 }
 

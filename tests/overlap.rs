@@ -1,0 +1,168 @@
+//! `compare --overlap K`: the singular-vector overlap between consecutive
+//! snapshots and with the init, checked against nalgebra's SVD of the same
+//! f32 weights (an independent implementation) to 1e-4 absolute, on a
+//! series whose top singular vectors rotate slowly and whose init is
+//! unrelated to the trained weights.
+
+mod common;
+
+use common::{json, specscope};
+use nalgebra::DMatrix;
+use specscope::load::{DType, TensorOut, write_safetensors};
+use specscope::synth;
+use std::path::{Path, PathBuf};
+
+const K: usize = 6;
+const ROWS: usize = 120;
+const COLS: usize = 80;
+
+/// W(t) = U·diag(σ)·(V·R(θ_t))ᵀ: the right vectors turn by θ_t in the plane
+/// of modes 1 and 2, plus 1e-3 noise so that the spectrum has a floor.
+fn weights(t: usize) -> Vec<f64> {
+    let mut rng = synth::rng(3);
+    let u = synth::orthonormal(ROWS, COLS, &mut rng);
+    let v = synth::orthonormal(COLS, COLS, &mut rng);
+    let theta = 0.15 * t as f64;
+    let sigma: Vec<f64> = (1..=COLS).map(|k| 10.0 / k as f64).collect();
+    let noise = synth::gaussian(ROWS, COLS, 1e-3, &mut synth::rng(100 + t as u64));
+    let mut w = vec![0.0; ROWS * COLS];
+    for i in 0..ROWS {
+        for j in 0..COLS {
+            let mut x = noise[(i, j)];
+            for (k, s) in sigma.iter().enumerate() {
+                let vk = match k {
+                    0 => theta.cos() * v[(j, 0)] + theta.sin() * v[(j, 1)],
+                    1 => -theta.sin() * v[(j, 0)] + theta.cos() * v[(j, 1)],
+                    _ => v[(j, k)],
+                };
+                x += s * u[(i, k)] * vk;
+            }
+            w[i * COLS + j] = x;
+        }
+    }
+    w
+}
+
+fn save(path: &Path, w: &[f64], step: usize) {
+    let t = TensorOut::from_f64("w", DType::F32, &[ROWS, COLS], w).expect("F32 encodes");
+    write_safetensors(path, &[t], &[("step", step.to_string())]).unwrap();
+}
+
+/// The reference: the top-K left and right singular vectors of the f32
+/// weights by nalgebra's SVD.
+fn reference(w: &[f64]) -> (DMatrix<f64>, DMatrix<f64>) {
+    let m = DMatrix::from_row_slice(
+        ROWS,
+        COLS,
+        &w.iter().map(|&x| x as f32 as f64).collect::<Vec<_>>(),
+    );
+    let svd = m.svd(true, true);
+    let mut order: Vec<usize> = (0..svd.singular_values.len()).collect();
+    order.sort_by(|&a, &b| svd.singular_values[b].total_cmp(&svd.singular_values[a]));
+    let u = svd.u.unwrap();
+    let vt = svd.v_t.unwrap();
+    let left = DMatrix::from_fn(ROWS, K, |i, j| u[(i, order[j])]);
+    let right = DMatrix::from_fn(COLS, K, |i, j| vt[(order[j], i)]);
+    (left, right)
+}
+
+fn overlap(a: &DMatrix<f64>, b: &DMatrix<f64>) -> (f64, Vec<f64>) {
+    let c = a.transpose() * b;
+    let best = (0..K)
+        .map(|i| (0..K).map(|j| c[(i, j)].abs()).fold(0.0, f64::max))
+        .collect();
+    (c.norm_squared() / K as f64, best)
+}
+
+fn series(dir: &Path) -> (Vec<PathBuf>, Vec<Vec<f64>>, PathBuf, Vec<f64>) {
+    let mut paths = Vec::new();
+    let mut ws = Vec::new();
+    for t in 1..=4 {
+        let w = weights(t);
+        let p = dir.join(format!("ckpt-{t}.safetensors"));
+        save(&p, &w, t);
+        paths.push(p);
+        ws.push(w);
+    }
+    // An init unrelated to the trained weights: Gaussian.
+    let g = synth::gaussian(ROWS, COLS, 0.1, &mut synth::rng(9));
+    let init: Vec<f64> = synth::row_major(&g);
+    let ip = dir.join("init.safetensors");
+    save(&ip, &init, 0);
+    (paths, ws, ip, init)
+}
+
+#[test]
+fn overlap_matches_an_independent_svd() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, ws, init_path, init) = series(dir.path());
+    let k = K.to_string();
+    let mut args = vec![
+        "compare",
+        "--backend",
+        "cpu",
+        "-q",
+        "--format",
+        "json",
+        "--overlap",
+        &k,
+    ];
+    let ip = init_path.to_str().unwrap();
+    args.extend(["--init", ip]);
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let o = specscope(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rep = json(&o);
+    let rows = rep["overlap"].as_array().unwrap();
+    // 3 consecutive pairs and 4 snapshots against the init.
+    assert_eq!(rows.len(), 3 + 4, "{rows:?}");
+    let refs: Vec<_> = ws.iter().map(|w| reference(w)).collect();
+    let init_ref = reference(&init);
+    let close = |got: &serde_json::Value, want: f64, what: &str| {
+        let g = got.as_f64().unwrap();
+        assert!((g - want).abs() <= 1e-4, "{what}: {g} vs {want}");
+    };
+    for r in rows {
+        let s = r["snapshot"].as_u64().unwrap() as usize;
+        assert_eq!(r["k"], K);
+        let from = match r["against"].as_str().unwrap() {
+            "previous" => &refs[r["from_snapshot"].as_u64().unwrap() as usize],
+            "init" => &init_ref,
+            other => panic!("{other}"),
+        };
+        let (lo, lb) = overlap(&from.0, &refs[s].0);
+        let (ro, rb) = overlap(&from.1, &refs[s].1);
+        close(&r["left_subspace"], lo, "left subspace");
+        close(&r["right_subspace"], ro, "right subspace");
+        for i in 0..K {
+            close(&r["left_best"][i], lb[i], "left best match");
+            close(&r["right_best"][i], rb[i], "right best match");
+        }
+        if r["against"] == "previous" {
+            // The top-K subspace is kept (the rotation stays inside it) …
+            assert!(ro > 0.99, "{ro}");
+            // … while modes 1 and 2 turn by 0.15 rad: best match cos 0.15.
+            assert!((rb[0] - 0.15f64.cos()).abs() < 0.01, "{}", rb[0]);
+        } else {
+            // An unrelated init: about K/N of the subspace.
+            assert!(lo < 0.3 && ro < 0.3, "{lo} {ro}");
+        }
+    }
+    // The series rows carry the means.
+    let last = rep["series"].as_array().unwrap().last().unwrap();
+    assert!(last["overlap_prev_right"].as_f64().unwrap() > 0.99);
+    assert!(last["overlap_init_left"].as_f64().unwrap() < 0.3);
+}
+
+#[test]
+fn without_the_flag_there_is_no_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, ..) = series(dir.path());
+    let mut args = vec!["compare", "--backend", "cpu", "-q", "--format", "json"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let o = specscope(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rep = json(&o);
+    assert!(rep.get("overlap").is_none());
+    assert!(rep["series"][0]["overlap_prev_left"].is_null());
+}
