@@ -345,3 +345,41 @@ fn help_says_what_plots_writes() {
     let h = stdout(&o);
     assert!(h.contains("pruning and quantization"), "{h}");
 }
+
+#[test]
+fn the_peers_negative_sigma_is_a_dash_in_the_table_only() {
+    // A matrix with two eigenvalues: the peer writes σ = −1/√2 as its
+    // "not defined" value; the table shows —, JSON keeps the number.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("two.safetensors");
+    common::write(
+        &p,
+        &[
+            ("two.weight", DType::F32, &[8, 2], values(16, 1)),
+            ("big.weight", DType::F32, &[64, 32], values(2048, 2)),
+        ],
+    );
+    let p = p.display().to_string();
+    let base = ["analyze", &p, "--backend", "cpu", "-q"];
+    let mut table = base.to_vec();
+    table.extend(["--columns", "name,sigma"]);
+    let text = stdout(&run_with(&[], &table));
+    let two = text.lines().find(|l| l.starts_with("two")).expect(&text);
+    assert!(two.ends_with('—'), "{text}");
+    let mut json = base.to_vec();
+    json.extend(["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&run_with(&[], &json))).unwrap();
+    let sigma = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "two")
+        .unwrap()["sigma"]
+        .as_f64()
+        .unwrap();
+    // Exactly the peer's sentinel −1/√2 (to 1e-12: it is computed, not stored).
+    assert!(
+        (sigma + std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12,
+        "{sigma}"
+    );
+}
