@@ -101,14 +101,16 @@ fn chars(s: &str) -> usize {
         .count()
 }
 
-/// `s` cut to `w` characters by replacing its middle with `…`.
+/// `s` cut to `w` characters by replacing its middle with `…`, keeping
+/// twice as much of the end as of the start (a matrix's name ends in
+/// what tells it from its neighbours: `…layer.3.attention.self.query`).
 pub fn elide_middle(s: &str, w: usize) -> String {
-    let n = chars(s);
+    let n = s.chars().count();
     if n <= w || w < 3 {
         return s.to_string();
     }
-    let tail = (w - 1) / 2;
-    let head = w - 1 - tail;
+    let head = (w - 1) / 3;
+    let tail = w - 1 - head;
     let start: String = s.chars().take(head).collect();
     let end: String = s.chars().skip(n - tail).collect();
     format!("{start}…{end}")
@@ -186,8 +188,8 @@ pub fn render(
 }
 
 /// Shrinks a last `status` column to 10 characters, then the `name`
-/// column to 12, then the status to 6, until the columns and their
-/// two-space gaps fit `width`.
+/// column to 20, then the status to 6 and the name to 12, until the
+/// columns and their two-space gaps fit `width`.
 fn fit(cols: &[Col], picked: &[usize], widths: &mut [usize], width: usize) {
     let total = |ws: &[usize]| ws.iter().sum::<usize>() + 2 * ws.len().saturating_sub(1);
     let mut over = total(widths).saturating_sub(width);
@@ -196,7 +198,7 @@ fn fit(cols: &[Col], picked: &[usize], widths: &mut [usize], width: usize) {
         .checked_sub(1)
         .filter(|&j| cols[picked[j]].key == "status");
     let name = picked.iter().position(|&i| cols[i].key == "name");
-    for (col, floor) in [(status, 10), (name, 12), (status, 6)] {
+    for (col, floor) in [(status, 10), (name, 20), (status, 6), (name, 12)] {
         if let Some(j) = col {
             let cut = over.min(widths[j].saturating_sub(floor));
             widths[j] -= cut;
@@ -426,7 +428,7 @@ mod tests {
     fn names_are_elided_in_the_middle() {
         assert_eq!(
             elide_middle("encoder.layer.10.attention", 11),
-            "encod…ntion"
+            "enc…tention"
         );
         assert_eq!(elide_middle("short", 11), "short");
         assert_eq!(chars(&elide_middle("abcdefghijklmnop", 12)), 12);
