@@ -305,7 +305,12 @@ impl<'a> RankPlot<'a> {
         if let Some(f) = o.noise_floor.filter(|f| *f > 0.0) {
             out.push(LegendEntry {
                 label: match o.k_noise {
-                    Some(k) => format!("noise floor {} ({} modes above)", tick(f), tick(k)),
+                    Some(k) => format!(
+                        "noise floor {} ({} mode{} above)",
+                        tick(f),
+                        tick(k),
+                        if k == 1.0 { "" } else { "s" }
+                    ),
                     None => format!("noise floor {}", tick(f)),
                 },
                 swatch: Swatch::Reference(PALETTE[3]),
