@@ -1,4 +1,4 @@
-"""Reference per-layer metrics from diffract-core 0.3.1, run through its own Session API.
+"""Reference per-layer metrics from diffract-core 0.3.1, run through its own Python API.
 
 Command used for fixtures/minilm/diffract_details.csv (run from the repo root, 2-core x86_64
 machine, no GPU):

@@ -701,6 +701,24 @@ pub struct Verdicts {
     pub row: Judgement,
 }
 
+/// An exponent that may be missing (`missing` says why): unresolved when
+/// absent, else [`check_positive`].
+fn judge_present(
+    j: &mut Judgement,
+    name: &str,
+    v: Option<Value>,
+    missing: Option<&str>,
+    why_positive: &str,
+) {
+    match v {
+        None => j.flag(
+            Verdict::Unresolved,
+            format!("{name}: {}", missing.unwrap_or("none")),
+        ),
+        Some(v) => check_positive(j, name, v, why_positive),
+    }
+}
+
 /// Judges one dynamics row (docs/compare-and-validate.md, "Verdicts").
 /// - φ: present (≥ 3 snapshots in the frontier window), its source stable
 ///   across the window, φ > 0, error below the value;
@@ -718,29 +736,23 @@ pub struct Verdicts {
 pub fn judge(d: &DynamicsInput, dy: &Dynamics, ev: &Evidence) -> Verdicts {
     let mut out = Verdicts::default();
     let (route, route_name) = dy.headline();
-    match d.phi {
-        None => out.phi.flag(
-            Verdict::Unresolved,
-            format!(
-                "φ: {}",
-                ev.phi_missing.clone().unwrap_or_else(|| "none".into())
-            ),
-        ),
-        Some(phi) => check_positive(&mut out.phi, "φ", phi, "the frontier does not advance"),
-    }
+    judge_present(
+        &mut out.phi,
+        "φ",
+        d.phi,
+        ev.phi_missing.as_deref(),
+        "the frontier does not advance",
+    );
     if let Some(why) = &ev.frontier_unstable {
         out.phi.flag(Verdict::Inconsistent, format!("φ: {why}"));
     }
-    match d.psi {
-        None => out.psi.flag(
-            Verdict::Unresolved,
-            format!(
-                "ψ: {}",
-                ev.psi_missing.clone().unwrap_or_else(|| "none".into())
-            ),
-        ),
-        Some(psi) => check_positive(&mut out.psi, "ψ", psi, "later modes are not learned later"),
-    }
+    judge_present(
+        &mut out.psi,
+        "ψ",
+        d.psi,
+        ev.psi_missing.as_deref(),
+        "later modes are not learned later",
+    );
     out.rho.absorb(&out.phi);
     out.rho.absorb(&out.psi);
     if let (Some(phi), Some(psi)) = (d.phi, d.psi)

@@ -45,14 +45,11 @@ pub(crate) fn snapshot_steps(t: u64, count: usize) -> Vec<u64> {
     out
 }
 
-/// The record grid: 0, `RECORD_POINTS` log-spaced steps and every snapshot.
-fn record_steps(t: u64, snaps: &[u64]) -> Vec<u64> {
-    let mut out: Vec<u64> = (0..RECORD_POINTS)
-        .map(|i| {
-            (t as f64)
-                .powf(i as f64 / (RECORD_POINTS - 1) as f64)
-                .round() as u64
-        })
+/// The record grid: 0, `points` log-spaced steps up to `t` and every
+/// snapshot.
+pub(crate) fn record_steps(t: u64, points: usize, snaps: &[u64]) -> Vec<u64> {
+    let mut out: Vec<u64> = (0..points)
+        .map(|i| (t as f64).powf(i as f64 / (points - 1) as f64).round() as u64)
         .collect();
     out.push(0);
     out.extend_from_slice(snaps);
@@ -104,7 +101,7 @@ fn write_snapshot(
     write_safetensors(&path, &tensors, meta).map_err(|source| SimError::Write { path, source })
 }
 
-fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), SimError> {
+pub(crate) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), SimError> {
     let mut w = csv::Writer::from_path(path).map_err(|e| SimError::io(path, e.into()))?;
     for r in rows {
         w.serialize(r).map_err(|e| SimError::io(path, e.into()))?;
@@ -149,7 +146,7 @@ pub fn simulate(
     let mut trainer = Trainer::new(Net::init(cfg), &task, train, cfg.lr);
 
     let snaps = snapshot_steps(cfg.steps, cfg.snapshots);
-    let records = record_steps(cfg.steps, &snaps);
+    let records = record_steps(cfg.steps, RECORD_POINTS, &snaps);
     let mut rec = Recorder {
         cfg,
         task: &task,
@@ -201,7 +198,7 @@ pub fn simulate(
 
 /// The run directory must not exist or be empty; creates it with its
 /// `snapshots/` folder.
-fn prepare_dir(dir: &Path) -> Result<(), SimError> {
+pub(crate) fn prepare_dir(dir: &Path) -> Result<(), SimError> {
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).map_err(|e| SimError::io(dir, e))?;
         if entries.next().is_some() {

@@ -12,7 +12,7 @@ use super::net::{Batch, Dims, Params};
 use super::truth::{self, LmTruth, SnapshotLoss};
 use super::{LM_MODEL, LmConfig};
 use crate::load::{DType, TensorOut, write_safetensors};
-use crate::simulate::train::snapshot_steps;
+use crate::simulate::train::{prepare_dir, record_steps, snapshot_steps, write_csv};
 use crate::simulate::truth::CompressionRow;
 use crate::simulate::{SIM_FORMAT, SimError, stream_seed};
 use crate::synth;
@@ -180,42 +180,6 @@ pub(crate) fn tensors_out(
         .collect()
 }
 
-fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), SimError> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| SimError::io(path, e.into()))?;
-    for r in rows {
-        w.serialize(r).map_err(|e| SimError::io(path, e.into()))?;
-    }
-    w.flush().map_err(|e| SimError::io(path, e))
-}
-
-fn record_steps(t: u64, snaps: &[u64]) -> Vec<u64> {
-    let mut out: Vec<u64> = (0..RECORD_POINTS)
-        .map(|i| {
-            (t as f64)
-                .powf(i as f64 / (RECORD_POINTS - 1) as f64)
-                .round() as u64
-        })
-        .collect();
-    out.push(0);
-    out.extend_from_slice(snaps);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-fn prepare_dir(dir: &Path) -> Result<(), SimError> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).map_err(|e| SimError::io(dir, e))?;
-        if entries.next().is_some() {
-            return Err(SimError::Config(format!(
-                "--out {}: directory exists and is not empty",
-                dir.display()
-            )));
-        }
-    }
-    std::fs::create_dir_all(dir.join("snapshots")).map_err(|e| SimError::io(dir, e))
-}
-
 /// Trains the language model of `cfg` on the embedded corpus and writes
 /// its run directory `dir`, which must not exist or be empty.
 /// `progress(step, T)` is called after each snapshot.
@@ -246,7 +210,7 @@ pub fn simulate_lm(
     };
     let mut rng = synth::rng(stream_seed(cfg.seed, 2));
     let snaps = snapshot_steps(cfg.steps, cfg.snapshots);
-    let records = record_steps(cfg.steps, &snaps);
+    let records = record_steps(cfg.steps, RECORD_POINTS, &snaps);
     let per_step = (cfg.batch * cfg.context) as u64;
     let mut losses = Vec::with_capacity(records.len());
     let mut snap_losses: Vec<SnapshotLoss> = Vec::new();
