@@ -37,7 +37,7 @@ def _checkpoint(rel: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def minilm() -> Path:
     return _checkpoint("minilm/model.safetensors")
 
