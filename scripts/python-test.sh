@@ -44,7 +44,7 @@ py="$PWD/$venv/bin/python"
 "$py" -m pip install -q --upgrade pip
 phase "venv"
 
-"$py" -m pip install -q pytest numpy pandas
+"$py" -m pip install -q pytest numpy pandas jsonschema
 if [ "${SPECSCOPE_PY_TORCH:-0}" = 1 ]; then
   "$py" -m pip install -q torch
 fi
