@@ -15,9 +15,12 @@
 //! Reads weights through `load`; numerics with faer. Matrices made of
 //! several views (pooled convolutions, experts) are not matched.
 
+use crate::backend::cpu::{CPU_BLOCK, gram_pays};
+use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
 use crate::load::{Checkpoint, DType, MatrixData};
 use crate::pipeline::Job;
-use crate::spectrum::{SpectrumError, gram_lower};
+use crate::pipeline::partial_budget;
+use crate::spectrum::{self, KrylovOptions, SpectrumError, gram_lower};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 
@@ -150,6 +153,31 @@ pub struct SingularBasis {
     pub right: Mat<f64>,
 }
 
+/// How a basis's short-side vectors were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorSolver {
+    /// The Gram's full eigen-decomposition (f32).
+    Exact,
+    /// Block Lanczos for the top K, on the CPU or the GPU, `passes`
+    /// applications of the Gram.
+    Lanczos { gpu: bool, passes: usize },
+    /// Lanczos did not converge within its budget (half the exact
+    /// method's cost); the exact decomposition answered.
+    ExactFallback { passes: usize },
+}
+
+/// Smallest M at which [`SingularBasis::top`] tries Lanczos: below it the
+/// exact decomposition takes milliseconds.
+pub const LANCZOS_MIN_M: usize = crate::pipeline::AUTO_PARTIAL_MIN_M;
+
+/// [`SingularBasis::top`] tries Lanczos when K ≤ M / this.
+pub const LANCZOS_MAX_FRACTION: usize = 8;
+
+/// Relative residual ‖G·q − θq‖/θ of an accepted Ritz pair: the vector's
+/// angle to the eigenvector is at most this over the relative gap, far
+/// below what moves an overlap (a sum of squared cosines).
+const VECTOR_TOL: f64 = 1e-6;
+
 impl SingularBasis {
     /// The singular vectors of `job`'s matrix in `ck` at the ranks
     /// `ranks_of(M)` gives for its M modes, those above the f32 solver's
@@ -161,95 +189,218 @@ impl SingularBasis {
         ranks_of: &dyn Fn(usize) -> Vec<usize>,
         par: Par,
     ) -> Result<SingularBasis, ModeError> {
-        use faer::dyn_stack::{MemBuffer, MemStack};
-        use faer::linalg::evd;
-        let name = job.spec.name.clone();
-        if job.spec.views.len() != 1 {
-            return Err(ModeError::Pooled(name));
+        let (name, d) = single(ck, job)?;
+        let (ranks, short) = exact_short(&d, &name, ranks_of, par)?;
+        long_side(&d, &name, ranks, short)
+    }
+
+    /// The top `k` singular vectors (fewer when the matrix has fewer modes
+    /// above the resolution). When k ≪ M (M ≥ [`LANCZOS_MIN_M`], k ≤
+    /// M/[`LANCZOS_MAX_FRACTION`]) by block Lanczos on the Gram — on `gpu`
+    /// when given, else streaming the weights on the CPU — within half the
+    /// exact method's cost, falling back to the exact decomposition when
+    /// the top k have not converged by then; otherwise exactly.
+    pub fn top(
+        ck: &Checkpoint,
+        job: &Job,
+        k: usize,
+        gpu: Option<&GpuContext>,
+        par: Par,
+    ) -> Result<(SingularBasis, VectorSolver), ModeError> {
+        let (name, d) = single(ck, job)?;
+        let m = d.view.sides().2;
+        let all = |m: usize| (1..=k.min(m)).collect::<Vec<_>>();
+        if m < LANCZOS_MIN_M || k.saturating_mul(LANCZOS_MAX_FRACTION) > m {
+            let (ranks, short) = exact_short(&d, &name, &all, par)?;
+            return Ok((long_side(&d, &name, ranks, short)?, VectorSolver::Exact));
         }
-        let d = data(ck, job);
         let spec_err = |source| ModeError::Spectrum {
             name: name.clone(),
             source,
         };
-        let g = gram_lower(&d, par, |_| {}).map_err(spec_err)?;
-        let m = g.nrows();
-        // The eigenvectors in f32: twice as fast as f64, and a vector's
-        // error ε₃₂·‖G‖/gap is far below what mixes modes of different
-        // half-learning times (nearly degenerate modes that it may mix
-        // are learned at nearly the same time). σ_k and the other side are
-        // computed in f64 from the weights.
-        let full = Mat::<f32>::from_fn(m, m, |i, j| {
-            (if i >= j { g[(i, j)] } else { g[(j, i)] }) as f32
-        });
-        drop(g);
-        let mut s = faer::diag::Diag::<f32>::zeros(m);
-        let mut u = Mat::<f32>::zeros(m, m);
-        let scratch = evd::self_adjoint_evd_scratch::<f32>(
-            m,
-            evd::ComputeEigenvectors::Yes,
-            par,
-            Default::default(),
-        );
-        evd::self_adjoint_evd(
-            full.as_ref(),
-            s.as_mut(),
-            Some(u.as_mut()),
-            par,
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|_| ModeError::NoConvergence(name.clone()))?;
-        // Ascending → descending; keep the ranks well above the f32
-        // solver's resolution.
-        let top = s[m - 1].max(0.0) as f64;
-        let ranks: Vec<usize> = ranks_of(m)
-            .into_iter()
-            .filter(|&k| k >= 1 && k <= m)
-            .filter(|&k| s[m - k] as f64 > top * m as f64 * f32::EPSILON as f64)
-            .collect();
+        let (found, passes) = krylov_short(&d, k, gpu, par).map_err(spec_err)?;
+        let (ranks, short, solver) = match found {
+            Some((ranks, short)) => (
+                ranks,
+                short,
+                VectorSolver::Lanczos {
+                    gpu: gpu.is_some(),
+                    passes,
+                },
+            ),
+            None => {
+                let (ranks, short) = exact_short(&d, &name, &all, par)?;
+                (ranks, short, VectorSolver::ExactFallback { passes })
+            }
+        };
         if ranks.is_empty() {
             return Err(ModeError::Empty(name));
         }
-        let kk = ranks.len();
-        let short = Mat::from_fn(m, kk, |i, j| u[(i, m - ranks[j])] as f64);
-        let (rows, cols) = (d.view.rows, d.view.cols);
-        let tall = rows >= cols;
-        // The long side: W·v_k (tall) or Wᵀ·u_k (wide), one pass; its norm
-        // is σ_k, so that u_kᵀ·W·v_k = σ_k exactly.
-        let mut long = Mat::<f64>::zeros(if tall { rows } else { cols }, kk);
-        for_row_blocks(&d, |r0, blk| {
-            if tall {
-                let out = long.as_mut().subrows_mut(r0, blk.nrows());
-                matmul(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
-            } else {
-                matmul(
-                    long.as_mut(),
-                    Accum::Add,
-                    blk.transpose(),
-                    short.as_ref().subrows(r0, blk.nrows()),
-                    1.0,
-                    Par::Seq,
-                );
-            }
-        })
-        .map_err(spec_err)?;
-        let sigma: Vec<f64> = (0..kk).map(|j| long.col(j).norm_l2()).collect();
-        for (j, &sg) in sigma.iter().enumerate() {
-            if sg > 0.0 {
-                for i in 0..long.nrows() {
-                    long[(i, j)] /= sg;
-                }
+        Ok((long_side(&d, &name, ranks, short)?, solver))
+    }
+}
+
+/// The matrix of a single-view job, with its name.
+fn single<'a>(ck: &'a Checkpoint, job: &Job) -> Result<(String, MatrixData<'a>), ModeError> {
+    let name = job.spec.name.clone();
+    if job.spec.views.len() != 1 {
+        return Err(ModeError::Pooled(name));
+    }
+    Ok((name, data(ck, job)))
+}
+
+/// Keeps the ranks whose eigenvalue is well above the f32 solver's
+/// resolution (`values` descending, rank k at `values[k − 1]`).
+fn resolved(ranks: Vec<usize>, values: impl Fn(usize) -> f64, m: usize) -> Vec<usize> {
+    let top = values(1).max(0.0);
+    ranks
+        .into_iter()
+        .filter(|&k| k >= 1 && k <= m)
+        .filter(|&k| values(k) > top * m as f64 * f32::EPSILON as f64)
+        .collect()
+}
+
+/// The Gram's eigenvectors at the ranks `ranks_of(M)` gives, by its full
+/// decomposition: (ranks kept, M × K vectors).
+fn exact_short(
+    d: &MatrixData,
+    name: &str,
+    ranks_of: &dyn Fn(usize) -> Vec<usize>,
+    par: Par,
+) -> Result<ShortSide, ModeError> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let spec_err = |source| ModeError::Spectrum {
+        name: name.to_string(),
+        source,
+    };
+    let g = gram_lower(d, par, |_| {}).map_err(spec_err)?;
+    let m = g.nrows();
+    // The eigenvectors in f32: twice as fast as f64, and a vector's
+    // error ε₃₂·‖G‖/gap is far below what mixes modes of different
+    // half-learning times (nearly degenerate modes that it may mix
+    // are learned at nearly the same time). σ_k and the other side are
+    // computed in f64 from the weights.
+    let full = Mat::<f32>::from_fn(m, m, |i, j| {
+        (if i >= j { g[(i, j)] } else { g[(j, i)] }) as f32
+    });
+    drop(g);
+    let mut s = faer::diag::Diag::<f32>::zeros(m);
+    let mut u = Mat::<f32>::zeros(m, m);
+    let scratch = evd::self_adjoint_evd_scratch::<f32>(
+        m,
+        evd::ComputeEigenvectors::Yes,
+        par,
+        Default::default(),
+    );
+    evd::self_adjoint_evd(
+        full.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|_| ModeError::NoConvergence(name.to_string()))?;
+    // Ascending → descending.
+    let ranks = resolved(ranks_of(m), |k| s[m - k] as f64, m);
+    if ranks.is_empty() {
+        return Err(ModeError::Empty(name.to_string()));
+    }
+    let short = Mat::from_fn(m, ranks.len(), |i, j| u[(i, m - ranks[j])] as f64);
+    Ok((ranks, short))
+}
+
+/// Kept ranks and the Gram's eigenvectors at them (M × K).
+type ShortSide = (Vec<usize>, Mat<f64>);
+
+/// The Gram's top-`k` eigenvectors by block Lanczos, or `None` when they
+/// have not converged within half the exact method's cost; with the
+/// passes spent.
+fn krylov_short(
+    d: &MatrixData,
+    k: usize,
+    gpu: Option<&GpuContext>,
+    par: Par,
+) -> Result<(Option<ShortSide>, usize), SpectrumError> {
+    let (_, long, m) = d.view.sides();
+    let opts = KrylovOptions {
+        top_k: k,
+        tol: VECTOR_TOL,
+        max_passes: Some(partial_budget(long, m, CPU_BLOCK)),
+        ..KrylovOptions::default()
+    };
+    let run = |op: &mut dyn GramOperator| -> Result<_, SpectrumError> {
+        let t = spectrum::lanczos(op, &opts, true)?;
+        if t.values.len() < k.min(m) || !t.converged.iter().all(|&c| c) {
+            return Ok((None, t.passes));
+        }
+        let ranks = resolved((1..=t.values.len()).collect(), |r| t.values[r - 1], m);
+        let mut short = Mat::<f64>::zeros(m, ranks.len());
+        for c in 0..ranks.len() {
+            let q = op.column(c)?;
+            for (i, v) in q.into_iter().enumerate() {
+                short[(i, c)] = v;
             }
         }
-        let (right, left) = if tall { (short, long) } else { (long, short) };
-        Ok(SingularBasis {
-            ranks,
-            sigma,
-            left,
-            right,
-        })
+        Ok((Some((ranks, short)), t.passes))
+    };
+    match gpu {
+        Some(ctx) => run(&mut GpuOperator::new(ctx, d)?),
+        None if gram_pays(long, m, 4 * k.max(CPU_BLOCK)) => {
+            run(&mut CpuOperator::with_gram(d, par)?)
+        }
+        None => run(&mut CpuOperator::streaming(d, par, 256 << 20)?),
     }
+}
+
+/// The basis from the short side's vectors: the long side W·v_k (tall) or
+/// Wᵀ·u_k (wide) by one streamed pass; its norm is σ_k, so that
+/// u_kᵀ·W·v_k = σ_k exactly.
+fn long_side(
+    d: &MatrixData,
+    name: &str,
+    ranks: Vec<usize>,
+    short: Mat<f64>,
+) -> Result<SingularBasis, ModeError> {
+    let kk = ranks.len();
+    let (rows, cols) = (d.view.rows, d.view.cols);
+    let tall = rows >= cols;
+    let mut long = Mat::<f64>::zeros(if tall { rows } else { cols }, kk);
+    for_row_blocks(d, |r0, blk| {
+        if tall {
+            let out = long.as_mut().subrows_mut(r0, blk.nrows());
+            matmul(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
+        } else {
+            matmul(
+                long.as_mut(),
+                Accum::Add,
+                blk.transpose(),
+                short.as_ref().subrows(r0, blk.nrows()),
+                1.0,
+                Par::Seq,
+            );
+        }
+    })
+    .map_err(|source| ModeError::Spectrum {
+        name: name.to_string(),
+        source,
+    })?;
+    let sigma: Vec<f64> = (0..kk).map(|j| long.col(j).norm_l2()).collect();
+    for (j, &sg) in sigma.iter().enumerate() {
+        if sg > 0.0 {
+            for i in 0..long.nrows() {
+                long[(i, j)] /= sg;
+            }
+        }
+    }
+    let (right, left) = if tall { (short, long) } else { (long, short) };
+    Ok(SingularBasis {
+        ranks,
+        sigma,
+        left,
+        right,
+    })
 }
 
 impl ModeBasis {

@@ -12,15 +12,20 @@
 //! same |U₁ᵀU₂| and best match between two checkpoints; here every
 //! consecutive pair of a series and every snapshot against `--init`.
 //!
-//! Vectors come from `modes::SingularBasis` (the Gram's eigenvectors on the
-//! CPU, the long side by one streamed pass), k per matrix capped at its
-//! resolved modes. Only the k vectors of the previous snapshot (and of the
+//! Vectors come from `modes::SingularBasis::top`: the Gram's top-k
+//! eigenvectors by block Lanczos when k ≪ M (on the GPU when one runs,
+//! else streaming the weights on the CPU), by its full decomposition
+//! otherwise or when Lanczos does not converge within half the exact
+//! cost; the long side by one streamed pass. k per matrix is capped at its
+//! resolved modes; a note says how many bases each solver gave. Only the k vectors of the previous snapshot (and of the
 //! init) are held, (N + M)·k·8 bytes per matrix.
 
 use super::CompareError;
-use super::modes::SingularBasis;
+use super::modes::{LANCZOS_MAX_FRACTION, LANCZOS_MIN_M, SingularBasis, VectorSolver};
+use crate::backend::GpuContext;
 use crate::load::Checkpoint;
 use crate::pipeline::{self, Selection};
+use crate::report::fmt::plural;
 use crate::report::series::OverlapRow;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -87,11 +92,66 @@ fn row(
     })
 }
 
-/// Every single-view matrix's top-k basis in the checkpoint at `path`.
+/// How the vectors of a series were found, for the report's note.
+#[derive(Debug, Default)]
+struct SolverCounts {
+    exact: usize,
+    lanczos: usize,
+    lanczos_gpu: usize,
+    fallback: Vec<(String, usize)>,
+}
+
+impl SolverCounts {
+    fn add(&mut self, name: &str, s: VectorSolver) {
+        match s {
+            VectorSolver::Exact => self.exact += 1,
+            VectorSolver::Lanczos { gpu: false, .. } => self.lanczos += 1,
+            VectorSolver::Lanczos { gpu: true, .. } => self.lanczos_gpu += 1,
+            VectorSolver::ExactFallback { passes } => {
+                self.fallback.push((name.to_string(), passes))
+            }
+        }
+    }
+
+    /// One note: how many bases each solver gave, and each fallback.
+    fn note(&self, k: usize) -> String {
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.lanczos, "block Lanczos (CPU)"),
+            (self.lanczos_gpu, "block Lanczos (GPU)"),
+            (self.exact, "the exact decomposition"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{} by {what}", plural(n, "basis", "bases")));
+            }
+        }
+        let mut note = format!(
+            "singular-vector overlap: top-{k} vectors of {} (Lanczos when M ≥ {LANCZOS_MIN_M} and K ≤ M/{LANCZOS_MAX_FRACTION})",
+            parts.join(", ")
+        );
+        if !self.fallback.is_empty() {
+            let names: Vec<String> = self
+                .fallback
+                .iter()
+                .map(|(n, p)| format!("{n} ({p} passes)"))
+                .collect();
+            note.push_str(&format!(
+                "; Lanczos did not converge within half the exact cost, exact vectors used, for {}",
+                names.join(", ")
+            ));
+        }
+        note
+    }
+}
+
+/// Every single-view matrix's top-k basis in the checkpoint at `path`: on
+/// the GPU one matrix at a time, on the CPU one matrix per thread.
 fn bases(
     path: &Path,
     sel: &Selection,
     k: usize,
+    gpu: Option<&GpuContext>,
+    counts: &mut SolverCounts,
     notes: &mut Vec<String>,
 ) -> Result<HashMap<String, SingularBasis>, CompareError> {
     let ck = Checkpoint::open(path).map_err(|source| CompareError::Load {
@@ -99,19 +159,24 @@ fn bases(
         source,
     })?;
     let plan = pipeline::plan(&ck, sel);
-    let found: Vec<(String, Result<SingularBasis, String>)> = plan
+    let jobs: Vec<_> = plan
         .jobs
-        .par_iter()
+        .iter()
         .filter(|j| j.spec.views.len() == 1)
-        .map(|job| {
-            let b = SingularBasis::new(&ck, job, &|m| (1..=k.min(m)).collect(), Par::Seq);
-            (job.spec.name.clone(), b.map_err(|e| e.to_string()))
-        })
         .collect();
+    let one = |job: &&crate::pipeline::Job| {
+        let b = SingularBasis::top(&ck, job, k, gpu, Par::Seq);
+        (job.spec.name.clone(), b.map_err(|e| e.to_string()))
+    };
+    let found: Vec<_> = match gpu {
+        Some(_) => jobs.iter().map(one).collect(),
+        None => jobs.par_iter().map(one).collect(),
+    };
     let mut out = HashMap::new();
     for (name, b) in found {
         match b {
-            Ok(b) => {
+            Ok((b, solver)) => {
+                counts.add(&format!("`{name}` of {}", path.display()), solver);
                 out.insert(name, b);
             }
             Err(e) => notes.push(format!(
@@ -131,13 +196,17 @@ pub fn series_overlap(
     init: Option<&Path>,
     sel: &Selection,
     k: usize,
+    gpu: Option<&GpuContext>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<OverlapRow>, CompareError> {
-    let init_bases = init.map(|p| bases(p, sel, k, notes)).transpose()?;
+    let mut counts = SolverCounts::default();
+    let init_bases = init
+        .map(|p| bases(p, sel, k, gpu, &mut counts, notes))
+        .transpose()?;
     let mut rows = Vec::new();
     let mut prev: Option<(usize, f64, HashMap<String, SingularBasis>)> = None;
     for (i, &(path, t)) in snapshots.iter().enumerate() {
-        let now = bases(path, sel, k, notes)?;
+        let now = bases(path, sel, k, gpu, &mut counts, notes)?;
         let mut names: Vec<&String> = now.keys().collect();
         names.sort();
         for name in names {
@@ -152,6 +221,9 @@ pub fn series_overlap(
             }
         }
         prev = Some((i, t, now));
+    }
+    if counts.exact + counts.lanczos + counts.lanczos_gpu + counts.fallback.len() > 0 {
+        notes.push(counts.note(k));
     }
     Ok(rows)
 }

@@ -442,6 +442,7 @@ fn series_report(
                 opts.init.as_deref(),
                 sel,
                 k,
+                opts.run.gpu.as_deref(),
                 &mut report.notes,
             )?;
             super::overlap::fill_series(&mut report);
