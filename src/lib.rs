@@ -36,6 +36,7 @@ pub mod pipeline;
 pub mod predict;
 pub mod report;
 pub mod shard;
+pub mod simd;
 pub mod simulate;
 pub mod spectrum;
 pub mod synth;

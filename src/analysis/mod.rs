@@ -94,6 +94,58 @@ pub struct EngineInfo {
     pub threads: usize,
     /// The methods that ran, sorted and deduplicated (never `Auto`).
     pub methods: Vec<Method>,
+    /// Why `--method auto` took a partial method, or fell back from it:
+    /// each distinct reason with the matrices it applies to, in plan
+    /// order (empty when every matrix got the method asked for, or auto's
+    /// exact default).
+    pub method_notes: Vec<MethodNote>,
+}
+
+/// One reason `auto` gave, and the matrices it applies to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MethodNote {
+    pub note: String,
+    pub matrices: Vec<String>,
+}
+
+impl MethodNote {
+    /// One line for the terminal: the reason, the count, and the first
+    /// few matrices.
+    pub fn line(&self) -> String {
+        const SHOWN: usize = 4;
+        let mut names: Vec<String> = self
+            .matrices
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        if self.matrices.len() > SHOWN {
+            names.push(format!("and {} more", self.matrices.len() - SHOWN));
+        }
+        format!(
+            "{} — {}: {}",
+            self.note,
+            crate::report::fmt::plural(self.matrices.len(), "matrix", "matrices"),
+            names.join(", ")
+        )
+    }
+}
+
+/// The distinct `auto` notes of `outcomes`, each with its matrices, in
+/// the order they first occur.
+pub fn method_notes(outcomes: &[Outcome]) -> Vec<MethodNote> {
+    let mut out: Vec<MethodNote> = Vec::new();
+    for o in outcomes {
+        let Some(note) = &o.note else { continue };
+        match out.iter_mut().find(|m| &m.note == note) {
+            Some(m) => m.matrices.push(o.name.clone()),
+            None => out.push(MethodNote {
+                note: note.clone(),
+                matrices: vec![o.name.clone()],
+            }),
+        }
+    }
+    out
 }
 
 /// A checkpoint's analysis.
@@ -346,6 +398,7 @@ fn engine_info(gpu: Option<&GpuContext>, outcomes: &[Outcome], threads: usize) -
         gpu: gpu.map(|g| g.adapter.clone()),
         threads,
         methods,
+        method_notes: method_notes(outcomes),
     }
 }
 

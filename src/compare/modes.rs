@@ -293,7 +293,7 @@ fn exact_short(
         par,
         Default::default(),
     );
-    evd::self_adjoint_evd(
+    let solved = evd::self_adjoint_evd(
         full.as_ref(),
         s.as_mut(),
         Some(u.as_mut()),
@@ -301,7 +301,10 @@ fn exact_short(
         MemStack::new(&mut MemBuffer::new(scratch)),
         Default::default(),
     )
-    .map_err(|_| ModeError::NoConvergence(name.to_string()))?;
+    .map_err(|_| ModeError::NoConvergence(name.to_string()));
+    // f32 kernels leave the vector registers' upper halves dirty.
+    crate::simd::clear_upper();
+    solved?;
     // Ascending → descending.
     let ranks = resolved(ranks_of(m), |k| s[m - k] as f64, m);
     if ranks.is_empty() {
@@ -463,6 +466,10 @@ impl ModeBasis {
                 }
                 r0 += n;
             }
+            // The f32 product left the vector registers' upper halves
+            // dirty: clear them, or the scalar fits that run next on this
+            // thread slow down about 20× (`simd`).
+            crate::simd::clear_upper();
             let bad = s.iter().filter(|v| !v.is_finite()).count();
             if bad > 0 {
                 // NaN or Inf weights (the f64 path counts them as it decodes).

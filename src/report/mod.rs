@@ -98,6 +98,10 @@ pub struct Backend {
     /// How the peer's metrics are computed from a partial spectrum (top K
     /// or SLQ density); absent when every matrix was solved exactly.
     pub partial_spectra: Option<&'static str>,
+    /// Why `--method auto` took a partial method or fell back from it, each
+    /// reason with its matrices; absent when it did neither.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub method_notes: Vec<crate::analysis::MethodNote>,
 }
 
 impl Backend {
@@ -121,6 +125,7 @@ impl Backend {
                 .iter()
                 .any(|m| *m != Method::Exact)
                 .then_some(PARTIAL_SPECTRA_NOTE),
+            method_notes: e.method_notes.clone(),
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct UnitRecord {
     /// `predict`: the weights' ranges under the requested quantizer.
     #[serde(default)]
     pub quant_ranges: Option<RangesRecord>,
+    /// Why `auto` took the method it did, or fell back from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl UnitRecord {
@@ -367,6 +370,7 @@ impl EngineRecord {
         methods.sort_by_key(|m| m.as_str());
         methods.dedup();
         EngineInfo {
+            method_notes: crate::analysis::method_notes(outcomes),
             gpu: self.gpu.as_ref().map(|g| AdapterSummary {
                 name: g.name.clone(),
                 api: g.api.clone(),
@@ -436,6 +440,7 @@ pub fn records(
             dtype: out_k.dtype,
             shape: out_k.shape,
             method: out_k.method.as_str().to_string(),
+            note: out_k.note,
             spectrum: match out_k.evals {
                 Ok(evals) => Ok(SpectrumRecord {
                     evals: nums(&evals),
@@ -492,7 +497,7 @@ pub fn measured(
             frob2: None,
             converged: None,
             channel_ranges: None,
-            note: None,
+            note: r.note,
         };
         match r.spectrum {
             Ok(s) => {

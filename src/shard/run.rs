@@ -357,6 +357,7 @@ fn engine_record(run: &RunOptions) -> EngineRecord {
         gpu: run.gpu.as_ref().map(|g| g.adapter.clone()),
         threads: run.threads,
         methods: Vec::new(),
+        method_notes: Vec::new(),
     })
 }
 
