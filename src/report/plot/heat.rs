@@ -16,6 +16,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Row height (px) while the grid is at most [`GRID_MAX`] high.
 const ROW: f64 = 16.0;
@@ -365,40 +366,12 @@ pub fn overlap_k(r: &CompareReport) -> usize {
 }
 
 /// The subspace-overlap map of `r` against `against` (`previous` or
-/// `init`) on one side: rows are the matrices with such overlap rows, in
-/// the report's order (its `dynamics`, then any other in row order);
-/// columns every snapshot; a cell without a row (the first snapshot has
-/// no previous one; a matrix failed there) has no value. `None` when no
-/// row is against `against`.
+/// `init`) on one side ([`overlap_grid`]'s rows and cells, every snapshot
+/// a column); `None` when no row is against `against`.
 pub fn overlap_map(r: &CompareReport, against: &str, side: Side) -> Option<HeatMap> {
-    let rows: Vec<&OverlapRow> = r.overlap.iter().filter(|o| o.against == against).collect();
-    if rows.is_empty() {
-        return None;
-    }
-    let mut names: Vec<&str> = r
-        .dynamics
-        .iter()
-        .map(|d| d.name.as_str())
-        .filter(|n| rows.iter().any(|o| o.name == *n))
-        .collect();
-    for o in &rows {
-        if !names.contains(&o.name.as_str()) {
-            names.push(&o.name);
-        }
-    }
-    let values = names
-        .iter()
-        .map(|n| {
-            r.snapshots
-                .iter()
-                .map(|s| {
-                    rows.iter()
-                        .find(|o| o.name == *n && o.snapshot == s.snapshot)
-                        .map(|o| side.value(o))
-                })
-                .collect()
-        })
-        .collect();
+    let order = r.dynamics.iter().map(|d| d.name.as_str());
+    let snapshots: Vec<usize> = r.snapshots.iter().map(|s| s.snapshot).collect();
+    let (rows, values) = overlap_grid(&r.overlap, order, &snapshots, against, side)?;
     let what = match against {
         "previous" => "previous snapshot",
         other => other,
@@ -411,10 +384,53 @@ pub fn overlap_map(r: &CompareReport, against: &str, side: Side) -> Option<HeatM
         ),
         x_label: format!("snapshot t ({})", r.time),
         value_label: side.value_label().to_string(),
-        rows: names.into_iter().map(str::to_string).collect(),
+        rows,
         columns: r.snapshots.iter().map(|s| s.t).collect(),
         values,
     })
+}
+
+/// Row names and `cells[row][column]`.
+type Grid = (Vec<String>, Vec<Vec<Option<f64>>>);
+
+/// The row names and cells of an overlap map: the matrices with overlap
+/// rows against `against`, in `order` (the report's), then any other in
+/// row order; one cell per snapshot index, without a value where no row
+/// is (the first snapshot has no previous one; a matrix failed there).
+/// `None` when no row is against `against`.
+fn overlap_grid<'a>(
+    overlap: &'a [OverlapRow],
+    order: impl Iterator<Item = &'a str>,
+    snapshots: &[usize],
+    against: &str,
+    side: Side,
+) -> Option<Grid> {
+    let by: BTreeMap<(&str, usize), f64> = overlap
+        .iter()
+        .filter(|o| o.against == against)
+        .map(|o| ((o.name.as_str(), o.snapshot), side.value(o)))
+        .collect();
+    if by.is_empty() {
+        return None;
+    }
+    let present: BTreeSet<&str> = by.keys().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = order.filter(|n| present.contains(n)).collect();
+    let mut seen: BTreeSet<&str> = names.iter().copied().collect();
+    for n in overlap.iter().map(|o| o.name.as_str()) {
+        if present.contains(n) && seen.insert(n) {
+            names.push(n);
+        }
+    }
+    let values = names
+        .iter()
+        .map(|n| {
+            snapshots
+                .iter()
+                .map(|s| by.get(&(*n, *s)).copied())
+                .collect()
+        })
+        .collect();
+    Some((names.into_iter().map(str::to_string).collect(), values))
 }
 
 #[cfg(test)]
@@ -540,5 +556,63 @@ mod tests {
         let f = Figure::Heat(m);
         assert_eq!(f.size(), SIZE);
         assert!(f.to_svg().unwrap().contains("no values to plot"));
+    }
+
+    fn overlap_row(name: &str, against: &'static str, snapshot: usize, v: f64) -> OverlapRow {
+        OverlapRow {
+            name: name.into(),
+            against,
+            from_snapshot: None,
+            from_t: None,
+            snapshot,
+            t: snapshot as f64,
+            k: 4,
+            left_subspace: v,
+            right_subspace: 1.0 - v,
+            left_best_mean: v,
+            right_best_mean: v,
+            left_best: Vec::new(),
+            right_best: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn overlap_grid_in_report_order_with_gaps() {
+        // Rows in snapshot, then name order (as `compare` writes them);
+        // `b` failed at snapshot 2; `z` is not in the report's order.
+        let mut rows = Vec::new();
+        for s in 1..4 {
+            for n in ["a", "b", "z"] {
+                if !(n == "b" && s == 2) {
+                    rows.push(overlap_row(n, "previous", s, s as f64 / 10.0));
+                }
+            }
+            rows.push(overlap_row("a", "init", s, 0.05));
+        }
+        let order = ["b", "c", "a"];
+        let (names, cells) = overlap_grid(
+            &rows,
+            order.into_iter(),
+            &[0, 1, 2, 3],
+            "previous",
+            Side::Left,
+        )
+        .unwrap();
+        assert_eq!(names, ["b", "a", "z"]);
+        assert_eq!(cells[0], [None, Some(0.1), None, Some(0.3)]);
+        assert_eq!(cells[1], [None, Some(0.1), Some(0.2), Some(0.3)]);
+        let (_, right) = overlap_grid(
+            &rows,
+            order.into_iter(),
+            &[0, 1, 2, 3],
+            "previous",
+            Side::Right,
+        )
+        .unwrap();
+        assert_eq!(right[2][3], Some(1.0 - 0.3));
+        let (names, _) =
+            overlap_grid(&rows, order.into_iter(), &[0, 1, 2, 3], "init", Side::Left).unwrap();
+        assert_eq!(names, ["a"]);
+        assert!(overlap_grid(&rows, order.into_iter(), &[0], "other", Side::Left).is_none());
     }
 }
