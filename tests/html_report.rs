@@ -828,3 +828,102 @@ mod cdp {
         }
     }
 }
+
+/// `report RUN --overlap 4` on a `simulate` run adds the four overlap heat
+/// maps (previous and init, left and right), each captioned, and the
+/// comparison's overlap table; without the flag there are none; on a
+/// single checkpoint the flag is refused (exit 2) before any analysis.
+#[test]
+fn series_report_draws_overlap_heat_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = specscope(&[
+        "simulate",
+        "--out",
+        run.to_str().unwrap(),
+        "--model",
+        "linear",
+        "--a",
+        "2.5",
+        "--b",
+        "1.5",
+        "--dim",
+        "32",
+        "--steps",
+        "60",
+        "--seed",
+        "4",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = |extra: &[&str]| {
+        let html = dir.path().join("page.html");
+        let mut args = vec![
+            "report",
+            run.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+            "-q",
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        let o = specscope(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::fs::read_to_string(&html).unwrap()
+    };
+    let with = page(&["--overlap", "4"]);
+    let captions: Vec<&str> = with
+        .split("<figcaption>")
+        .skip(1)
+        .filter_map(|c| c.split("</figcaption>").next())
+        .filter(|c| c.contains("singular subspace overlap"))
+        .collect();
+    assert_eq!(captions.len(), 4, "{captions:?}");
+    for (c, (side, against)) in captions.iter().zip([
+        ("left", "the previous snapshot"),
+        ("right", "the previous snapshot"),
+        ("left", "the init"),
+        ("right", "the init"),
+    ]) {
+        assert!(
+            c.starts_with(&format!(
+                "top-4 {side} singular subspace overlap with {against}"
+            )),
+            "{c}"
+        );
+        // Only the maps against the previous snapshot have grey cells
+        // (the first snapshot's).
+        assert_eq!(
+            c.contains("grey: no value"),
+            against.contains("previous"),
+            "{c}"
+        );
+    }
+    assert!(with.contains(r#"id="table-compare--overlap""#));
+    let without = page(&[]);
+    assert!(!without.contains("singular subspace overlap"));
+    assert!(!without.contains(r#"id="table-compare--overlap""#));
+    // A single checkpoint is no series.
+    let snap = std::fs::read_dir(run.join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let o = specscope(&[
+        "report",
+        snap.to_str().unwrap(),
+        "--overlap",
+        "4",
+        "-o",
+        dir.path().join("x.html").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--overlap is for a snapshot series"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("x.html").exists());
+}

@@ -245,3 +245,84 @@ fn without_the_flag_there_is_no_overlap() {
     assert!(rep.get("overlap").is_none());
     assert!(rep["series"][0]["overlap_prev_left"].is_null());
 }
+
+/// The fill colours of the cells of an overlap heat map, row by row: the
+/// rectangles between the white background and the colour bar's
+/// gradient (which is drawn after the labels).
+fn cell_fills(svg: &str, cells: usize) -> Vec<String> {
+    svg.lines()
+        .filter(|l| l.starts_with("<rect"))
+        .skip(1)
+        .take(cells)
+        .map(|l| {
+            let at = l.find("fill=\"").unwrap() + 6;
+            l[at..at + 7].to_string()
+        })
+        .collect()
+}
+
+fn hex(c: plotters::style::RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+/// `compare --overlap K --plots DIR` writes four heat maps (previous and
+/// init, left and right) beside the other figures; each cell has the
+/// colour of its JSON value, the first snapshot's cell against the
+/// previous one is grey (it has none), and two runs write the same bytes.
+#[test]
+fn compare_plots_draw_the_overlap_heat_maps() {
+    use specscope::report::plot::HeatMap;
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, ..) = series(dir.path());
+    let ip = dir.path().join("init.safetensors");
+    let run = |plots: &Path| {
+        let mut args = vec![
+            "compare",
+            "--backend",
+            "cpu",
+            "-q",
+            "--format",
+            "json",
+            "--overlap",
+            "4",
+            "--init",
+            ip.to_str().unwrap(),
+            "--plots",
+            plots.to_str().unwrap(),
+        ];
+        args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+        let o = specscope(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json(&o)
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let rep = run(&a);
+    run(&b);
+    let rows = rep["overlap"].as_array().unwrap();
+    for against in ["previous", "init"] {
+        for side in ["left", "right"] {
+            let f = format!("overlap-{against}-{side}.svg");
+            let svg = std::fs::read_to_string(a.join(&f)).unwrap();
+            assert_eq!(svg, std::fs::read_to_string(b.join(&f)).unwrap(), "{f}");
+            assert!(
+                svg.contains("top-4 ") && svg.contains("\nw\n</text>"),
+                "{f}"
+            );
+            // One matrix (`w`) × 4 snapshots.
+            let want: Vec<String> = (0..4)
+                .map(|s| {
+                    rows.iter()
+                        .find(|r| r["against"] == against && r["snapshot"] == s)
+                        .map_or(hex(HeatMap::MISSING), |r| {
+                            let v = r[format!("{side}_subspace")].as_f64().unwrap();
+                            hex(HeatMap::colour(v))
+                        })
+                })
+                .collect();
+            assert_eq!(cell_fills(&svg, 4), want, "{f}");
+            let grey = against == "previous";
+            assert_eq!(want[0] == hex(HeatMap::MISSING), grey, "{f}");
+            assert_eq!(svg.contains("no value"), grey, "{f}: the key");
+        }
+    }
+}

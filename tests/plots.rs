@@ -5,13 +5,15 @@
 //! overlays are the fitter's own numbers; the library's figures (ESD,
 //! rank plot with overlays, compression curves, snapshot series, ρ fit)
 //! render deterministically, and degenerate inputs draw a message instead
-//! of failing.
+//! of failing. The layout checks (legend apart from data, tick labels
+//! apart) run on the overlap heat maps too, whose labels also keep off
+//! their cells.
 
 mod common;
 
 use common::*;
 use specscope::report::plot::{
-    self, EsdPlot, Figure, ImageFormat, RankOverlay, RankPlot, Series, pruning_curve,
+    self, EsdPlot, Figure, HeatMap, ImageFormat, RankOverlay, RankPlot, Series, pruning_curve,
     quantization_curve, rho_fit, snapshot_series,
 };
 use std::collections::BTreeMap;
@@ -585,8 +587,40 @@ fn legend_parts(svg: &str) -> Option<(Box4, Vec<Box4>, Vec<Box4>)> {
     Some((frame, before, after))
 }
 
+/// Heat maps of `rows` matrices (long, dotted names) over `cols`
+/// snapshots, the first column and one row without values.
+fn heat_map(rows: usize, cols: usize) -> HeatMap {
+    HeatMap {
+        title: format!("heat {rows}×{cols}"),
+        x_label: "snapshot t (step)".into(),
+        value_label: "‖U₁ᵀU₂‖²/K".into(),
+        rows: (0..rows)
+            .map(|r| format!("model.encoder.layer.{r}.attention.output.dense.weight"))
+            .collect(),
+        columns: (0..cols).map(|c| 1000.0 * (c + 1) as f64).collect(),
+        values: (0..rows)
+            .map(|r| {
+                (0..cols)
+                    .map(|c| (c > 0 && r != 1).then(|| ((r * 7 + c * 3) % 11) as f64 / 10.0))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// The heat maps the layout tests draw: few and many rows and columns.
+fn heat_figures() -> Vec<(String, String)> {
+    [(3, 4), (40, 12), (250, 60), (1000, 200)]
+        .into_iter()
+        .map(|(r, c)| {
+            let f = Figure::Heat(heat_map(r, c));
+            (f.title().to_string(), svg(f))
+        })
+        .collect()
+}
+
 /// The figures the layout tests draw: every kind, with long legend
-/// labels, many series, and axes spanning under a decade.
+/// labels, many series, axes spanning under a decade, and heat maps.
 fn layout_figures() -> Vec<(String, String)> {
     let ev: Vec<f64> = (1..=300)
         .map(|k| 3.0 * (k as f64).powf(-1.4) + 1e-3)
@@ -645,6 +679,7 @@ fn layout_figures() -> Vec<(String, String)> {
     .into_iter()
     .map(|f| (f.title().to_string(), svg(f)))
     .collect::<Vec<_>>();
+    out.extend(heat_figures());
     // The real figures of the tiny fixture, as `analyze --plots` draws them.
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(analyze_plots(dir.path(), false).status.code(), Some(0));
@@ -652,6 +687,41 @@ fn layout_figures() -> Vec<(String, String)> {
         out.push((name, String::from_utf8(bytes).unwrap()));
     }
     out
+}
+
+/// A heat map's labels (row and column labels, the colour bar's ticks,
+/// label and key) cover no cell and no step of the colour bar, and the
+/// bar is right of every cell.
+#[test]
+fn heat_map_labels_never_cover_cells() {
+    for (name, s) in heat_figures() {
+        let doc = roxmltree::Document::parse(&s).unwrap();
+        let (w, h) = (
+            num(doc.root_element(), "width"),
+            num(doc.root_element(), "height"),
+        );
+        let rects: Vec<Box4> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("fill") != Some("none"))
+            .filter_map(shape_box)
+            .filter(|b| *b != (0.0, 0.0, w, h))
+            .collect();
+        let texts: Vec<Box4> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(text_box)
+            .collect();
+        assert!(rects.len() > 64 && texts.len() > 6, "{name}");
+        for t in &texts {
+            assert!(
+                t.0 >= 0.0 && t.2 <= w && t.1 >= 0.0 && t.3 <= h,
+                "{name}: {t:?} off the figure"
+            );
+            for r in &rects {
+                assert!(!overlap(*t, *r), "{name}: label {t:?} covers {r:?}");
+            }
+        }
+    }
 }
 
 /// The legend sits in its own band below the chart: no element of the
@@ -736,9 +806,13 @@ fn tick_labels_never_collide() {
                 }
             }
         }
+        // Two numbers run together (`0.060.07`); a heat map's row labels
+        // are names, dotted by nature.
         let labels: Vec<&str> = ticks.iter().filter_map(|n| n.text()).collect();
         assert!(
-            !labels.iter().any(|l| l.matches('.').count() > 1),
+            !labels
+                .iter()
+                .any(|l| l.matches('.').count() > 1 && !l.contains(char::is_alphabetic)),
             "{name}: {labels:?}"
         );
     }

@@ -8,7 +8,7 @@ use super::output::{emit, exit, note_all, warn_all};
 use super::progress::Bar;
 use crate::analysis;
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
-use crate::report::plot::{Figure, ImageFormat, snapshot_figures};
+use crate::report::plot::{ImageFormat, snapshot_figures};
 use crate::report::series::CompareReport;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -59,7 +59,8 @@ pub struct CompareArgs {
     /// Write the report here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write D(t), k_*(t), α(t) and the ρ fits into DIR (SVG; PNG with --png).
+    /// Write D(t), k_*(t), α(t), the ρ fits and, with --overlap, the
+    /// overlap heat maps into DIR (SVG; PNG with --png).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Write the --plots figures as PNG instead of SVG.
@@ -104,14 +105,14 @@ pub struct ValidateArgs {
 }
 
 /// `--plots DIR`: D(t), k_*(t), α(t) (one line per matrix, and the model's
-/// D), and each matrix's ρ fit.
+/// D), each matrix's ρ fit, and with `--overlap K` the overlap heat maps.
 fn write_plots(r: &CompareReport, dir: &Path, format: ImageFormat) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create directory", dir.display()))?;
     let mut written = Vec::new();
     for (name, p) in snapshot_figures(r) {
         let path = dir.join(format!("{name}.{}", format.extension()));
-        Figure::Xy(p).write(&path, format)?;
+        p.write(&path, format)?;
         written.push(path);
     }
     Ok(written)

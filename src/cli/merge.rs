@@ -340,7 +340,7 @@ fn write_compare(
         let image = image_format(a);
         for (name, p) in plot::snapshot_figures(rep) {
             let path = dir.join(format!("{name}.{}", image.extension()));
-            plot::Figure::Xy(p).write(&path, image)?;
+            p.write(&path, image)?;
         }
     }
     emit(&a.output, |w| match format {

@@ -7,7 +7,8 @@
 //! Given a directory of training snapshots (a `simulate` run directory, or
 //! at least three checkpoints with the same tensor names), the page is the
 //! last snapshot's analysis plus what `compare` finds over the series (its
-//! tables and D(t), k_*(t), α(t) and ρ-fit figures) and, for a `simulate`
+//! tables and D(t), k_*(t), α(t) and ρ-fit figures; with `--overlap K` the
+//! singular-vector overlap tables and heat maps) and, for a `simulate`
 //! teacher run, what `validate` finds against the truth.
 
 use super::args::AnalysisFlags;
@@ -54,6 +55,12 @@ pub struct ReportArgs {
     /// `analyze --init` and `compare --init`).
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
+    /// A snapshot series only: each matrix's top K singular vectors
+    /// compared between consecutive snapshots and with the init, as
+    /// `compare --overlap K` (its tables, and heat maps of the subspace
+    /// overlap ‖U₁ᵀU₂‖²_F/K, left and right).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub overlap: Option<u32>,
     #[command(flatten)]
     pub analysis: AnalysisFlags,
 }
@@ -101,9 +108,13 @@ fn series_sections(
             "density" => "density D(t) of each matrix and of the model".to_string(),
             "k_star" => "frontier k_*(t)".to_string(),
             "alpha" => "power-law exponent α(t)".to_string(),
+            n if n.starts_with("overlap-") => {
+                let grey = matches!(&p, Figure::Heat(m) if m.any_missing());
+                overlap_caption(n, plot::overlap_k(cmp), grey)
+            }
             n => format!("ρ fit, {}", n.trim_start_matches("rho-fit.")),
         };
-        figures.push((caption, Figure::Xy(p).to_svg()?));
+        figures.push((caption, p.to_svg()?));
     }
     let mut out = vec![Section {
         id: "snapshots".into(),
@@ -143,6 +154,29 @@ fn series_sections(
     Ok(out)
 }
 
+/// The caption of an overlap heat map (`overlap-previous-left`, …), and
+/// what its grey cells mean when it has any.
+fn overlap_caption(stem: &str, k: usize, grey: bool) -> String {
+    let side = if stem.ends_with("left") {
+        "left"
+    } else {
+        "right"
+    };
+    let (against, why) = if stem.contains("previous") {
+        (
+            "the previous snapshot",
+            "the first snapshot has no previous one, or the matrix failed",
+        )
+    } else {
+        ("the init", "the matrix failed")
+    };
+    let mut c = format!("top-{k} {side} singular subspace overlap with {against}");
+    if grey {
+        c.push_str(&format!("; grey: no value ({why})"));
+    }
+    c
+}
+
 /// The page's report: a saved one, a checkpoint analysed, or a snapshot
 /// series shown through its last snapshot as `compare` analysed it (with a
 /// `simulate` run's init snapshot for σ; every snapshot analysed once).
@@ -163,6 +197,7 @@ fn load(
                 init: a.init.clone(),
                 losses: a.losses.clone(),
                 loss_column: a.loss_column.clone(),
+                overlap: a.overlap.map(|k| k as usize),
                 ..CompareOptions::default()
             };
             let (cmp, mut analysed) = compare_series(s, &engine.options()?, &opts, &engine.bar)?;
@@ -193,6 +228,7 @@ pub fn run(a: ReportArgs) -> Result<u8> {
         && let Some(flag) = [
             a.losses.as_ref().map(|_| "--losses"),
             a.loss_column.as_ref().map(|_| "--loss-column"),
+            a.overlap.map(|_| "--overlap"),
         ]
         .into_iter()
         .flatten()

@@ -1,7 +1,9 @@
 //! Plots, drawn with `plotters`: per matrix the ESD with its power-law fit
 //! and the rank plot (`spectra`) and the predicted pruning and
 //! quantization curves (`compress`); generic x–y figures for predicted and
-//! measured compression curves and snapshot series (`xy`). Each figure is
+//! measured compression curves and snapshot series (`xy`); heat maps of
+//! values in [0, 1], such as a snapshot series' singular-vector overlap
+//! (`heat`). Each figure is
 //! a plain data struct rendered to an SVG string (the default, and what
 //! the HTML report inlines) or a PNG file.
 //!
@@ -18,6 +20,7 @@
 
 mod axes;
 mod compress;
+mod heat;
 mod snapshots;
 mod spectra;
 mod xy;
@@ -27,6 +30,7 @@ pub use compress::{
     NO_RANGES, compression_figures, pruning_figure, quantization_figure, quantization_unavailable,
     quantizer_label,
 };
+pub use heat::{HeatMap, OVERLAP_MAPS, Side, overlap_k, overlap_map};
 pub use snapshots::snapshot_figures;
 pub use spectra::{EsdPlot, RankOverlay, RankPlot};
 pub use xy::{Marker, Series, XyPlot, pruning_curve, quantization_curve, rho_fit, snapshot_series};
@@ -78,6 +82,7 @@ pub enum Figure<'a> {
     Esd(EsdPlot<'a>),
     Rank(RankPlot<'a>),
     Xy(XyPlot),
+    Heat(HeatMap),
 }
 
 impl Figure<'_> {
@@ -86,6 +91,7 @@ impl Figure<'_> {
             Figure::Esd(p) => p.name,
             Figure::Rank(p) => p.name,
             Figure::Xy(p) => &p.title,
+            Figure::Heat(p) => &p.title,
         }
     }
 
@@ -96,23 +102,34 @@ impl Figure<'_> {
             Figure::Esd(p) => p.legend(),
             Figure::Rank(p) => p.legend(),
             Figure::Xy(p) => p.legend(),
+            // The colour bar is drawn beside the grid.
+            Figure::Heat(_) => Vec::new(),
         }
     }
 
-    /// Pixel size: [`SIZE`] for the chart, plus the legend's band below.
+    /// Pixel size: [`SIZE`] for the chart, plus the legend's band below;
+    /// a heat map's grows with its rows.
     pub fn size(&self) -> (u32, u32) {
-        (SIZE.0, SIZE.1 + axes::legend_height(&self.legend(), SIZE.0))
+        match self {
+            Figure::Heat(p) => p.size(),
+            _ => (SIZE.0, SIZE.1 + axes::legend_height(&self.legend(), SIZE.0)),
+        }
     }
 
     /// The chart in the top `SIZE` of `root`, the legend in a band below
     /// it: the legend never covers data.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
+        // A heat map takes the whole area: its colour bar is its key.
+        if let Figure::Heat(p) = self {
+            return p.draw(root);
+        }
         let (chart, legend) = root.split_vertically(SIZE.1);
         match self {
             Figure::Esd(p) => p.draw(&chart),
             Figure::Rank(p) => p.draw(&chart),
             Figure::Xy(p) => p.draw(&chart),
+            Figure::Heat(_) => Ok(()),
         }?;
         axes::draw_legend(&legend, &self.legend())
     }

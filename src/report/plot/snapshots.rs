@@ -1,14 +1,17 @@
 //! The figures of a snapshot series (`compare --plots`, the HTML report's
 //! "Snapshots over time"): D(t), k_*(t) and α(t) of every matrix (and D of
-//! the model), and each matrix's ρ fit.
+//! the model), each matrix's ρ fit, and with `--overlap K` the heat maps
+//! of the top-K singular subspace overlap.
 
-use super::{Series, XyPlot};
+use super::{Figure, OVERLAP_MAPS, Series, XyPlot, overlap_map};
 use crate::report::series::{CompareReport, SeriesRow};
 
 /// The snapshot figures of a comparison, each with its file stem: D(t),
 /// k_*(t) and α(t) of every matrix (and D of the model), and each matrix's
-/// ρ fit (k_* against t with the fitted slope φ).
-pub fn snapshot_figures(r: &CompareReport) -> Vec<(String, XyPlot)> {
+/// ρ fit (k_* against t with the fitted slope φ); when the report has
+/// overlap rows, the heat maps of [`OVERLAP_MAPS`] that have data
+/// (`overlap-previous-left`, …, `overlap-init-right`).
+pub fn snapshot_figures(r: &CompareReport) -> Vec<(String, Figure<'static>)> {
     let time = format!("t ({})", r.time);
     let names: Vec<&str> = r
         .dynamics
@@ -104,8 +107,13 @@ pub fn snapshot_figures(r: &CompareReport) -> Vec<(String, XyPlot)> {
         p.title = format!("{}: {}", d.name, p.title);
         rho.push((format!("rho-fit.{stem}"), p));
     }
+    let heat = OVERLAP_MAPS.iter().filter_map(|(stem, against, side)| {
+        overlap_map(r, against, *side).map(|m| (stem.to_string(), Figure::Heat(m)))
+    });
     figs.drain(..)
         .map(|(n, p)| (n.to_string(), p))
         .chain(rho)
+        .map(|(n, p): (String, XyPlot)| (n, Figure::Xy(p)))
+        .chain(heat)
         .collect()
 }
