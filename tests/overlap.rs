@@ -273,7 +273,7 @@ fn hex(c: plotters::style::RGBColor) -> String {
 fn compare_plots_draw_the_overlap_heat_maps() {
     use specscope::report::plot::HeatMap;
     let dir = tempfile::tempdir().unwrap();
-    let (paths, ..) = series(dir.path());
+    let (paths, ..) = series(dir.path(), SMALL);
     let ip = dir.path().join("init.safetensors");
     let run = |plots: &Path| {
         let mut args = vec![
