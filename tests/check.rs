@@ -1117,16 +1117,30 @@ fn readme_example_config_passes_on_the_tiny_fixture() {
 
 /// A config whose rules read only λ_max: `--method auto` computes the top
 /// of each spectrum by block Lanczos (M = 600 ≥ AUTO_PARTIAL_MIN_M) and
-/// says so; the value it checks is the exact λ_max to 1e-9 relative (the
-/// rule passes at 1 + 1e-9 of the exact value and fails at 1 − 1e-9).
+/// says so, per matrix; the value it checks is the exact λ_max to 1e-9
+/// relative (the rule passes at 1 + 1e-9 of the exact value and fails at
+/// 1 − 1e-9). Two matrices: one with a separated top (uniform noise plus a
+/// rank-one spike), where Lanczos converges, and plain uniform noise,
+/// whose clustered top does not converge within half the exact cost, so
+/// the exact spectrum answers and the note says so.
 #[test]
 fn rules_on_the_top_of_the_spectrum_take_lanczos() {
     use specscope::load::DType;
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
+    let (n, m) = (900, 600);
+    let noise = values(n * m, 5);
+    let spiked: Vec<f64> = (0..n * m)
+        .map(|x| {
+            noise[x] + 0.2 * (1.0 + (x / m) as f64 / n as f64) * (1.0 - (x % m) as f64 / m as f64)
+        })
+        .collect();
     write(
         &model,
-        &[("w", DType::F32, &[900, 600], values(900 * 600, 5))],
+        &[
+            ("noise", DType::F32, &[n, m], noise.clone()),
+            ("spiked", DType::F32, &[n, m], spiked),
+        ],
     );
     let exact = specscope(&[
         "analyze",
@@ -1139,7 +1153,11 @@ fn rules_on_the_top_of_the_spectrum_take_lanczos() {
         "json",
         "-q",
     ]);
-    let lambda = json(&exact)["layers"][0]["lambda_max"].as_f64().unwrap();
+    let layers = json(&exact)["layers"].as_array().unwrap().clone();
+    let lambda = layers
+        .iter()
+        .map(|l| l["lambda_max"].as_f64().unwrap())
+        .fold(0.0, f64::max);
     for (factor, code) in [(1.0 + 1e-9, 0), (1.0 - 1e-9, 1)] {
         let cfg = config(
             dir.path(),
@@ -1149,7 +1167,7 @@ fn rules_on_the_top_of_the_spectrum_take_lanczos() {
                 lambda * factor
             ),
         );
-        // Without -q: the note is the point.
+        // Without -q: the notes are the point.
         let o = specscope(&[
             "check",
             model.to_str().unwrap(),
@@ -1159,10 +1177,55 @@ fn rules_on_the_top_of_the_spectrum_take_lanczos() {
             "cpu",
         ]);
         assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("computes it by block Lanczos"), "{err}");
+        // Per matrix: which method auto took, why, and for which matrices.
         assert!(
-            stderr(&o).contains("computes it by block Lanczos"),
-            "{}",
-            stderr(&o)
+            err.contains("auto: block Lanczos for the top 1 (only they are needed")
+                && err.contains("— 1 matrix: `spiked`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("auto: lanczos did not converge on the top 1 within")
+                && err.contains("exact spectrum instead — 1 matrix: `noise`"),
+            "{err}"
         );
     }
+    // `check --format json` carries them too.
+    let o = specscope(&[
+        "check",
+        model.to_str().unwrap(),
+        "--config",
+        dir.path().join("top.toml").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    let notes = json(&o)["method_notes"].clone();
+    assert_eq!(notes[0]["matrices"][0], "noise", "{notes}");
+    assert_eq!(notes[1]["matrices"][0], "spiked", "{notes}");
+    // The engine's account in a report carries the same notes (JSON
+    // `backend.method_notes`), each reason with its matrices.
+    let ck = specscope::load::Checkpoint::open(&model).unwrap();
+    let plan = specscope::pipeline::plan(&ck, &specscope::pipeline::Selection::default());
+    let mut opts = specscope::analysis::Options::default();
+    opts.run.needs = specscope::pipeline::Needs::Top(1);
+    opts.run.threads = 1;
+    let an =
+        specscope::analysis::analyze_plan(&ck, &plan, &opts, &specscope::pipeline::Silent).unwrap();
+    let notes = &an.engine.method_notes;
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let backend = serde_json::to_value(specscope::report::Backend::of(&an.engine)).unwrap();
+    let noted: Vec<&str> = (0..2)
+        .map(|i| backend["method_notes"][i]["matrices"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(noted, ["noise", "spiked"], "{backend}");
+    // An exact run says nothing: the field is absent.
+    opts.run.needs = specscope::pipeline::Needs::All;
+    let an =
+        specscope::analysis::analyze_plan(&ck, &plan, &opts, &specscope::pipeline::Silent).unwrap();
+    let backend = serde_json::to_value(specscope::report::Backend::of(&an.engine)).unwrap();
+    assert!(backend.get("method_notes").is_none(), "{backend}");
 }

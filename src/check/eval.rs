@@ -85,6 +85,11 @@ pub struct CheckReport {
     pub passed: bool,
     pub counts: Counts,
     pub rules: Vec<RuleOutcome>,
+    /// Why `--method auto` took a partial method for a matrix, or fell
+    /// back from it (a checkpoint analysed for rules that read only the top
+    /// of the spectrum); absent when it did neither.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub method_notes: Vec<crate::analysis::MethodNote>,
 }
 
 fn numeric_fields<'a>(objects: impl IntoIterator<Item = &'a Value> + Clone) -> Vec<String> {
@@ -310,6 +315,7 @@ pub fn evaluate(config: &Config, inputs: &Inputs<'_>) -> CheckReport {
         passed: counts.violations == 0,
         counts,
         rules,
+        method_notes: Vec::new(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::args::{AnalysisFlags, Format, ShardFlags, TableFlags};
 use super::engine::{Engine, planned, selection};
-use super::output::{emit, exit, note_all, warn_all};
+use super::output::{analysis_notes, emit, exit, warn_all};
 use crate::analysis;
 use crate::load::Checkpoint;
 use crate::report::{self, AnalyzeReport, LayerRow};
@@ -76,7 +76,7 @@ pub fn run(a: AnalyzeArgs) -> Result<u8> {
     let engine = Engine::new(&a.analysis, sel, a.init.as_deref());
     let an = analysis::analyze_plan(&ck, &plan, &engine.options()?, &engine.bar)?;
     warn_all(&an.failures());
-    note_all(&an.init_warnings);
+    analysis_notes(&an);
     if let Some(dir) = &a.save_eigs {
         report::save_eigs(dir, &an)?;
     }

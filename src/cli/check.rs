@@ -6,7 +6,7 @@
 
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
-use super::output::{emit, exit, note_all, warn_all};
+use super::output::{analysis_notes, emit, exit, warn_all};
 use crate::check::config::Kind;
 use crate::check::predict::{Ranges, layouts};
 use crate::check::{self, Inputs, output};
@@ -99,7 +99,7 @@ fn load(path: &Path, engine: &Engine, eigs: Option<&Path>, needs: Needs) -> Resu
     };
     if let Some(an) = &loaded.analysis {
         warn_all(&an.failures());
-        note_all(&an.init_warnings);
+        analysis_notes(an);
     }
     Ok(loaded)
 }
@@ -147,7 +147,10 @@ pub fn run(a: CheckArgs) -> Result<u8> {
         predictions: check::predict::builtin(),
     };
     check::resolve(&config, &inputs)?;
-    let result = check::evaluate(&config, &inputs);
+    let mut result = check::evaluate(&config, &inputs);
+    if let Some(an) = &loaded.analysis {
+        result.method_notes = an.engine.method_notes.clone();
+    }
     emit(&a.output, |w| match a.format {
         CheckFormat::Text => Ok(output::write_human(&result, w)?),
         CheckFormat::Json => Ok(output::write_json(&result, w)?),

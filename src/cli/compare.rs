@@ -4,7 +4,7 @@
 
 use super::args::{AnalysisFlags, EngineArgs, Format, ShardFlags};
 use super::engine::{open_backend, run_options, selection};
-use super::output::{emit, exit, note_all, warn_all};
+use super::output::{analysis_notes, emit, exit, note_all, warn_all};
 use super::progress::Bar;
 use crate::analysis;
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
@@ -162,7 +162,7 @@ pub fn run(a: CompareArgs) -> Result<u8> {
     let (rep, analysed) = compare_series(&s, &engine.options()?, &opts, &engine.bar)?;
     for x in &analysed {
         warn_all(&x.analysis.failures());
-        note_all(&x.analysis.init_warnings);
+        analysis_notes(&x.analysis);
     }
     if let Some(dir) = &a.plots {
         let written = write_plots(&rep, dir, image_format(a.png))?;

@@ -6,7 +6,7 @@
 
 use super::args::{AnalysisFlags, Format, ShardFlags};
 use super::engine::{Engine, planned, selection};
-use super::output::{emit, exit, note, note_all, warn_all};
+use super::output::{analysis_notes, emit, exit, note, note_all, warn_all};
 use super::progress::Bar;
 use crate::analysis::Analysis;
 use crate::load::Checkpoint;
@@ -266,7 +266,7 @@ fn image_format(a: &MergeArgs) -> ImageFormat {
 /// A merged `analyze`, as `analyze` writes it.
 fn write_analyze(a: &MergeArgs, an: &Analysis, format: Format) -> Result<u8> {
     warn_all(&an.failures());
-    note_all(&an.init_warnings);
+    analysis_notes(an);
     if let Some(dir) = &a.save_eigs {
         report::save_eigs(dir, an)?;
     }

@@ -164,6 +164,15 @@ pub fn note(msg: &str) {
     }
 }
 
+/// An analysis's notes: why an init σ is missing, and why `--method auto`
+/// took a partial method or fell back from it.
+pub fn analysis_notes(an: &crate::analysis::Analysis) {
+    note_all(&an.init_warnings);
+    for m in &an.engine.method_notes {
+        note(&m.line());
+    }
+}
+
 /// Each note on its own line.
 pub fn note_all(msgs: &[String]) {
     for m in msgs {

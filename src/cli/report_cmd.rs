@@ -13,7 +13,7 @@
 
 use super::args::AnalysisFlags;
 use super::engine::{Engine, selection};
-use super::output::{exit, note_all, warn_all};
+use super::output::{analysis_notes, exit, warn_all};
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
 use crate::load::Checkpoint;
 use crate::report::doc::ReportDoc;
@@ -203,7 +203,7 @@ fn load(
             let (cmp, mut analysed) = compare_series(s, &engine.options()?, &opts, &engine.bar)?;
             for x in &analysed {
                 warn_all(&x.analysis.failures());
-                note_all(&x.analysis.init_warnings);
+                analysis_notes(&x.analysis);
             }
             let last = analysed.pop().context("a series has snapshots")?;
             Ok((Loaded::analysed(last.analysis)?, Some(cmp)))
@@ -215,7 +215,7 @@ fn load(
             let loaded = Loaded::load(&a.path, &engine.options()?, a.eigs.as_deref(), &engine.bar)?;
             if let Some(an) = &loaded.analysis {
                 warn_all(&an.failures());
-                note_all(&an.init_warnings);
+                analysis_notes(an);
             }
             Ok((loaded, None))
         }
