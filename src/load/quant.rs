@@ -197,6 +197,30 @@ impl RangeStats {
         }
     }
 
+    /// The symmetric per-row (per-output-channel) ranges of a view, from
+    /// each row's max |w| read in parallel blocks of rows: what
+    /// [`range_stats_of`] with `Sym`/`Channel` gives less its zero level,
+    /// at a fraction of its cost (no per-entry zero-level count) and on
+    /// every core. Non-finite entries are left to the spectrum to report.
+    pub fn channel_absmax(data: &MatrixData, scale: f64) -> RangeStats {
+        use rayon::prelude::*;
+        let v = data.view;
+        let block = ((1usize << 18) / v.cols.max(1)).clamp(1, v.rows.max(1));
+        let mut absmax = vec![0.0; v.rows];
+        absmax
+            .par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let r0 = b * block;
+                let mut buf = vec![0.0; out.len() * v.cols];
+                data.read_rows(r0, r0 + out.len(), &mut buf);
+                for (m, row) in out.iter_mut().zip(buf.chunks(v.cols.max(1))) {
+                    *m = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                }
+            });
+        RangeStats::from_row_absmax(&absmax, v.cols, scale)
+    }
+
     /// Statistics of the union of two sets of groups (zero levels only
     /// when both sides have them, or one side is empty).
     pub fn merge(&mut self, o: &RangeStats) {
@@ -502,4 +526,47 @@ fn quantize_group(g: &mut [f64], lo: f64, hi: f64, l: f64, scheme: Scheme) -> f6
         }
     }
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{DType, View};
+
+    /// The parallel row-absmax pass gives what the general accumulator
+    /// gives for symmetric per-channel steps (less its zero level), on a
+    /// strided view too.
+    #[test]
+    fn channel_absmax_matches_the_accumulator() {
+        let (rows, cols) = (1500, 700);
+        let mut rng = crate::synth::rng(4);
+        let w = crate::synth::gaussian(rows, cols, 0.3, &mut rng);
+        let bytes: Vec<u8> = crate::synth::row_major(&w)
+            .iter()
+            .flat_map(|x| (*x as f32).to_le_bytes())
+            .collect();
+        let dense = View::dense(0, rows, cols);
+        // Every other column, as a conv slice would be read.
+        let strided = View {
+            offset: 1,
+            rows,
+            cols: cols / 2,
+            row_stride: cols,
+            col_stride: 2,
+        };
+        for view in [dense, strided] {
+            let d = MatrixData {
+                bytes: &bytes,
+                dtype: &DType::F32,
+                view,
+            };
+            let fast = RangeStats::channel_absmax(&d, 0.5);
+            let (slow, _) = range_stats_of(&d, Scheme::Sym, Granularity::Channel, 1);
+            let slow = slow.scaled(0.5);
+            assert_eq!((fast.entries, fast.groups), (slow.entries, slow.groups));
+            let rel = (fast.sum_n_range2 - slow.sum_n_range2).abs() / slow.sum_n_range2;
+            assert!(rel < 1e-12, "{rel}");
+            assert!(fast.zero.is_none());
+        }
+    }
 }

@@ -16,7 +16,7 @@ pub use method::{
 pub use plan::{Job, Plan, Preset, Selection, Skipped, base_name, plan};
 
 use crate::backend::GpuContext;
-use crate::load::quant::{Granularity, RangeStats, Scheme, range_stats_of};
+use crate::load::quant::RangeStats;
 use crate::load::{Checkpoint, MatrixData, MatrixSpec, RuleKind};
 use crate::spectrum::{self, KrylovOptions, SpectrumError};
 use faer::Par;
@@ -370,9 +370,7 @@ fn exact_one(ck: &Checkpoint, job: &Job, par: Par, budget: &Budget) -> Outcome {
 fn channel_ranges(ck: &Checkpoint, job: &Job) -> RangeStats {
     let mut total = RangeStats::default();
     for data in views(ck, job) {
-        let (mut st, _) = range_stats_of(&data, Scheme::Sym, Granularity::Channel, 1);
-        st.zero = None;
-        total.merge(&st.scaled(job.spec.eval_scale));
+        total.merge(&RangeStats::channel_absmax(&data, job.spec.eval_scale));
     }
     total
 }
