@@ -122,12 +122,9 @@ impl MethodNote {
         if self.matrices.len() > SHOWN {
             names.push(format!("and {} more", self.matrices.len() - SHOWN));
         }
-        format!(
-            "{} — {}: {}",
-            self.note,
-            crate::report::fmt::plural(self.matrices.len(), "matrix", "matrices"),
-            names.join(", ")
-        )
+        let n = self.matrices.len();
+        let what = if n == 1 { "matrix" } else { "matrices" };
+        format!("{} — {n} {what}: {}", self.note, names.join(", "))
     }
 }
 
