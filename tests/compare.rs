@@ -27,10 +27,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn simulate(name: &str, args: &[&str]) -> PathBuf {
     let dir = scratch(name).join("run");
-    let mut all = vec!["simulate", "--quiet", "--out", dir.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let o = specscope(&all);
-    assert!(o.status.success(), "simulate: {}", stderr(&o));
+    common::simulate(&dir, args);
     dir
 }
 

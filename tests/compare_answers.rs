@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{json, specscope, stderr, stdout};
+use common::{json, simulate, specscope, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -26,13 +26,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn simulate(dir: &Path, args: &[&str]) {
-    let mut all = vec!["simulate", "--quiet", "--out", dir.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let o = specscope(&all);
-    assert!(o.status.success(), "simulate: {}", stderr(&o));
 }
 
 /// The small lm run and its comparison (JSON), made once per test binary.

@@ -465,25 +465,7 @@ fn series_report_fits_1400_px() {
     };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let o = specscope(&[
-        "simulate",
-        "--out",
-        run.to_str().unwrap(),
-        "--model",
-        "linear",
-        "--a",
-        "2.5",
-        "--b",
-        "1.5",
-        "--dim",
-        "64",
-        "--steps",
-        "200",
-        "--seed",
-        "2",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    simulate_linear(&run, 64, 200, 2);
     let html = dir.path().join("run.html");
     let o = specscope(&[
         "report",
@@ -837,25 +819,7 @@ mod cdp {
 fn series_report_draws_overlap_heat_maps() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let o = specscope(&[
-        "simulate",
-        "--out",
-        run.to_str().unwrap(),
-        "--model",
-        "linear",
-        "--a",
-        "2.5",
-        "--b",
-        "1.5",
-        "--dim",
-        "32",
-        "--steps",
-        "60",
-        "--seed",
-        "4",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    simulate_linear(&run, 32, 60, 4);
     let page = |extra: &[&str]| {
         let html = dir.path().join("page.html");
         let mut args = vec![

@@ -260,24 +260,7 @@ fn merged_predict_is_the_whole_run() {
 fn merged_compare_is_the_whole_run() {
     let dir = scratch("compare");
     let run = dir.join("run");
-    ok(&specscope(&[
-        "simulate",
-        "--quiet",
-        "--out",
-        s(&run),
-        "--model",
-        "linear",
-        "--a",
-        "2.5",
-        "--b",
-        "1.5",
-        "--dim",
-        "48",
-        "--steps",
-        "200",
-        "--seed",
-        "3",
-    ]));
+    common::simulate_linear(&run, 48, 200, 3);
     let whole = specscope(&["compare", s(&run), "--format", "json", "-q"]);
     ok(&whole);
     let merged = sharded(

@@ -89,6 +89,28 @@ pub fn read_npy(path: &Path) -> Vec<f64> {
     specscope::report::read_npy_f64(path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// `specscope simulate --quiet --out DIR ARGS…`, which must succeed.
+#[allow(dead_code)]
+pub fn simulate(dir: &Path, args: &[&str]) {
+    let mut all = vec!["simulate", "--quiet", "--out", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = specscope(&all);
+    assert!(o.status.success(), "simulate: {}", stderr(&o));
+}
+
+/// A small `simulate --model linear --a 2.5 --b 1.5` run in `dir`.
+#[allow(dead_code)]
+pub fn simulate_linear(dir: &Path, dim: usize, steps: usize, seed: u64) {
+    let (dim, steps, seed) = (dim.to_string(), steps.to_string(), seed.to_string());
+    simulate(
+        dir,
+        &[
+            "--model", "linear", "--a", "2.5", "--b", "1.5", "--dim", &dim, "--steps", &steps,
+            "--seed", &seed,
+        ],
+    );
+}
+
 /// Parses a JSON report from stdout.
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
