@@ -17,8 +17,9 @@
 //! else streaming the weights on the CPU), by its full decomposition
 //! otherwise or when Lanczos does not converge within half the exact
 //! cost; the long side by one streamed pass. k per matrix is capped at its
-//! resolved modes; a note says how many bases each solver gave. Only the k vectors of the previous snapshot (and of the
-//! init) are held, (N + M)·k·8 bytes per matrix.
+//! resolved modes; a note says how many bases each solver gave. Only the k
+//! vectors of the previous snapshot (and of the init) are held,
+//! (N + M)·k·8 bytes per matrix.
 
 use super::CompareError;
 use super::modes::{LANCZOS_MAX_FRACTION, LANCZOS_MIN_M, SingularBasis, VectorSolver};
@@ -145,7 +146,8 @@ impl SolverCounts {
 }
 
 /// Every single-view matrix's top-k basis in the checkpoint at `path`: on
-/// the GPU one matrix at a time, on the CPU one matrix per thread.
+/// the GPU one matrix at a time; on the CPU one matrix per thread, or every
+/// thread on each matrix when there are fewer matrices than threads.
 fn bases(
     path: &Path,
     sel: &Selection,
@@ -164,8 +166,13 @@ fn bases(
         .iter()
         .filter(|j| j.spec.views.len() == 1)
         .collect();
+    let par = if jobs.len() < rayon::current_num_threads() {
+        Par::rayon(0)
+    } else {
+        Par::Seq
+    };
     let one = |job: &&crate::pipeline::Job| {
-        let b = SingularBasis::top(&ck, job, k, gpu, Par::Seq);
+        let b = SingularBasis::top(&ck, job, k, gpu, par);
         (job.spec.name.clone(), b.map_err(|e| e.to_string()))
     };
     let found: Vec<_> = match gpu {
