@@ -241,15 +241,24 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn report_renders_in_headless_chromium() {
-    let Some(bin) = chromium() else {
+/// [`chromium`], or `None` after printing `SKIPPED:` and why (a failure
+/// with SPECSCOPE_REQUIRE_BROWSER=1, as in CI).
+fn browser() -> Option<PathBuf> {
+    let bin = chromium();
+    if bin.is_none() {
         let why =
             "no Chromium found (install the Debian package `chromium`, or set SPECSCOPE_CHROMIUM)";
         if std::env::var("SPECSCOPE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
             panic!("SPECSCOPE_REQUIRE_BROWSER=1 but {why}");
         }
         eprintln!("SKIPPED: {why}");
+    }
+    bin
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(bin) = browser() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -454,13 +463,7 @@ fn report_renders_in_headless_chromium() {
 /// labels its k_* as the series source.
 #[test]
 fn series_report_fits_1400_px() {
-    let Some(bin) = chromium() else {
-        let why =
-            "no Chromium found (install the Debian package `chromium`, or set SPECSCOPE_CHROMIUM)";
-        if std::env::var("SPECSCOPE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-            panic!("SPECSCOPE_REQUIRE_BROWSER=1 but {why}");
-        }
-        eprintln!("SKIPPED: {why}");
+    let Some(bin) = browser() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use super::engine::{Engine, planned, selection};
 use super::output::{analysis_notes, emit, exit, warn_all};
 use crate::analysis;
 use crate::load::Checkpoint;
-use crate::report::{self, AnalyzeReport, LayerRow};
+use crate::report::{self, AnalyzeReport};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -82,41 +82,12 @@ pub fn run(a: AnalyzeArgs) -> Result<u8> {
     }
     let rep = AnalyzeReport::new(&an);
     if let Some(dir) = &a.plots {
-        write_plots(dir, a.png, &an, &rep.layers)?;
+        super::output::write_matrix_plots(dir, a.png, &an, &rep.layers)?;
     }
     emit(&a.output, |w| match a.format {
         Format::Table => Ok(report::write_table_view(&rep, &view, w)?),
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    Ok(if rep.summary.analysed == 0 {
-        exit::ERROR
-    } else if rep.has_failures() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
-}
-
-/// `--plots DIR`: each matrix's ESD, rank, pruning and quantization figures.
-fn write_plots(
-    dir: &std::path::Path,
-    png: bool,
-    an: &analysis::Analysis,
-    rows: &[LayerRow],
-) -> Result<()> {
-    let format = if png {
-        report::plot::ImageFormat::Png
-    } else {
-        report::plot::ImageFormat::Svg
-    };
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<_, _>>()?;
-    let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
-    let written =
-        report::plot::write_matrix_plots(dir, format, &rows, &evals, &an.channel_ranges())?;
-    super::output::wrote_figures(dir, written.len());
-    Ok(())
+    Ok(exit::analyze(&rep))
 }

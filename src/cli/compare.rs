@@ -8,9 +8,8 @@ use super::output::{analysis_notes, emit, exit, note_all, warn_all};
 use super::progress::Bar;
 use crate::analysis;
 use crate::compare::{self, CompareOptions, TimeAxis, compare_series, validate_run};
-use crate::report::plot::{ImageFormat, snapshot_figures};
-use crate::report::series::CompareReport;
-use anyhow::{Context, Result};
+use crate::report::plot::ImageFormat;
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -104,20 +103,6 @@ pub struct ValidateArgs {
     pub engine: EngineArgs,
 }
 
-/// `--plots DIR`: D(t), k_*(t), α(t) (one line per matrix, and the model's
-/// D), each matrix's ρ fit, and with `--overlap K` the overlap heat maps.
-fn write_plots(r: &CompareReport, dir: &Path, format: ImageFormat) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    let mut written = Vec::new();
-    for (name, p) in snapshot_figures(r) {
-        let path = dir.join(format!("{name}.{}", format.extension()));
-        p.write(&path, format)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
 fn image_format(png: bool) -> ImageFormat {
     if png {
         ImageFormat::Png
@@ -165,7 +150,7 @@ pub fn run(a: CompareArgs) -> Result<u8> {
         analysis_notes(&x.analysis);
     }
     if let Some(dir) = &a.plots {
-        let written = write_plots(&rep, dir, image_format(a.png))?;
+        let written = super::output::write_snapshot_plots(&rep, dir, image_format(a.png))?;
         super::output::wrote_figures(dir, written.len());
     }
     emit(&a.output, |w| match a.format {
@@ -173,8 +158,7 @@ pub fn run(a: CompareArgs) -> Result<u8> {
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
-    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+    Ok(exit::compare(&rep))
 }
 
 /// The selected tensors' names and shapes, from the headers alone.

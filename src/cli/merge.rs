@@ -20,7 +20,7 @@ use crate::shard::{
     predict_part, series_plan,
 };
 use crate::theory::Request;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 
@@ -272,26 +272,14 @@ fn write_analyze(a: &MergeArgs, an: &Analysis, format: Format) -> Result<u8> {
     }
     let rep = AnalyzeReport::new(an);
     if let Some(dir) = &a.plots {
-        let rows: Vec<serde_json::Value> = rep
-            .layers
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()?;
-        let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
-        plot::write_matrix_plots(dir, image_format(a), &rows, &evals, &an.channel_ranges())?;
+        super::output::write_matrix_plots(dir, a.png, an, &rep.layers)?;
     }
     emit(&a.output, |w| match format {
         Format::Table => Ok(report::write_table(&rep, w)?),
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    Ok(if rep.summary.analysed == 0 {
-        exit::ERROR
-    } else if rep.has_failures() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    Ok(exit::analyze(&rep))
 }
 
 /// Each matrix's (name, layer id) and `predict`'s figures of it.
@@ -313,13 +301,7 @@ fn write_predict(
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    Ok(if rep.summary.predicted == 0 {
-        exit::ERROR
-    } else if rep.summary.failed > 0 || !rep.problems.is_empty() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    Ok(exit::predict(&rep))
 }
 
 /// A merged `compare`, as `compare` writes it.
@@ -335,19 +317,13 @@ fn write_compare(
         note_all(notes);
     }
     if let Some(dir) = &a.plots {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-        let image = image_format(a);
-        for (name, p) in plot::snapshot_figures(rep) {
-            let path = dir.join(format!("{name}.{}", image.extension()));
-            p.write(&path, image)?;
-        }
+        let written = super::output::write_snapshot_plots(rep, dir, image_format(a))?;
+        super::output::wrote_figures(dir, written.len());
     }
     emit(&a.output, |w| match format {
         Format::Table => Ok(rep.write_table(w)?),
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    let failed = rep.notes.iter().any(|n| n.contains("matrices failed"));
-    Ok(if failed { exit::PARTIAL } else { exit::SUCCESS })
+    Ok(exit::compare(rep))
 }

@@ -8,10 +8,88 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit codes (documented in `--help` and the README).
 pub mod exit {
+    use crate::report::series::CompareReport;
+    use crate::report::{AnalyzeReport, PredictReport};
+
     pub const SUCCESS: u8 = 0;
     pub const VIOLATION: u8 = 1;
     pub const ERROR: u8 = 2;
     pub const PARTIAL: u8 = 3;
+
+    /// `analyze`'s (and a merged one's): nothing analysed, some failed,
+    /// or success.
+    pub fn analyze(rep: &AnalyzeReport) -> u8 {
+        if rep.summary.analysed == 0 {
+            ERROR
+        } else if rep.has_failures() {
+            PARTIAL
+        } else {
+            SUCCESS
+        }
+    }
+
+    /// `predict`'s: nothing predicted, some failed, or success.
+    pub fn predict(rep: &PredictReport) -> u8 {
+        if rep.summary.predicted == 0 {
+            ERROR
+        } else if rep.summary.failed > 0 || !rep.problems.is_empty() {
+            PARTIAL
+        } else {
+            SUCCESS
+        }
+    }
+
+    /// `compare`'s: partial when a snapshot's matrices failed.
+    pub fn compare(rep: &CompareReport) -> u8 {
+        if rep.notes.iter().any(|n| n.contains("matrices failed")) {
+            PARTIAL
+        } else {
+            SUCCESS
+        }
+    }
+}
+
+/// `analyze --plots DIR` (and a merged one's): each matrix's ESD, rank,
+/// pruning and quantization figures; says how many it wrote.
+pub fn write_matrix_plots(
+    dir: &std::path::Path,
+    png: bool,
+    an: &crate::analysis::Analysis,
+    rows: &[crate::report::LayerRow],
+) -> Result<()> {
+    use crate::report::plot::{self, ImageFormat};
+    let format = if png {
+        ImageFormat::Png
+    } else {
+        ImageFormat::Svg
+    };
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    let evals: Vec<Option<&[f64]>> = an.matrices.iter().map(|m| m.evals()).collect();
+    let written = plot::write_matrix_plots(dir, format, &rows, &evals, &an.channel_ranges())?;
+    wrote_figures(dir, written.len());
+    Ok(())
+}
+
+/// `compare --plots DIR` (and a merged one's): D(t), k_*(t), α(t) (one
+/// line per matrix, and the model's D), each matrix's ρ fit, and with
+/// `--overlap K` the overlap heat maps.
+pub fn write_snapshot_plots(
+    r: &crate::report::series::CompareReport,
+    dir: &std::path::Path,
+    format: crate::report::plot::ImageFormat,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, p) in crate::report::plot::snapshot_figures(r) {
+        let path = dir.join(format!("{name}.{}", format.extension()));
+        p.write(&path, format)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 pub const EXIT_CODES: &str = "\

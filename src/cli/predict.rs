@@ -212,11 +212,5 @@ pub fn run(a: PredictArgs) -> Result<u8> {
         Format::Json => Ok(rep.write_json(w)?),
         Format::Csv => Ok(rep.write_csv(w)?),
     })?;
-    Ok(if rep.summary.predicted == 0 {
-        exit::ERROR
-    } else if rep.summary.failed > 0 || !rep.problems.is_empty() {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    Ok(exit::predict(&rep))
 }

@@ -385,22 +385,44 @@ pub fn views<'a>(ck: &'a Checkpoint, job: &'a Job) -> impl Iterator<Item = Matri
 
 fn outcome(ck: &Checkpoint, job: &Job, method: Method) -> Outcome {
     let (file, h) = ck.planned(job.tensor);
-    Outcome {
-        name: job.spec.name.clone(),
-        tensor: h.name.clone(),
-        file: file.path.clone(),
-        dtype: h.dtype.to_string(),
-        shape: h.shape.clone(),
-        rule: job.spec.rule,
-        rows: job.spec.rows,
-        cols: job.spec.cols,
-        evals: Ok(Vec::new()),
-        sv_min: 0.0,
+    Outcome::empty(
+        job,
+        h.name.clone(),
+        file.path.clone(),
+        h.dtype.to_string(),
+        h.shape.clone(),
         method,
-        frob2: None,
-        converged: None,
-        channel_ranges: None,
-        note: None,
+    )
+}
+
+impl Outcome {
+    /// The outcome of `job`'s matrix in tensor `tensor` of `file` before
+    /// anything is measured: no eigenvalues, no norms, no note.
+    pub fn empty(
+        job: &Job,
+        tensor: String,
+        file: PathBuf,
+        dtype: String,
+        shape: Vec<usize>,
+        method: Method,
+    ) -> Outcome {
+        Outcome {
+            name: job.spec.name.clone(),
+            tensor,
+            file,
+            dtype,
+            shape,
+            rule: job.spec.rule,
+            rows: job.spec.rows,
+            cols: job.spec.cols,
+            evals: Ok(Vec::new()),
+            sv_min: 0.0,
+            method,
+            frob2: None,
+            converged: None,
+            channel_ranges: None,
+            note: None,
+        }
     }
 }
 

@@ -482,23 +482,15 @@ pub fn measured(
             ))
         })?;
         let file = PathBuf::from(&r.file);
-        let mut out = Outcome {
-            name: job.spec.name.clone(),
-            tensor: r.tensor.clone(),
-            file: file.clone(),
-            dtype: r.dtype,
-            shape: r.shape,
-            rule: job.spec.rule,
-            rows: job.spec.rows,
-            cols: job.spec.cols,
-            evals: Ok(Vec::new()),
-            sv_min: 0.0,
+        let mut out = Outcome::empty(
+            job,
+            r.tensor.clone(),
+            file.clone(),
+            r.dtype,
+            r.shape,
             method,
-            frob2: None,
-            converged: None,
-            channel_ranges: None,
-            note: r.note,
-        };
+        );
+        out.note = r.note;
         match r.spectrum {
             Ok(s) => {
                 out.evals = Ok(floats(s.evals));

@@ -398,15 +398,7 @@ pub fn analyze_part(
     format: &str,
     progress: &dyn Progress,
 ) -> Result<Part, ShardError> {
-    let (indices, sub) = assigned_jobs(plan, &manifest);
-    let m = analysis::measure_plan(ck, &sub, &whole_run_arithmetic(opts, &sub, plan), progress)?;
-    Ok(Part {
-        format: format.to_string(),
-        engine: engine_record(&opts.run),
-        matrices: records(&indices, &sub.jobs, m, opts.init.is_some(), None)?,
-        snapshots: Vec::new(),
-        manifest,
-    })
+    matrix_part(ck, plan, opts, None, manifest, format, progress)
 }
 
 /// The `predict` part: as [`analyze_part`], with the weights' ranges
@@ -421,9 +413,23 @@ pub fn predict_part(
     format: &str,
     progress: &dyn Progress,
 ) -> Result<Part, ShardError> {
+    matrix_part(ck, plan, opts, request.quant, manifest, format, progress)
+}
+
+/// The assigned matrices measured as the whole run would, with their
+/// ranges under `quant` when given.
+fn matrix_part(
+    ck: &Checkpoint,
+    plan: &Plan,
+    opts: &analysis::Options,
+    quant: Option<QuantSpec>,
+    manifest: Manifest,
+    format: &str,
+    progress: &dyn Progress,
+) -> Result<Part, ShardError> {
     let (indices, sub) = assigned_jobs(plan, &manifest);
     let m = analysis::measure_plan(ck, &sub, &whole_run_arithmetic(opts, &sub, plan), progress)?;
-    let quant = request.quant.map(|q| {
+    let quant = quant.map(|q| {
         sub.jobs
             .par_iter()
             .zip(&m.outcomes)

@@ -11,17 +11,8 @@
 
 use std::path::Path;
 
-/// Length field, header text padded to 8 bytes, data.
-fn st(header: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = header.as_bytes().to_vec();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    out.extend(data);
-    out
-}
+// Length field, header text padded to 8 bytes, data.
+use super::generate::encode as st;
 
 fn one(name: &str, dtype: &str, shape: &str, data_len: usize) -> Vec<u8> {
     st(

@@ -177,7 +177,7 @@ fn valid(rng: &mut Rng) -> (Map<String, Value>, Vec<u8>) {
 }
 
 /// Length field, header text, padding to 8 bytes, data.
-fn encode(header: &str, data: &[u8]) -> Vec<u8> {
+pub fn encode(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.as_bytes().to_vec();
     while !h.len().is_multiple_of(8) {
         h.push(b' ');
