@@ -7,9 +7,28 @@
 //! arithmetic, compiled for baseline x86-64 — pays a state-transition
 //! penalty: the saturation fits of `compare`, run on threads that had just
 //! projected snapshots through an f32 product, took 12.8 s instead of
-//! 0.46 s (504 fits, 2-core Xeon). [`clear_upper`] after each such product
-//! restores the speed. f64 products were not seen to leave the state
-//! dirty.
+//! 0.46 s (504 fits, 2-core Xeon). f32 products go through
+//! [`matmul_f32`], which clears the state after each; other f32 kernels
+//! (the f32 eigen-solver) call [`clear_upper`] after them. f64 products
+//! were not seen to leave the state dirty (a `vzeroupper` before the
+//! scalar tridiagonal solve did not change `analyze`'s time).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// `dst (+)= alpha·lhs·rhs` in f32 by faer, then [`clear_upper`]: every
+/// f32 product of this crate goes through here.
+pub fn matmul_f32(
+    dst: MatMut<'_, f32>,
+    acc: Accum,
+    lhs: MatRef<'_, f32>,
+    rhs: MatRef<'_, f32>,
+    alpha: f32,
+    par: Par,
+) {
+    matmul(dst, acc, lhs, rhs, alpha, par);
+    clear_upper();
+}
 
 /// Clears the upper halves of the vector registers (`vzeroupper`) when the
 /// CPU has AVX; nothing elsewhere. Cheap (one instruction): call it after

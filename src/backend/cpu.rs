@@ -545,3 +545,40 @@ impl CpuOperator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streaming operator's G·X against the formed Gram's, on a wide
+    /// F32 matrix read in panels of [`WIDE_PANEL_MIN`] columns (five
+    /// panels, the last one short) and on its tall transpose, one thread
+    /// and two.
+    #[test]
+    fn streaming_apply_matches_the_gram() {
+        let (rows, cols) = (40, 300);
+        let w = crate::synth::gaussian(rows, cols, 1.0, &mut crate::synth::rng(7));
+        let x = crate::synth::gaussian(rows, 5, 1.0, &mut crate::synth::rng(8));
+        for tall in [false, true] {
+            let (r, c) = if tall { (cols, rows) } else { (rows, cols) };
+            let bytes: Vec<u8> = (0..r)
+                .flat_map(|i| (0..c).map(move |j| if tall { (j, i) } else { (i, j) }))
+                .flat_map(|(i, j)| (w[(i, j)] as f32).to_le_bytes())
+                .collect();
+            let data = MatrixData {
+                bytes: &bytes,
+                dtype: &DType::F32,
+                view: View::dense(0, r, c),
+            };
+            let gram = CpuOperator::with_gram(&data, Par::Seq).unwrap();
+            let want = gram.apply(x.as_ref());
+            for par in [Par::Seq, Par::rayon(2)] {
+                let op = CpuOperator::streaming(&data, par, 0).unwrap();
+                assert!(op.is_streaming() && !op.holds_copy());
+                let got = op.apply(x.as_ref());
+                let err = (&got - &want).norm_max() / want.norm_max();
+                assert!(err < 1e-12, "tall {tall}: relative error {err}");
+            }
+        }
+    }
+}

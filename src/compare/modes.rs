@@ -452,12 +452,12 @@ impl ModeBasis {
                 let n = (r0 + b).min(rows) - r0;
                 let blk = MatRef::from_row_major_slice(&w[r0 * cols..(r0 + n) * cols], n, cols);
                 let mut out = tmp.as_mut().subrows_mut(0, n);
-                matmul(
+                crate::simd::matmul_f32(
                     out.as_mut(),
                     Accum::Replace,
                     blk,
                     self.right32.as_ref(),
-                    1.0f32,
+                    1.0,
                     Par::Seq,
                 );
                 for j in 0..kk {
@@ -466,10 +466,6 @@ impl ModeBasis {
                 }
                 r0 += n;
             }
-            // The f32 product left the vector registers' upper halves
-            // dirty: clear them, or the scalar fits that run next on this
-            // thread slow down about 20× (`simd`).
-            crate::simd::clear_upper();
             let bad = s.iter().filter(|v| !v.is_finite()).count();
             if bad > 0 {
                 // NaN or Inf weights (the f64 path counts them as it decodes).
