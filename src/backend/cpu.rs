@@ -2,7 +2,7 @@
 //! vectors X (A the matrix in its tall orientation, N×M), one pass over the
 //! weights per application whatever the block's width. A pass walks A in
 //! panels of rows small enough to stay in cache between the two products
-//! (faer's blocked kernels, one accumulator per thread), so the weights
+//! ([`crate::simd`]'s blocked kernels, one accumulator per thread), so the weights
 //! cross the memory bus once per block of vectors rather than once per
 //! vector: a block of 16 costs about twice what one vector does. Panels
 //! are decoded from the weights' bytes at every pass (contiguous BF16 and
@@ -21,9 +21,9 @@
 
 use super::{BackendError, GramOperator, Step};
 use crate::load::{DType, MatrixData, View};
+use crate::simd::gemm_f64;
 use crate::spectrum::exact::{BLOCK_ELEMS, give_block, read_panel, take_block};
 use crate::spectrum::{SpectrumError, gram_lower};
-use faer::linalg::matmul::matmul;
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -176,10 +176,14 @@ impl<'a> CpuOperator<'a> {
         let (m, b) = (self.m, x.ncols());
         let mut z = Mat::<f64>::zeros(m, b);
         if let Weights::Gram(g) = &self.weights {
-            matmul(z.as_mut(), Accum::Replace, g.as_ref(), x, 1.0, self.par);
+            gemm_f64(z.as_mut(), Accum::Replace, g.as_ref(), x, 1.0, self.par);
             return z;
         }
-        let mut rows = (PANEL_BYTES / (8 * m.max(1))).clamp(8, self.long.max(8));
+        let pb = std::env::var("ZZ_PANEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(PANEL_BYTES);
+        let mut rows = (pb / (8 * m.max(1))).clamp(8, self.long.max(8));
         if !self.tall {
             rows = rows.max(WIDE_PANEL_MIN).min(self.long.max(8));
         }
@@ -246,8 +250,8 @@ impl<'a> CpuOperator<'a> {
                 Weights::Gram(_) => unreachable!("the Gram is applied whole"),
             };
             let mut yp = y.as_mut().subrows_mut(0, r);
-            matmul(yp.rb_mut(), Accum::Replace, ap, x, 1.0, Par::Seq);
-            matmul(
+            gemm_f64(yp.rb_mut(), Accum::Replace, ap, x, 1.0, Par::Seq);
+            gemm_f64(
                 z.rb_mut(),
                 Accum::Add,
                 ap.transpose(),
@@ -275,7 +279,7 @@ impl<'a> CpuOperator<'a> {
         let q = self.cols(lo, hi);
         let mut h = Mat::<f64>::zeros(hi - lo, 1);
         for _ in 0..2 {
-            matmul(
+            gemm_f64(
                 h.as_mut(),
                 Accum::Replace,
                 q.transpose(),
@@ -283,7 +287,7 @@ impl<'a> CpuOperator<'a> {
                 1.0,
                 Par::Seq,
             );
-            matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+            gemm_f64(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
             for (c, i) in coef.iter_mut().zip(0..) {
                 *c += h[(i, 0)];
             }
@@ -440,7 +444,7 @@ impl GramOperator for CpuOperator<'_> {
             let q = self.cols(0, cols);
             let mut hp = Mat::<f64>::zeros(cols, width);
             for _ in 0..2 {
-                matmul(
+                gemm_f64(
                     hp.as_mut(),
                     Accum::Replace,
                     q.transpose(),
@@ -448,7 +452,7 @@ impl GramOperator for CpuOperator<'_> {
                     1.0,
                     self.par,
                 );
-                matmul(w.as_mut(), Accum::Add, q, hp.as_ref(), -1.0, self.par);
+                gemm_f64(w.as_mut(), Accum::Add, q, hp.as_ref(), -1.0, self.par);
                 h += &hp;
             }
         }
@@ -509,7 +513,7 @@ impl GramOperator for CpuOperator<'_> {
     fn rotate(&mut self, s: &[f64], m: usize, k: usize) -> Result<(), BackendError> {
         let s = MatRef::from_column_major_slice(s, m, k);
         let mut out = Mat::<f64>::zeros(self.m, k);
-        matmul(
+        gemm_f64(
             out.as_mut(),
             Accum::Replace,
             self.cols(0, m),
@@ -531,7 +535,7 @@ impl CpuOperator<'_> {
         }
         let q = self.cols(lo, hi);
         let mut h = Mat::<f64>::zeros(hi - lo, 1);
-        matmul(
+        gemm_f64(
             h.as_mut(),
             Accum::Replace,
             q.transpose(),
@@ -539,7 +543,7 @@ impl CpuOperator<'_> {
             1.0,
             Par::Seq,
         );
-        matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+        gemm_f64(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
         for (c, i) in coef.iter_mut().zip(0..) {
             *c = h[(i, 0)];
         }

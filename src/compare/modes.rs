@@ -20,8 +20,8 @@ use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
 use crate::load::{Checkpoint, DType, MatrixData};
 use crate::pipeline::Job;
 use crate::pipeline::partial_budget;
+use crate::simd::gemm_f64;
 use crate::spectrum::{self, KrylovOptions, SpectrumError, gram_lower};
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 
 /// Rows decoded per block.
@@ -373,9 +373,9 @@ fn long_side(
     for_row_blocks(d, |r0, blk| {
         if tall {
             let out = long.as_mut().subrows_mut(r0, blk.nrows());
-            matmul(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
+            gemm_f64(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
         } else {
-            matmul(
+            gemm_f64(
                 long.as_mut(),
                 Accum::Add,
                 blk.transpose(),
@@ -482,7 +482,7 @@ impl ModeBasis {
             if tmp.nrows() != n {
                 tmp = Mat::zeros(n, kk);
             }
-            matmul(
+            gemm_f64(
                 tmp.as_mut(),
                 Accum::Replace,
                 blk,

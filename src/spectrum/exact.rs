@@ -1,15 +1,17 @@
-//! Exact spectrum on the CPU in f64: the M×M Gram matrix accumulated over
-//! blocks of the long side, then all its eigenvalues from faer's
-//! self-adjoint solver. This is the reference every other method is
-//! checked against.
+//! Exact spectrum on the CPU in f64: the lower triangle of the M×M Gram
+//! matrix accumulated over blocks of the long side ([`gemmt_lower`]), then
+//! all its eigenvalues: Householder tridiagonalization (faer's one-stage
+//! below [`TWO_STAGE_MIN`], [`super::twostage`] from there on) and the
+//! root-free QL/QR of [`super::tridiagonal`]. This is the reference every
+//! other method is checked against.
 //!
 //! Memory: one Gram (M²·8 bytes), one block (≤ 16 MiB, reused by each
 //! thread from matrix to matrix), and the solver's workspace; never the
 //! whole matrix in f64.
 
 use crate::load::{DType, MatrixData};
-use faer::linalg::matmul::triangular::{BlockStructure, matmul};
-use faer::{Accum, Mat, MatRef, Par};
+use crate::simd::gemmt_lower;
+use faer::{Mat, MatRef, Par};
 use std::ops::Range;
 
 /// Elements of f64 decoded per block (16 MiB, ≥ 5461 rows at M = 384):
@@ -263,19 +265,9 @@ fn out_of_range(frob2: f64) -> bool {
     !frob2.is_finite() || (frob2 > 0.0 && frob2 < 1e-250) || frob2 > 1e250
 }
 
-/// G += X·Xᵀ on the lower triangle (X is M×w).
+/// G += X·Xᵀ on the lower triangle (X is M×w; see [`gemmt_lower`]).
 fn syrk_add(g: &mut Mat<f64>, x: MatRef<'_, f64>, par: Par) {
-    matmul(
-        g.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Add,
-        x,
-        BlockStructure::Rectangular,
-        x.transpose(),
-        BlockStructure::Rectangular,
-        1.0,
-        par,
-    );
+    gemmt_lower(g.as_mut(), x, x, 1.0, par);
 }
 
 /// From this order on, the matrix no longer fits in a last-level cache and

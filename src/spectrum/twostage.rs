@@ -3,7 +3,7 @@
 //!
 //! 1. dense → band of half-bandwidth b by blocked Householder QR of b-wide
 //!    panels; the two-sided update of the trailing matrix is a symmetric
-//!    matrix product and a rank-2b update (BLAS-3, faer's kernels), so this
+//!    matrix product and a rank-2b update (BLAS-3, [`crate::simd`]'s kernels), so this
 //!    stage runs near the machine's matrix-multiply speed;
 //! 2. band → tridiagonal by Householder bulge chasing (Lang's algorithm, the
 //!    kernels of LAPACK's `dsb2st`): O(b·n²) work on blocks of b×b that stay
@@ -16,6 +16,7 @@
 
 #![allow(clippy::needless_range_loop)] // index-heavy kernels read best as loops
 
+use crate::simd::gemmt_lower;
 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -107,20 +108,14 @@ pub fn to_band(mut a: MatMut<'_, f64>, nb: usize, par: Par) {
         let x = symm_lower(a22.rb(), vt.as_ref(), par);
         let z = t.transpose() * (v.transpose() * &x);
         let y = &x - (&v * &z) * faer::Scale(0.5);
-        let mut a22 = a22;
-        for (lhs, rhs) in [(v.as_ref(), y.as_ref()), (y.as_ref(), v.as_ref())] {
-            matmul(
-                a22.rb_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                lhs,
-                BlockStructure::Rectangular,
-                rhs.transpose(),
-                BlockStructure::Rectangular,
-                -1.0,
-                par,
-            );
-        }
+        // Both rank-w updates in one sweep: [V Y]·[Y V]ᵀ.
+        let mut vy = Mat::<f64>::zeros(m, 2 * w);
+        vy.as_mut().subcols_mut(0, w).copy_from(&v);
+        vy.as_mut().subcols_mut(w, w).copy_from(&y);
+        let mut yv = Mat::<f64>::zeros(m, 2 * w);
+        yv.as_mut().subcols_mut(0, w).copy_from(&y);
+        yv.as_mut().subcols_mut(w, w).copy_from(&v);
+        gemmt_lower(a22, vy.as_ref(), yv.as_ref(), -1.0, par);
         k0 += nb;
     }
 }
@@ -154,19 +149,27 @@ fn symm_lower(s: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
 }
 
 /// Dense column-major view of the working matrix for the bulge chase.
-struct Dense<'a> {
-    a: &'a mut [f64],
+/// Several views over one buffer run at once, one per thread; the sweep
+/// schedule of [`band_to_tridiagonal`] keeps the elements they touch at
+/// any moment disjoint.
+struct Dense {
+    a: *mut f64,
     n: usize,
 }
 
-impl Dense<'_> {
+impl Dense {
     #[inline(always)]
     fn at(&self, i: usize, j: usize) -> f64 {
-        self.a[i + j * self.n]
+        debug_assert!(i < self.n && j < self.n);
+        // SAFETY: i, j < n and the buffer holds n² elements; no other
+        // thread touches this element now (the schedule's invariant).
+        unsafe { *self.a.add(i + j * self.n) }
     }
     #[inline(always)]
     fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
-        &mut self.a[i + j * self.n]
+        debug_assert!(i < self.n && j < self.n);
+        // SAFETY: as in `at`; the reference lives for one statement.
+        unsafe { &mut *self.a.add(i + j * self.n) }
     }
 
     /// B ← H·B·H on the symmetric diagonal block rows/cols s..s+L (lower).
@@ -259,42 +262,135 @@ impl Dense<'_> {
     }
 }
 
+/// The buffer of the bulge chase, shared by its threads.
+struct Shared(*mut f64);
+// SAFETY: the threads of `band_to_tridiagonal` touch disjoint elements at
+// any moment (see there), and the scope joins them before the buffer's
+// borrow ends.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn ptr(&self) -> *mut f64 {
+        self.0
+    }
+}
+
+/// Sweep `i` of the bulge chase: eliminates column `i` below the
+/// sub-diagonal, then chases the bulge down the band. Step 0 touches rows
+/// and columns i..i+nb; step k ≥ 1 those of [i+1+(k−1)·nb, i+(k+1)·nb].
+/// `wait(k)` runs before step k, `done(k)` after it.
+#[allow(clippy::too_many_arguments)]
+fn sweep(
+    m: &mut Dense,
+    i: usize,
+    nb: usize,
+    v: &mut Vec<f64>,
+    v2: &mut Vec<f64>,
+    w: &mut [f64],
+    mut wait: impl FnMut(usize),
+    mut done: impl FnMut(usize),
+) {
+    let n = m.n;
+    let (mut st, mut ed) = (i + 1, (i + nb).min(n - 1));
+    if ed <= st {
+        return;
+    }
+    wait(0);
+    let mut tau = m.annihilate(st, ed - st + 1, i, v);
+    m.two_sided(st, v, tau, w);
+    done(0);
+    let mut k = 1;
+    loop {
+        let st2 = ed + 1;
+        if st2 >= n || tau == 0.0 {
+            break;
+        }
+        let ed2 = (ed + nb).min(n - 1);
+        let rows = ed2 - st2 + 1;
+        wait(k);
+        m.right(st2, rows, st, v, tau, w);
+        let tau2 = m.annihilate(st2, rows, st, v2);
+        m.left(st2, st + 1, ed - st, v2, tau2);
+        m.two_sided(st2, v2, tau2, w);
+        done(k);
+        std::mem::swap(v, v2);
+        tau = tau2;
+        st = st2;
+        ed = ed2;
+        k += 1;
+    }
+}
+
+/// Steps by which sweep i+1 trails sweep i: its step k touches
+/// [i+2+(k−1)·nb, i+1+(k+1)·nb], clear of sweep i's steps k+3 on, so it
+/// starts once sweep i has finished step k+2.
+const SWEEP_LAG: usize = 3;
+
 /// Stage 2: reduces a band matrix of half-bandwidth `nb` (lower triangle of
 /// the column-major `a`, n×n) to tridiagonal form; returns (diagonal,
 /// sub-diagonal).
-pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut m = Dense { a, n };
-    let mut v = Vec::with_capacity(nb);
-    let mut v2 = Vec::with_capacity(nb);
-    let mut w = vec![0.0; nb];
-    if nb > 1 {
-        for i in 0..n.saturating_sub(2) {
-            let (mut st, mut ed) = (i + 1, (i + nb).min(n - 1));
-            if ed <= st {
-                continue;
+///
+/// The sweeps are pipelined over `par`'s threads (sweep s on thread
+/// s mod T, each step waiting until sweep s−1 is [`SWEEP_LAG`] steps
+/// ahead): every element sees the same operations in the same order as
+/// one sweep after the other, so the result does not depend on the
+/// thread count, bit for bit.
+pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    assert_eq!(a.len(), n * n, "band_to_tridiagonal: an n×n buffer");
+    let sweeps = n.saturating_sub(2);
+    if nb > 1 && sweeps > 0 {
+        let threads = match par {
+            Par::Seq => 1,
+            Par::Rayon(t) => t.get(),
+        };
+        // Below a few blocks per sweep the lag leaves nothing to overlap.
+        let threads = if n >= 8 * nb { threads.min(sweeps) } else { 1 };
+        // Steps finished by each sweep (usize::MAX once it is over).
+        let progress: Vec<AtomicUsize> = (0..sweeps).map(|_| AtomicUsize::new(0)).collect();
+        let shared = Shared(a.as_mut_ptr());
+        let run = |t: usize| {
+            let mut m = Dense { a: shared.ptr(), n };
+            let (mut v, mut v2) = (Vec::with_capacity(nb), Vec::with_capacity(nb));
+            let mut w = vec![0.0; nb];
+            for i in (t..sweeps).step_by(threads) {
+                let wait = |k: usize| {
+                    if threads == 1 || i == 0 {
+                        return;
+                    }
+                    let mut spins = 0u32;
+                    while progress[i - 1].load(Ordering::Acquire) < k + SWEEP_LAG {
+                        spins += 1;
+                        if spins < 1 << 10 {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                };
+                let done = |k: usize| progress[i].store(k + 1, Ordering::Release);
+                sweep(&mut m, i, nb, &mut v, &mut v2, &mut w, wait, done);
+                progress[i].store(usize::MAX, Ordering::Release);
             }
-            // Eliminate column i below the sub-diagonal, update its block.
-            let mut tau = m.annihilate(st, ed - st + 1, i, &mut v);
-            m.two_sided(st, &v, tau, &mut w);
-            // Chase the bulge down the band.
-            loop {
-                let st2 = ed + 1;
-                if st2 >= n || tau == 0.0 {
-                    break;
+        };
+        if threads == 1 {
+            run(0);
+        } else {
+            // Threads of their own, not the pool's: each waits on the
+            // others, so all must run at once.
+            std::thread::scope(|scope| {
+                for t in 1..threads {
+                    let run = &run;
+                    scope.spawn(move || run(t));
                 }
-                let ed2 = (ed + nb).min(n - 1);
-                let rows = ed2 - st2 + 1;
-                m.right(st2, rows, st, &v, tau, &mut w);
-                let tau2 = m.annihilate(st2, rows, st, &mut v2);
-                m.left(st2, st + 1, ed - st, &v2, tau2);
-                m.two_sided(st2, &v2, tau2, &mut w);
-                std::mem::swap(&mut v, &mut v2);
-                tau = tau2;
-                st = st2;
-                ed = ed2;
-            }
+                run(0);
+            });
         }
     }
+    let m = Dense {
+        a: a.as_mut_ptr(),
+        n,
+    };
     let d = (0..n).map(|i| m.at(i, i)).collect();
     let e = (0..n.saturating_sub(1)).map(|i| m.at(i + 1, i)).collect();
     (d, e)
@@ -310,7 +406,7 @@ pub fn tridiagonalize(g: MatRef<'_, f64>, nb: usize, par: Par) -> (Vec<f64>, Vec
         a.copy_from_triangular_lower(g);
         to_band(a, nb, par);
     }
-    band_to_tridiagonal(&mut buf, n, nb)
+    band_to_tridiagonal(&mut buf, n, nb, par)
 }
 
 #[cfg(test)]
@@ -360,12 +456,48 @@ mod tests {
             });
             let want = band.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
             let mut buf: Vec<f64> = (0..n * n).map(|k| band[(k % n, k / n)]).collect();
-            let (mut d, mut e) = band_to_tridiagonal(&mut buf, n, nb);
+            let (mut d, mut e) = band_to_tridiagonal(&mut buf, n, nb, Par::Seq);
             crate::spectrum::tridiagonal::eigenvalues(&mut d, &mut e).unwrap();
             for (a, b) in d.iter().zip(&want) {
                 assert!(
                     (a - b).abs() <= 1e-13 * n as f64 * 4.0 * (n as f64).sqrt(),
                     "n={n} nb={nb}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    /// The pipelined chase on 2 and 3 threads gives the one-thread result
+    /// bit for bit (each element sees the same operations in order).
+    #[test]
+    fn pipelined_chase_is_the_sequential_one() {
+        let mut r = crate::synth::rng(5);
+        for (n, nb) in [(300usize, 7usize), (257, 32), (600, 16), (70, 8)] {
+            let x = crate::synth::gaussian(n, n, 1.0, &mut r);
+            let band: Vec<f64> = (0..n * n)
+                .map(|k| {
+                    let (i, j) = (k % n, k / n);
+                    if i >= j && i - j <= nb {
+                        x[(i, j)]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let one = band_to_tridiagonal(&mut band.clone(), n, nb, Par::Seq);
+            for t in [2, 3] {
+                let many = band_to_tridiagonal(&mut band.clone(), n, nb, Par::rayon(t));
+                assert!(
+                    one.0
+                        .iter()
+                        .zip(&many.0)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                        && one
+                            .1
+                            .iter()
+                            .zip(&many.1)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "n={n} nb={nb} threads={t}"
                 );
             }
         }
