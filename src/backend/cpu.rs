@@ -22,8 +22,9 @@
 use super::{BackendError, GramOperator, Step};
 use crate::load::{DType, MatrixData, View};
 use crate::simd::gemm_f64;
+use crate::spectrum::SpectrumError;
+use crate::spectrum::exact::gram_lower_observed;
 use crate::spectrum::exact::{BLOCK_ELEMS, give_block, read_panel, take_block};
-use crate::spectrum::{SpectrumError, gram_lower};
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -96,12 +97,24 @@ impl<'a> CpuOperator<'a> {
         par: Par,
         copy_limit: u64,
     ) -> Result<CpuOperator<'a>, SpectrumError> {
+        CpuOperator::streaming_observed(data, par, copy_limit, None)
+    }
+
+    /// [`CpuOperator::streaming`], also recording max_j |w_rj| of every row
+    /// r of the view into `row_absmax` (length = rows) in the same pass:
+    /// the per-output-channel ranges, without a pass of their own.
+    pub fn streaming_observed(
+        data: &MatrixData<'a>,
+        par: Par,
+        copy_limit: u64,
+        row_absmax: Option<&mut [f64]>,
+    ) -> Result<CpuOperator<'a>, SpectrumError> {
         let (tall, long, m) = data.view.sides();
         // Contiguous BF16 and F32 rows decode about as fast as an f64 copy
         // is read (the pass is bound by its arithmetic): no copy for them.
         let fast = data.view.col_stride == 1 && matches!(data.dtype, DType::BF16 | DType::F32);
         let keep = !fast && (long as u64) * (m as u64) * 8 <= copy_limit;
-        let (frob2, copy) = decode_all(data, par, keep)?;
+        let (frob2, copy) = decode_all(data, par, keep, row_absmax)?;
         let weights = match copy {
             Some(a) => Weights::Copy(a),
             None => Weights::Source {
@@ -124,8 +137,18 @@ impl<'a> CpuOperator<'a> {
 
     /// The dense operator: G formed once in f64, then products with it.
     pub fn with_gram(data: &MatrixData<'a>, par: Par) -> Result<CpuOperator<'a>, SpectrumError> {
+        CpuOperator::with_gram_observed(data, par, None)
+    }
+
+    /// [`CpuOperator::with_gram`], also recording the rows' max |w| (see
+    /// [`CpuOperator::streaming_observed`]).
+    pub fn with_gram_observed(
+        data: &MatrixData<'a>,
+        par: Par,
+        row_absmax: Option<&mut [f64]>,
+    ) -> Result<CpuOperator<'a>, SpectrumError> {
         let (tall, long, _) = data.view.sides();
-        let lower = gram_lower(data, par, |_| {})?;
+        let lower = gram_lower_observed(data, par, |_| {}, row_absmax)?;
         let mut op = CpuOperator::from_lower(lower, par);
         op.tall = tall;
         op.long = long;
@@ -321,28 +344,49 @@ fn checked_range(frob2: f64) -> Result<(), SpectrumError> {
     Ok(())
 }
 
-/// One pass over the weights: ‖W‖²_F, and A decoded row-major when `keep`.
-/// Non-finite weights are an error, counted as the Gram path counts them.
+/// One pass over the weights: ‖W‖²_F, A decoded row-major when `keep`,
+/// and each view row's max |w| into `row_absmax` when given. Non-finite
+/// weights are an error, counted as the Gram path counts them.
 fn decode_all(
     data: &MatrixData,
     par: Par,
     keep: bool,
+    row_absmax: Option<&mut [f64]>,
 ) -> Result<(f64, Option<Vec<f64>>), SpectrumError> {
     let (tall, long, m) = data.view.sides();
     let rows = (BLOCK_ELEMS / m.max(1)).clamp(1, long.max(1));
+    let observe = row_absmax.is_some();
     let mut copy = if keep {
         vec![0.0; long * m]
     } else {
         Vec::new()
     };
-    let chunk = |s: usize, out: &mut [f64]| -> (f64, usize) {
+    // A panel's ‖·‖², its non-finite count and (when observed) the max |w|
+    // of the view rows it holds: rows s..e of a tall view, every row of a
+    // wide one (whose panel is M view rows × the columns s..e).
+    struct Panel {
+        sum: f64,
+        bad: usize,
+        absmax: Vec<f64>,
+    }
+    let chunk = |s: usize, out: &mut [f64]| -> Panel {
         let e = (s + rows).min(long);
         let block = &mut out[..(e - s) * m];
         let bad = read_panel(data, s, e, block);
-        (block.iter().map(|v| v * v).sum::<f64>(), bad)
+        let sum = block.iter().map(|v| v * v).sum::<f64>();
+        let absmax = if !observe {
+            Vec::new()
+        } else {
+            let width = if tall { m } else { e - s };
+            block
+                .chunks_exact(width.max(1))
+                .map(|row| row.iter().fold(0.0f64, |a, x| a.max(x.abs())))
+                .collect()
+        };
+        Panel { sum, bad, absmax }
     };
     let starts: Vec<usize> = (0..long).step_by(rows).collect();
-    let run = |s: usize, dst: Option<&mut [f64]>| -> (f64, usize) {
+    let run = |s: usize, dst: Option<&mut [f64]>| -> Panel {
         let e = (s + rows).min(long);
         match dst {
             Some(d) if tall => chunk(s, d),
@@ -367,7 +411,7 @@ fn decode_all(
             }
         }
     };
-    let parts: Vec<(f64, usize)> = if keep {
+    let parts: Vec<Panel> = if keep {
         let pieces: Vec<(usize, &mut [f64])> = starts
             .iter()
             .copied()
@@ -386,11 +430,22 @@ fn decode_all(
     } else {
         starts.par_iter().map(|&s| run(s, None)).collect()
     };
-    let bad: usize = parts.iter().map(|p| p.1).sum();
+    let bad: usize = parts.iter().map(|p| p.bad).sum();
     if bad > 0 {
         return Err(SpectrumError::NonFinite { count: bad });
     }
-    let frob2 = parts.iter().map(|p| p.0).sum();
+    if let Some(mx) = row_absmax {
+        for (p, &s) in parts.iter().zip(&starts) {
+            if tall {
+                mx[s..s + p.absmax.len()].copy_from_slice(&p.absmax);
+            } else {
+                for (a, &b) in mx.iter_mut().zip(&p.absmax) {
+                    *a = a.max(b);
+                }
+            }
+        }
+    }
+    let frob2 = parts.iter().map(|p| p.sum).sum();
     Ok((frob2, keep.then_some(copy)))
 }
 
@@ -582,6 +637,46 @@ mod tests {
                 let got = op.apply(x.as_ref());
                 let err = (&got - &want).norm_max() / want.norm_max();
                 assert!(err < 1e-12, "tall {tall}: relative error {err}");
+            }
+        }
+    }
+
+    /// The rows' max |w| recorded by the operator's first pass equals
+    /// `RangeStats::channel_absmax`'s pass, on tall and wide views, F32
+    /// (decoded per pass) and F16 (kept decoded, or not), one thread and
+    /// two, streaming and with the Gram.
+    #[test]
+    fn observed_row_maxima_match_the_ranges_pass() {
+        use crate::load::quant::RangeStats;
+        let mut rng = crate::synth::rng(9);
+        for (r, c) in [(300usize, 40usize), (40, 300)] {
+            let w = crate::synth::gaussian(r, c, 1.0, &mut rng);
+            for dtype in [DType::F32, DType::F16] {
+                let bytes: Vec<u8> = (0..r)
+                    .flat_map(|i| (0..c).map(move |j| (i, j)))
+                    .flat_map(|(i, j)| match dtype {
+                        DType::F32 => (w[(i, j)] as f32).to_le_bytes().to_vec(),
+                        _ => half::f16::from_f64(w[(i, j)]).to_le_bytes().to_vec(),
+                    })
+                    .collect();
+                let data = MatrixData {
+                    bytes: &bytes,
+                    dtype: &dtype,
+                    view: View::dense(0, r, c),
+                };
+                let want = RangeStats::channel_absmax(&data, 1.0);
+                for par in [Par::Seq, Par::rayon(2)] {
+                    for limit in [0, u64::MAX] {
+                        let mut mx = vec![0.0; r];
+                        CpuOperator::streaming_observed(&data, par, limit, Some(&mut mx)).unwrap();
+                        let got = RangeStats::from_row_absmax(&mx, c, 1.0);
+                        assert_eq!(got.sum_n_range2, want.sum_n_range2, "{r}×{c} {dtype}");
+                    }
+                    let mut mx = vec![0.0; r];
+                    CpuOperator::with_gram_observed(&data, par, Some(&mut mx)).unwrap();
+                    let got = RangeStats::from_row_absmax(&mx, c, 1.0);
+                    assert_eq!(got.sum_n_range2, want.sum_n_range2, "{r}×{c} {dtype} Gram");
+                }
             }
         }
     }

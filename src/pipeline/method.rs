@@ -14,6 +14,7 @@
 
 use crate::backend::cpu::{CPU_BLOCK, gram_pays};
 use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
+use crate::load::quant::RangeStats;
 use crate::load::{MatrixData, MatrixSpec};
 use crate::spectrum::{self, KrylovOptions, SpectrumError};
 use faer::Par;
@@ -203,6 +204,9 @@ pub struct KrylovOutcome {
     pub converged: Vec<bool>,
     /// ‖W‖²_F summed over views, scaled.
     pub frob2: f64,
+    /// Symmetric per-output-channel ranges (scaled like the eigenvalues)
+    /// when asked for and read on the CPU, from the operator's own pass.
+    pub ranges: Option<RangeStats>,
 }
 
 fn one_view(
@@ -252,11 +256,14 @@ pub fn krylov<'a>(
     gpu: Option<&GpuContext>,
     par: Par,
 ) -> Result<KrylovOutcome, SpectrumError> {
-    krylov_within(spec, views, method, opts, gpu, par, 256 << 20)
+    krylov_within(spec, views, method, opts, gpu, par, 256 << 20, false)
 }
 
 /// [`krylov`]; on the CPU the weights are kept decoded when that copy fits
-/// in `copy_limit` bytes, else decoded again at every pass.
+/// in `copy_limit` bytes, else decoded again at every pass, and with
+/// `ranges` the operator's first pass records the per-channel ranges
+/// ([`KrylovOutcome::ranges`]; on the GPU they are not read here).
+#[allow(clippy::too_many_arguments)]
 pub fn krylov_within<'a>(
     spec: &MatrixSpec,
     views: impl Iterator<Item = MatrixData<'a>>,
@@ -265,10 +272,12 @@ pub fn krylov_within<'a>(
     gpu: Option<&GpuContext>,
     par: Par,
     copy_limit: u64,
+    ranges: bool,
 ) -> Result<KrylovOutcome, SpectrumError> {
     let scale = spec.eval_scale;
     let mut all: Vec<(f64, bool)> = Vec::new();
     let mut frob2 = 0.0;
+    let mut stats = (ranges && gpu.is_none()).then(RangeStats::default);
     for data in views {
         let (vals, conv, f) = match gpu {
             Some(ctx) => {
@@ -278,11 +287,16 @@ pub fn krylov_within<'a>(
             }
             None => {
                 let (_, long, m) = data.view.sides();
+                let mut absmax = stats.as_ref().map(|_| vec![0.0; data.view.rows]);
+                let observed = absmax.as_deref_mut();
                 let mut op = if gram_pays(long, m, expected_products(method, opts, m)) {
-                    CpuOperator::with_gram(&data, par)?
+                    CpuOperator::with_gram_observed(&data, par, observed)?
                 } else {
-                    CpuOperator::streaming(&data, par, copy_limit)?
+                    CpuOperator::streaming_observed(&data, par, copy_limit, observed)?
                 };
+                if let (Some(total), Some(mx)) = (stats.as_mut(), &absmax) {
+                    total.merge(&RangeStats::from_row_absmax(mx, data.view.cols, scale));
+                }
                 let (v, c) = one_view(&mut op, method, opts)?;
                 (v, c, op.frob2())
             }
@@ -329,5 +343,6 @@ pub fn krylov_within<'a>(
         evals,
         converged,
         frob2,
+        ranges: stats,
     })
 }

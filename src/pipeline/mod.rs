@@ -291,11 +291,11 @@ fn run_one(
         let copy_limit = opts.memory_budget / workers.max(1) as u64;
         let want = krylov_bytes(&job.spec, copy_limit);
         let grant = budget.acquire(want);
-        // The quantization step's channel ranges cost a pass of their own;
-        // a caller that needs only the top of the spectrum does not read them.
-        let ranges = (opts.needs == Needs::All).then(|| channel_ranges(ck, job));
+        // The quantization step's channel ranges come from the operator's
+        // first pass; a caller that needs only the top of the spectrum does
+        // not read them.
         let (m, k) = (choice.method, &choice.krylov);
-        let r = krylov_within(
+        let mut r = krylov_within(
             &job.spec,
             views(ck, job),
             m,
@@ -303,10 +303,12 @@ fn run_one(
             None,
             par_for(want),
             copy_limit,
+            opts.needs == Needs::All,
         );
         drop(grant);
         let unconverged = r.as_ref().map_or(true, |k| k.converged.contains(&false));
         if !(choice.fallback && unconverged) {
+            let ranges = r.as_mut().ok().and_then(|k| k.ranges.take());
             let mut o = krylov_outcome(ck, job, m, r);
             o.channel_ranges = ranges;
             o.note = choice.why;
