@@ -6,14 +6,27 @@
 //! and two; rounds interleave the kernels, the table gives medians and the
 //! ratio faer / ours from the same rounds, in GFLOP/s of useful work.
 //!
-//!   cargo bench --bench kernels
+//! Then the exact method's phases on the 11008×4096 BF16 trained-like
+//! matrix of docs/performance.md (`synth::scaled_columns_bf16`), 2 threads:
+//! the Gram (decoding included), the reduction to a band
+//! (`twostage::to_band`), the bulge chase on one thread and pipelined on
+//! two (`twostage::band_to_tridiagonal`), and the tridiagonal eigenvalues.
 //!
-//! SPECSCOPE_BENCH_ROUNDS=R rounds (default 5).
+//! With `PEER_PYTHON=/path/to/python` (numpy installed), numpy's products
+//! of the same X at 1 and 2 OpenBLAS threads
+//! (benches/reference/numpy_gemm.py) are timed after ours.
+//!
+//!   PEER_PYTHON=/path/to/python cargo bench --bench kernels
+//!
+//! SPECSCOPE_BENCH_ROUNDS=R rounds (default 5; 3 for the phases).
 
+use faer::MatMut;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, Par};
+use specscope::load::{DType, MatrixData, View};
 use specscope::simd::{gemm_f64, gemmt_lower};
+use specscope::spectrum::{exact, tridiagonal, twostage};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -93,5 +106,91 @@ fn main() {
                 o / f
             );
         }
+    }
+    if let Some(py) = std::env::var_os("PEER_PYTHON") {
+        numpy(&py, rounds);
+    }
+    phases(rounds.min(3));
+}
+
+/// numpy's products of the same X, at 1 and 2 OpenBLAS threads.
+fn numpy(py: &std::ffi::OsStr, rounds: usize) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/numpy_gemm.py"
+    );
+    for threads in ["1", "2"] {
+        let out = std::process::Command::new(py)
+            .arg(script)
+            .arg(rounds.to_string())
+            .env("OPENBLAS_NUM_THREADS", threads)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                // numpy_gemm_gflops threads T syrk S gemm G
+                let f: Vec<&str> = text.split_whitespace().collect();
+                if let (Some(syrk), Some(gemm)) = (f.get(4), f.get(6)) {
+                    println!(
+                        "numpy (OpenBLAS), {threads} thread(s): A·Aᵀ {gemm} GFLOP/s, lower of X·Xᵀ (dsyrk) {syrk} GFLOP/s"
+                    );
+                }
+            }
+            _ => println!("numpy baseline not run ({script} failed)"),
+        }
+    }
+}
+
+/// The exact method's phases on the trained-like 11008×4096 BF16 matrix.
+fn phases(rounds: usize) {
+    let (n, m) = (11008usize, 4096usize);
+    let bytes = specscope::synth::scaled_columns_bf16(n, m, 0.6, 1e-3, 1);
+    let data = MatrixData {
+        bytes: &bytes,
+        dtype: &DType::BF16,
+        view: View::dense(0, n, m),
+    };
+    let par = Par::rayon(2);
+    let nb = exact::TWO_STAGE_BAND;
+    let mut t: [Vec<f64>; 5] = Default::default();
+    let mut top = 0.0;
+    for _ in 0..rounds {
+        let clock = Instant::now();
+        let g = exact::gram_lower(&data, par, |_| {}).unwrap();
+        t[0].push(clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let mut band = vec![0.0f64; m * m];
+        let mut a = MatMut::from_column_major_slice_mut(&mut band, m, m);
+        a.copy_from_triangular_lower(g.as_ref());
+        twostage::to_band(a, nb, par);
+        t[1].push(clock.elapsed().as_secs_f64());
+        let mut one = band.clone();
+        let clock = Instant::now();
+        twostage::band_to_tridiagonal(&mut one, m, nb, Par::Seq);
+        t[2].push(clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let (mut d, mut e) = twostage::band_to_tridiagonal(&mut band, m, nb, par);
+        t[3].push(clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        tridiagonal::eigenvalues(&mut d, &mut e).unwrap();
+        t[4].push(clock.elapsed().as_secs_f64());
+        top = d.iter().copied().fold(0.0, f64::max);
+    }
+    let [gram, to_band, chase1, chase2, ql] = t.map(median);
+    println!(
+        "\nexact phases, {n}×{m} BF16 trained-like, 2 threads, median of {rounds} (λ_max {top:.6e}):"
+    );
+    for (what, secs) in [
+        ("Gram (decoding included)".to_string(), gram),
+        (format!("dense → band (b = {nb})"), to_band),
+        ("bulge chase, 1 thread".to_string(), chase1),
+        ("bulge chase, pipelined".to_string(), chase2),
+        ("tridiagonal eigenvalues".to_string(), ql),
+        (
+            "total (pipelined chase)".to_string(),
+            gram + to_band + chase2 + ql,
+        ),
+    ] {
+        println!("  {what:<27}{secs:.3} s");
     }
 }

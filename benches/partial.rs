@@ -125,8 +125,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// numpy's exact spectrum in seconds, on the matrix written as f32 at `raw`.
-fn numpy(py: &std::ffi::OsStr, raw: &Path, n: usize, m: usize) -> Option<(f64, f64)> {
+/// numpy's exact spectrum on the matrix written as f32 at `raw`: seconds,
+/// λ_max, and the seconds of its two phases (cast + Gram, `eigvalsh`).
+fn numpy(py: &std::ffi::OsStr, raw: &Path, n: usize, m: usize) -> Option<(f64, f64, [f64; 2])> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/benches/reference/numpy_gram_eigvalsh.py"
@@ -142,7 +143,8 @@ fn numpy(py: &std::ffi::OsStr, raw: &Path, n: usize, m: usize) -> Option<(f64, f
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("numpy_exact_s"))?;
     let f: Vec<&str> = line.split_whitespace().collect();
-    Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    let num = |i: usize| f.get(i)?.parse::<f64>().ok();
+    Some((num(1)?, num(3)?, [num(5)?, num(7)?]))
 }
 
 /// `auto` over a whole checkpoint, for λ_max and for the top 16.
@@ -245,6 +247,7 @@ fn main() {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
         let mut last: Vec<Option<Run>> = (0..CASES.len()).map(|_| None).collect();
         let mut np: Vec<f64> = Vec::new();
+        let mut np_phases: [Vec<f64>; 2] = Default::default();
         let mut np_top = f64::NAN;
         for _ in 0..rounds {
             for (i, case) in CASES.iter().enumerate() {
@@ -253,10 +256,13 @@ fn main() {
                 last[i] = Some(r);
             }
             if let Some(py) = &py
-                && let Some((s, top)) = numpy(py, &raw, n, m)
+                && let Some((s, top, phases)) = numpy(py, &raw, n, m)
             {
                 np.push(s);
                 np_top = top;
+                for (all, p) in np_phases.iter_mut().zip(phases) {
+                    all.push(p);
+                }
             }
         }
         let exact = median(times[0].clone());
@@ -292,6 +298,11 @@ fn main() {
                 "all",
                 (np_top - exact_top).abs() / exact_top,
                 t / exact
+            );
+            println!(
+                "    numpy phases (medians): cast + Gram {:.3} s, eigvalsh {:.3} s",
+                median(np_phases[0].clone()),
+                median(np_phases[1].clone())
             );
         }
         for (i, case) in CASES.iter().enumerate() {

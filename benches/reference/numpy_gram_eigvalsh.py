@@ -3,9 +3,10 @@
 Reads an n x m float32 matrix (raw little-endian, row-major) and times, once,
 after one untimed warm-up of the same work: cast to float64, the Gram
 A^T A (m x m, OpenBLAS dgemm/dsyrk through `@`), and numpy.linalg.eigvalsh
-(LAPACK dsyevd without vectors: dsytrd + dsterf). Prints one line:
+(LAPACK dsyevd without vectors: dsytrd + dsterf). Prints one line, the
+total and then its two phases (the cast and the Gram; eigvalsh):
 
-    numpy_exact_s <seconds> lambda_max <value>
+    numpy_exact_s <seconds> lambda_max <value> gram_s <seconds> eigvalsh_s <seconds>
 
 Command (as benches/partial.rs runs it, once per round):
 
@@ -23,9 +24,12 @@ import numpy as np
 
 
 def exact(a32):
+    t0 = time.perf_counter()
     a = a32.astype(np.float64)
     g = a.T @ a
-    return np.linalg.eigvalsh(g)
+    t1 = time.perf_counter()
+    ev = np.linalg.eigvalsh(g)
+    return ev, t1 - t0, time.perf_counter() - t1
 
 
 def main():
@@ -41,9 +45,9 @@ def main():
         pass
     exact(a32[: min(n, 2 * m), :])  # warm-up: BLAS threads, page faults
     t0 = time.perf_counter()
-    ev = exact(a32)
+    ev, gram, eig = exact(a32)
     dt = time.perf_counter() - t0
-    print(f"numpy_exact_s {dt:.4f} lambda_max {ev[-1]:.12e}")
+    print(f"numpy_exact_s {dt:.4f} lambda_max {ev[-1]:.12e} gram_s {gram:.4f} eigvalsh_s {eig:.4f}")
 
 
 if __name__ == "__main__":

@@ -202,13 +202,9 @@ fn gram_scaled(
         let end = (start + b).min(long);
         let w = end - start;
         let block = &mut buf[..w * m];
-        bad += read_panel(data, start, end, block);
         if tall {
-            if let Some(mx) = row_absmax.as_deref_mut() {
-                for (r, row) in block.chunks_exact(m).enumerate() {
-                    mx[start + r] = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                }
-            }
+            let mx = row_absmax.as_deref_mut().map(|mx| &mut mx[start..end]);
+            bad += decode_rows(data, start, block, mx, par);
             rescale(block, scale);
             let a = MatRef::from_row_major_slice(block, w, m);
             syrk_add(&mut g, a.transpose(), par);
@@ -216,6 +212,7 @@ fn gram_scaled(
                 done(data.row_bytes(start, end));
             }
         } else {
+            bad += read_panel(data, start, end, block);
             if let Some(mx) = row_absmax.as_deref_mut() {
                 for (r, row) in block.chunks_exact(w).enumerate() {
                     mx[r] = row.iter().fold(mx[r], |a, x| a.max(x.abs()));
@@ -232,6 +229,53 @@ fn gram_scaled(
         return Err(SpectrumError::NonFinite { count: bad });
     }
     Ok(g)
+}
+
+/// Rows `start..` of a tall view decoded into `block` (row-major, M
+/// wide), on `par`'s threads in runs of rows, each row's max |w| into
+/// `row_absmax` when given; returns the non-finite count.
+fn decode_rows(
+    data: &MatrixData,
+    start: usize,
+    block: &mut [f64],
+    row_absmax: Option<&mut [f64]>,
+    par: Par,
+) -> usize {
+    use rayon::prelude::*;
+    let m = data.view.sides().2.max(1);
+    let rows = block.len() / m;
+    let threads = match par {
+        Par::Seq => 1,
+        Par::Rayon(t) => t.get(),
+    };
+    let run = (rows.div_ceil(4 * threads)).max(1);
+    let decode = |(i, chunk): (usize, &mut [f64]), mx: Option<&mut [f64]>| {
+        let s = start + i * run;
+        let bad = read_panel(data, s, s + chunk.len() / m, chunk);
+        if let Some(mx) = mx {
+            for (out, row) in mx.iter_mut().zip(chunk.chunks_exact(m)) {
+                *out = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            }
+        }
+        bad
+    };
+    match row_absmax {
+        _ if threads == 1 => {
+            let mx = row_absmax;
+            decode((0, block), mx)
+        }
+        Some(mx) => block
+            .par_chunks_mut(run * m)
+            .zip(mx.par_chunks_mut(run))
+            .enumerate()
+            .map(|(i, (chunk, mx))| decode((i, chunk), Some(mx)))
+            .sum(),
+        None => block
+            .par_chunks_mut(run * m)
+            .enumerate()
+            .map(|c| decode(c, None))
+            .sum(),
+    }
 }
 
 fn rescale(block: &mut [f64], scale: f64) {
@@ -315,11 +359,15 @@ fn raw_desc(g: MatRef<'_, f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
     tridiagonal_desc(d, e)
 }
 
-/// [`raw_desc`] for a Gram the caller no longer needs: below
-/// [`TWO_STAGE_MIN`] it is reduced in place instead of copied.
+/// [`raw_desc`] for a Gram the caller no longer needs: reduced in place
+/// instead of copied.
 fn raw_desc_owned(mut g: Mat<f64>, par: Par) -> Result<Vec<f64>, SpectrumError> {
-    if g.nrows() >= TWO_STAGE_MIN || g.nrows() == 0 {
-        return raw_desc(g.as_ref(), par);
+    if g.nrows() == 0 {
+        return Ok(Vec::new());
+    }
+    if g.nrows() >= TWO_STAGE_MIN {
+        let (d, e) = super::twostage::tridiagonalize_owned(g, TWO_STAGE_BAND, par);
+        return tridiagonal_desc(d, e);
     }
     let (d, e) = one_stage(g.as_mut(), par);
     tridiagonal_desc(d, e)

@@ -43,6 +43,24 @@ fn reflector(x: &mut [f64]) -> f64 {
     (beta - alpha) / beta
 }
 
+/// Σ x_i·y_i in eight interleaved partial sums (so it vectorizes).
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in xc.zip(yc) {
+        for k in 0..8 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Stage 1: reduces the symmetric matrix whose lower triangle is in `a` to
 /// a band of half-bandwidth `nb` (entries below the band become 0).
 pub fn to_band(mut a: MatMut<'_, f64>, nb: usize, par: Par) {
@@ -58,33 +76,37 @@ pub fn to_band(mut a: MatMut<'_, f64>, nb: usize, par: Par) {
         let mut tau = vec![0.0; w];
         {
             let mut panel: Vec<Vec<f64>> = (0..nb)
-                .map(|c| (0..m).map(|r| a[(r0 + r, k0 + c)]).collect())
+                .map(|c| a.rb().col(k0 + c).subrows(r0, m).iter().copied().collect())
                 .collect();
             for c in 0..w {
-                let t = reflector(&mut panel[c][c..]);
+                let (done, rest) = panel.split_at_mut(c + 1);
+                let pc = &mut done[c][c..];
+                let t = reflector(pc);
                 tau[c] = t;
-                v[(c, c)] = 1.0;
-                for r in c + 1..m {
-                    v[(r, c)] = panel[c][r];
-                }
+                // The reflector's vector (1, v₁, …) over rows c..m.
+                let beta = std::mem::replace(&mut pc[0], 1.0);
                 if t != 0.0 {
-                    for cc in c + 1..nb {
-                        let mut dot = panel[cc][c];
-                        for r in c + 1..m {
-                            dot += v[(r, c)] * panel[cc][r];
-                        }
-                        let f = t * dot;
-                        panel[cc][c] -= f;
-                        for r in c + 1..m {
-                            panel[cc][r] -= f * v[(r, c)];
+                    for col in rest.iter_mut() {
+                        let col = &mut col[c..];
+                        let f = t * dot(pc, col);
+                        for (x, &vr) in col.iter_mut().zip(pc.iter()) {
+                            *x -= f * vr;
                         }
                     }
                 }
+                v.as_mut()
+                    .col_mut(c)
+                    .subrows_mut(c, m - c)
+                    .iter_mut()
+                    .zip(pc.iter())
+                    .for_each(|(d, &x)| *d = x);
+                pc[0] = beta;
             }
             // The band keeps R (upper trapezoidal); below it is now zero.
-            for c in 0..nb {
-                for r in 0..m {
-                    a[(r0 + r, k0 + c)] = if r <= c { panel[c][r] } else { 0.0 };
+            for (c, col) in panel.iter().enumerate() {
+                let dst = a.rb_mut().col_mut(k0 + c).subrows_mut(r0, m);
+                for (r, (d, &x)) in dst.iter_mut().zip(col.iter()).enumerate() {
+                    *d = if r <= c { x } else { 0.0 };
                 }
             }
         }
@@ -155,21 +177,23 @@ fn symm_lower(s: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
 struct Dense {
     a: *mut f64,
     n: usize,
+    /// Distance between columns (≥ n).
+    ld: usize,
 }
 
 impl Dense {
     #[inline(always)]
     fn at(&self, i: usize, j: usize) -> f64 {
         debug_assert!(i < self.n && j < self.n);
-        // SAFETY: i, j < n and the buffer holds n² elements; no other
+        // SAFETY: i, j < n and the buffer holds ld·n elements; no other
         // thread touches this element now (the schedule's invariant).
-        unsafe { *self.a.add(i + j * self.n) }
+        unsafe { *self.a.add(i + j * self.ld) }
     }
     #[inline(always)]
     fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
         debug_assert!(i < self.n && j < self.n);
         // SAFETY: as in `at`; the reference lives for one statement.
-        unsafe { &mut *self.a.add(i + j * self.n) }
+        unsafe { &mut *self.a.add(i + j * self.ld) }
     }
 
     /// B ← H·B·H on the symmetric diagonal block rows/cols s..s+L (lower).
@@ -336,8 +360,18 @@ const SWEEP_LAG: usize = 3;
 /// one sweep after the other, so the result does not depend on the
 /// thread count, bit for bit.
 pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     assert_eq!(a.len(), n * n, "band_to_tridiagonal: an n×n buffer");
+    let mut m = MatMut::from_column_major_slice_mut(a, n, n);
+    chase(m.rb_mut(), nb, par)
+}
+
+/// [`band_to_tridiagonal`] on a column-major view (row stride 1).
+fn chase(a: MatMut<'_, f64>, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = a.nrows();
+    assert!(a.ncols() == n && (n == 0 || a.row_stride() == 1));
+    let ld = a.col_stride().max(1) as usize;
+    let mut a = a;
     let sweeps = n.saturating_sub(2);
     if nb > 1 && sweeps > 0 {
         let threads = match par {
@@ -348,9 +382,13 @@ pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize, par: Par) -> (Vec
         let threads = if n >= 8 * nb { threads.min(sweeps) } else { 1 };
         // Steps finished by each sweep (usize::MAX once it is over).
         let progress: Vec<AtomicUsize> = (0..sweeps).map(|_| AtomicUsize::new(0)).collect();
-        let shared = Shared(a.as_mut_ptr());
+        let shared = Shared(a.rb_mut().as_ptr_mut());
         let run = |t: usize| {
-            let mut m = Dense { a: shared.ptr(), n };
+            let mut m = Dense {
+                a: shared.ptr(),
+                n,
+                ld,
+            };
             let (mut v, mut v2) = (Vec::with_capacity(nb), Vec::with_capacity(nb));
             let mut w = vec![0.0; nb];
             for i in (t..sweeps).step_by(threads) {
@@ -387,13 +425,16 @@ pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize, par: Par) -> (Vec
             });
         }
     }
-    let m = Dense {
-        a: a.as_mut_ptr(),
-        n,
-    };
-    let d = (0..n).map(|i| m.at(i, i)).collect();
-    let e = (0..n.saturating_sub(1)).map(|i| m.at(i + 1, i)).collect();
+    let d = (0..n).map(|i| a[(i, i)]).collect();
+    let e = (0..n.saturating_sub(1)).map(|i| a[(i + 1, i)]).collect();
     (d, e)
+}
+
+/// [`tridiagonalize`] of a matrix the caller no longer needs, reduced in
+/// place (only its lower triangle is read; all of it is overwritten).
+pub fn tridiagonalize_owned(mut g: Mat<f64>, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+    to_band(g.as_mut(), nb, par);
+    chase(g.as_mut(), nb, par)
 }
 
 /// Tridiagonal form (diagonal, sub-diagonal) of the symmetric matrix whose
@@ -500,6 +541,28 @@ mod tests {
                     "n={n} nb={nb} threads={t}"
                 );
             }
+        }
+    }
+
+    /// In place (an owned Gram, and a view whose columns lie further apart
+    /// than its order) gives the copying path's result bit for bit.
+    #[test]
+    fn in_place_is_the_copy() {
+        let mut r = crate::synth::rng(6);
+        for (n, nb) in [(300usize, 7usize), (257, 32)] {
+            let x = crate::synth::gaussian(n, n + 5, 1.0, &mut r);
+            let g = &x * x.transpose();
+            let want = tridiagonalize(g.as_ref(), nb, Par::rayon(2));
+            let got = tridiagonalize_owned(g.clone(), nb, Par::rayon(2));
+            assert_eq!(want, got, "n={n} nb={nb}: owned");
+            let mut wide = Mat::<f64>::zeros(n + 9, n);
+            wide.as_mut()
+                .submatrix_mut(0, 0, n, n)
+                .copy_from_triangular_lower(g.as_ref());
+            let mut view = wide.as_mut().submatrix_mut(0, 0, n, n);
+            to_band(view.rb_mut(), nb, Par::rayon(2));
+            let got = chase(view, nb, Par::rayon(2));
+            assert_eq!(want, got, "n={n} nb={nb}: strided view");
         }
     }
 }
