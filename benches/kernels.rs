@@ -110,7 +110,54 @@ fn main() {
     if let Some(py) = std::env::var_os("PEER_PYTHON") {
         numpy(&py, rounds);
     }
+    band_update(rounds);
     phases(rounds.min(3));
+}
+
+/// The trailing update of one panel of the reduction to a band at
+/// M = 4096, b = 32 (the lower triangle of A −= V·Yᵀ + Y·Vᵀ), 2 threads:
+/// faer's two triangular products against one rank-64 `gemmt_lower`
+/// sweep over [V Y]·[Y V]ᵀ (what `twostage::to_band` runs).
+fn band_update(rounds: usize) {
+    let (m, b) = (4096usize, 32usize);
+    let par = Par::rayon(2);
+    let mut a = Mat::<f64>::from_fn(m, m, |i, j| ((i * 7 + j * 13) % 101) as f64 / 101.0);
+    let v = Mat::<f64>::from_fn(m, b, |i, j| ((i + j * 3) % 17) as f64 / 17.0);
+    let y = Mat::<f64>::from_fn(m, b, |i, j| ((i * 5 + j) % 13) as f64 / 13.0);
+    let (mut two, mut one) = (vec![], vec![]);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for (l, r) in [(v.as_ref(), y.as_ref()), (y.as_ref(), v.as_ref())] {
+            triangular::matmul(
+                a.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                l,
+                BlockStructure::Rectangular,
+                r.transpose(),
+                BlockStructure::Rectangular,
+                -1.0,
+                par,
+            );
+        }
+        two.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut vy = Mat::<f64>::zeros(m, 2 * b);
+        vy.as_mut().subcols_mut(0, b).copy_from(&v);
+        vy.as_mut().subcols_mut(b, b).copy_from(&y);
+        let mut yv = Mat::<f64>::zeros(m, 2 * b);
+        yv.as_mut().subcols_mut(0, b).copy_from(&y);
+        yv.as_mut().subcols_mut(b, b).copy_from(&v);
+        gemmt_lower(a.as_mut(), vy.as_ref(), yv.as_ref(), -1.0, par);
+        one.push(t.elapsed().as_secs_f64());
+    }
+    let (two, one) = (median(two), median(one));
+    println!(
+        "\nband-reduction update, M = {m}, b = {b}, 2 threads: faer's two triangular products {:.2} ms, one gemmt_lower sweep {:.2} ms ({:.2}×)",
+        two * 1e3,
+        one * 1e3,
+        two / one
+    );
 }
 
 /// numpy's products of the same X, at 1 and 2 OpenBLAS threads.
