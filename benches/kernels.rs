@@ -117,7 +117,8 @@ fn main() {
 /// The trailing update of one panel of the reduction to a band at
 /// M = 4096, b = 32 (the lower triangle of A −= V·Yᵀ + Y·Vᵀ), 2 threads:
 /// faer's two triangular products against one rank-64 `gemmt_lower`
-/// sweep over [V Y]·[Y V]ᵀ (what `twostage::to_band` runs).
+/// sweep over [V Y]·[Y V]ᵀ (`twostage::rank2_update`, what
+/// `twostage::to_band` runs).
 fn band_update(rounds: usize) {
     let (m, b) = (4096usize, 32usize);
     let par = Par::rayon(2);
@@ -142,13 +143,7 @@ fn band_update(rounds: usize) {
         }
         two.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let mut vy = Mat::<f64>::zeros(m, 2 * b);
-        vy.as_mut().subcols_mut(0, b).copy_from(&v);
-        vy.as_mut().subcols_mut(b, b).copy_from(&y);
-        let mut yv = Mat::<f64>::zeros(m, 2 * b);
-        yv.as_mut().subcols_mut(0, b).copy_from(&y);
-        yv.as_mut().subcols_mut(b, b).copy_from(&v);
-        gemmt_lower(a.as_mut(), vy.as_ref(), yv.as_ref(), -1.0, par);
+        twostage::rank2_update(a.as_mut(), v.as_ref(), y.as_ref(), par);
         one.push(t.elapsed().as_secs_f64());
     }
     let (two, one) = (median(two), median(one));

@@ -130,16 +130,23 @@ pub fn to_band(mut a: MatMut<'_, f64>, nb: usize, par: Par) {
         let x = symm_lower(a22.rb(), vt.as_ref(), par);
         let z = t.transpose() * (v.transpose() * &x);
         let y = &x - (&v * &z) * faer::Scale(0.5);
-        // Both rank-w updates in one sweep: [V Y]·[Y V]ᵀ.
-        let mut vy = Mat::<f64>::zeros(m, 2 * w);
-        vy.as_mut().subcols_mut(0, w).copy_from(&v);
-        vy.as_mut().subcols_mut(w, w).copy_from(&y);
-        let mut yv = Mat::<f64>::zeros(m, 2 * w);
-        yv.as_mut().subcols_mut(0, w).copy_from(&y);
-        yv.as_mut().subcols_mut(w, w).copy_from(&v);
-        gemmt_lower(a22, vy.as_ref(), yv.as_ref(), -1.0, par);
+        rank2_update(a22, v.as_ref(), y.as_ref(), par);
         k0 += nb;
     }
+}
+
+/// The lower triangle of A −= V·Yᵀ + Y·Vᵀ (the trailing update of
+/// [`to_band`]), both rank-w products in one [`gemmt_lower`] sweep over
+/// [V Y]·[Y V]ᵀ.
+pub fn rank2_update(a: MatMut<'_, f64>, v: MatRef<'_, f64>, y: MatRef<'_, f64>, par: Par) {
+    let (m, w) = (v.nrows(), v.ncols());
+    let mut vy = Mat::<f64>::zeros(m, 2 * w);
+    vy.as_mut().subcols_mut(0, w).copy_from(v);
+    vy.as_mut().subcols_mut(w, w).copy_from(y);
+    let mut yv = Mat::<f64>::zeros(m, 2 * w);
+    yv.as_mut().subcols_mut(0, w).copy_from(y);
+    yv.as_mut().subcols_mut(w, w).copy_from(v);
+    gemmt_lower(a, vy.as_ref(), yv.as_ref(), -1.0, par);
 }
 
 /// S·B for the symmetric S given by its lower triangle.
