@@ -14,14 +14,12 @@
 //! On a software adapter (lavapipe) the shapes shrink: it is the CPU, and
 //! its figures say nothing about a GPU.
 
+mod common;
+
+use common::median;
 use specscope::backend::{GpuContext, GpuOperator, GpuOptions, GramOperator};
 use specscope::load::{DType, MatrixData, TensorOut, View, write_safetensors};
 use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Seeded bf16 bytes, values uniform in ±0.02 (xorshift).
 fn bf16_bytes(n: usize, seed: u64) -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! The dense f64 products under the exact path and the streaming operator
-//! (`simd::gemm_f64`, the `gemm` crate's kernels) against faer 0.24's own
+//! (`simd::matmul`, the `gemm` crate's kernels) against faer 0.24's own
 //! `matmul`, side by side: a 4096×2048 · 2048×4096 product (the shape of
 //! one block of a Gram), and the lower triangle of G += X·Xᵀ for the same
 //! X by `simd::gemmt_lower` against faer's triangular product. One thread
@@ -20,25 +20,20 @@
 //!
 //! SPECSCOPE_BENCH_ROUNDS=R rounds (default 5; 3 for the phases).
 
+mod common;
+
+use common::{median, rounds};
 use faer::MatMut;
-use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::matmul as faer_matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, Par};
 use specscope::load::{DType, MatrixData, View};
-use specscope::simd::{gemm_f64, gemmt_lower};
+use specscope::simd::{gemmt_lower, matmul};
 use specscope::spectrum::{exact, tridiagonal, twostage};
 use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds: usize = std::env::var("SPECSCOPE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let rounds = rounds(5);
     let (m, k) = (4096usize, 2048usize);
     let x = Mat::<f64>::from_fn(m, k, |i, j| ((i * 7 + j * 13) % 101) as f64 / 101.0 - 0.5);
     let mut g = Mat::<f64>::zeros(m, m);
@@ -57,7 +52,7 @@ fn main() {
         let (mut f_full, mut o_full, mut f_tri, mut o_tri) = (vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
             let t = Instant::now();
-            matmul(
+            faer_matmul(
                 g.as_mut(),
                 Accum::Replace,
                 x.as_ref(),
@@ -67,7 +62,7 @@ fn main() {
             );
             f_full.push(full / t.elapsed().as_secs_f64() / 1e9);
             let t = Instant::now();
-            gemm_f64(
+            matmul(
                 g.as_mut(),
                 Accum::Replace,
                 x.as_ref(),

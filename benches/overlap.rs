@@ -16,6 +16,9 @@
 //! SPECSCOPE_BENCH_ROUNDS=R rounds (default 3); SPECSCOPE_BENCH_SHAPE=N,M
 //! instead of 8192,2048.
 
+mod common;
+
+use common::{median, rounds, shape};
 use faer::Par;
 use specscope::compare::modes::{SingularBasis, VectorSolver};
 use specscope::load::{Checkpoint, DType, TensorOut, write_safetensors};
@@ -24,23 +27,9 @@ use std::time::Instant;
 
 const K: usize = 16;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds: usize = std::env::var("SPECSCOPE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let (n, m) = std::env::var("SPECSCOPE_BENCH_SHAPE")
-        .ok()
-        .and_then(|v| {
-            let (a, b) = v.split_once(',')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
-        })
-        .unwrap_or((8192usize, 2048usize));
+    let rounds = rounds(3);
+    let (n, m) = shape((8192, 2048));
     let dir = tempfile::tempdir().unwrap();
     println!("| matrix | exact top-{K} vectors | Lanczos top-{K} | exact / Lanczos | solver |");
     println!("|---|---|---|---|---|");

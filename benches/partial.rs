@@ -26,6 +26,9 @@
 //! one for the top 16, each timed end to end (open, plan, every matrix),
 //! with the methods that ran and the fallbacks counted.
 
+mod common;
+
+use common::{median, rounds, shape};
 use specscope::load::{Checkpoint, DType, TensorOut, write_safetensors};
 use specscope::pipeline::{self, Method, Needs, RunOptions, Selection, Silent};
 use specscope::spectrum::KrylovOptions;
@@ -120,11 +123,6 @@ fn run(ck: &Checkpoint, case: &Case, threads: usize) -> Run {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// numpy's exact spectrum on the matrix written as f32 at `raw`: seconds,
 /// λ_max, and the seconds of its two phases (cast + Gram, `eigvalsh`).
 fn numpy(py: &std::ffi::OsStr, raw: &Path, n: usize, m: usize) -> Option<(f64, f64, [f64; 2])> {
@@ -194,17 +192,8 @@ fn main() {
         whole_checkpoint(Path::new(&path));
         return;
     }
-    let rounds: usize = std::env::var("SPECSCOPE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let (n, m) = std::env::var("SPECSCOPE_BENCH_SHAPE")
-        .ok()
-        .and_then(|v| {
-            let (a, b) = v.split_once(',')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
-        })
-        .unwrap_or((11008usize, 4096usize));
+    let rounds = rounds(5);
+    let (n, m) = shape((11008, 4096));
     let only = std::env::var("SPECSCOPE_BENCH_ONLY").ok();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let py = std::env::var_os("PEER_PYTHON");

@@ -9,16 +9,14 @@
 //!
 //!   cargo bench --bench report
 
+mod common;
+
+use common::median;
 use specscope::check::{self, Inputs, config};
 use specscope::report::doc::ReportDoc;
 use specscope::report::html::{self, HtmlReport, MatrixFigures};
 use specscope::report::plot::{self, ImageFormat};
 use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     f();

@@ -11,15 +11,13 @@
 //!
 //!   PEER_PYTHON=/work/venv-ww/bin/python cargo bench --bench spectrum
 
+mod common;
+
+use common::median;
 use faer::Par;
 use specscope::load::{DType, MatrixData, View};
 use specscope::spectrum::{eigenvalues_desc, gram_lower};
 use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn random_f32_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;

@@ -1,26 +1,24 @@
 //! Dense matrix products on the CPU's widest vector unit, and the
 //! vector-register state after them.
 //!
-//! Products of the exact path and the streaming operator go through
-//! [`gemm_f64`] (and [`gemmt_lower`], the lower triangle of A·Bᵀ): the
-//! `gemm` crate's kernels with AVX-512 compiled in, picked at run time
-//! (AVX2 + FMA, then scalar, on CPUs without it). On a 2-core AVX-512
-//! Xeon a 4096×4096×2048 f64 product runs at 88 GFLOP/s on one core and
-//! 180 on two there, against 38 and 77 for faer 0.24's own kernels and
-//! 85 and 170 for OpenBLAS (numpy's); `cargo bench --bench kernels` measures it.
+//! Every f64 and f32 product of the exact path, the streaming operator and
+//! `compare`'s mode matching goes through [`matmul`] (and [`gemmt_lower`],
+//! the lower triangle of A·Bᵀ): the `gemm` crate's kernels with AVX-512
+//! compiled in, picked at run time (AVX2 + FMA, then scalar, on CPUs
+//! without it). On an AVX-512 Xeon they run at about 2.3× faer 0.24's own
+//! kernels and at OpenBLAS's speed; `cargo bench --bench kernels` measures
+//! both side by side (docs/performance.md has the figures).
 //!
-//! faer 0.24 hands f32 products to private-gemm-x86's generated AVX-512
-//! assembly, which returns with the upper halves of the vector registers
-//! dirty (no `vzeroupper`). Until something clears them, every SSE
-//! instruction on that thread — which is all of this crate's scalar f64
-//! arithmetic, compiled for baseline x86-64 — pays a state-transition
-//! penalty: the saturation fits of `compare`, run on threads that had just
-//! projected snapshots through an f32 product, took 12.8 s instead of
-//! 0.46 s (504 fits, 2-core Xeon). f32 products go through
-//! [`matmul_f32`], which clears the state after each; other f32 kernels
-//! (the f32 eigen-solver) call [`clear_upper`] after them. f64 products
-//! were not seen to leave the state dirty (a `vzeroupper` before the
-//! scalar tridiagonal solve did not change `analyze`'s time).
+//! faer's own f32 kernels (private-gemm-x86's generated AVX-512 assembly,
+//! still used inside faer's f32 eigen-solver) return with the upper halves
+//! of the vector registers dirty (no `vzeroupper`). Until something clears
+//! them, every SSE instruction on that thread — which is all of this
+//! crate's scalar f64 arithmetic, compiled for baseline x86-64 — pays a
+//! state-transition penalty: the saturation fits of `compare`, run on
+//! threads that had just projected snapshots through an f32 product, took
+//! 12.8 s instead of 0.46 s (504 fits, 2-core Xeon). [`matmul`] clears the
+//! state after every product (one instruction), and callers of faer's f32
+//! kernels call [`clear_upper`] after them.
 
 use faer::reborrow::*;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -29,28 +27,14 @@ use faer::{Accum, MatMut, MatRef, Par};
 /// computed whole, so the work past the lower triangle is TILE/M of it.
 const TILE: usize = 256;
 
-fn threads(par: Par) -> usize {
-    match par {
-        Par::Seq => 1,
-        Par::Rayon(n) => n.get(),
-    }
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f64 {}
+    impl Sealed for f32 {}
 }
 
-/// `dst = alpha·lhs·rhs` (`Accum::Replace`) or `dst += alpha·lhs·rhs`
-/// (`Accum::Add`) in f64 by the `gemm` crate, on `par`'s threads.
-pub fn gemm_f64(
-    dst: MatMut<'_, f64>,
-    acc: Accum,
-    lhs: MatRef<'_, f64>,
-    rhs: MatRef<'_, f64>,
-    alpha: f64,
-    par: Par,
-) {
-    gemm_any(dst, acc, lhs, rhs, alpha, par);
-}
-
-/// The element types the `gemm` crate multiplies here.
-trait Real: Copy + 'static {
+/// The element types [`matmul`] multiplies: f64 and f32.
+pub trait Real: sealed::Sealed + Copy + 'static {
     const ZERO: Self;
     const ONE: Self;
 }
@@ -63,8 +47,11 @@ impl Real for f32 {
     const ONE: f32 = 1.0;
 }
 
-/// [`gemm_f64`] for f64 or f32, then [`clear_upper`].
-fn gemm_any<T: Real>(
+/// `dst = alpha·lhs·rhs` (`Accum::Replace`) or `dst += alpha·lhs·rhs`
+/// (`Accum::Add`) in f64 or f32 by the `gemm` crate, on `par`'s threads
+/// (faer's `matmul`, with the `gemm` crate's kernels), then
+/// [`clear_upper`].
+pub fn matmul<T: Real>(
     dst: MatMut<'_, T>,
     acc: Accum,
     lhs: MatRef<'_, T>,
@@ -91,7 +78,7 @@ fn gemm_any<T: Real>(
         }
         return;
     }
-    let parallelism = match threads(par) {
+    let parallelism = match par.degree() {
         1 => gemm::Parallelism::None,
         t => gemm::Parallelism::Rayon(t),
     };
@@ -99,7 +86,7 @@ fn gemm_any<T: Real>(
     // guarantees it), the shapes agree (asserted), and `dst` is borrowed
     // mutably, so it aliases neither operand.
     unsafe {
-        gemm::gemm(
+        ::gemm::gemm(
             m,
             n,
             k,
@@ -140,7 +127,7 @@ pub fn gemmt_lower(
     let mut j0 = 0;
     while j0 < n {
         let w = TILE.min(n - j0);
-        gemm_f64(
+        matmul(
             g.rb_mut().submatrix_mut(j0, j0, n - j0, w),
             Accum::Add,
             a.subrows(j0, n - j0),
@@ -152,23 +139,9 @@ pub fn gemmt_lower(
     }
 }
 
-/// `dst (+)= alpha·lhs·rhs` in f32 by the `gemm` crate (see
-/// [`gemm_f64`]), then [`clear_upper`]: every f32 product of this crate
-/// goes through here.
-pub fn matmul_f32(
-    dst: MatMut<'_, f32>,
-    acc: Accum,
-    lhs: MatRef<'_, f32>,
-    rhs: MatRef<'_, f32>,
-    alpha: f32,
-    par: Par,
-) {
-    gemm_any(dst, acc, lhs, rhs, alpha, par);
-}
-
 /// Clears the upper halves of the vector registers (`vzeroupper`) when the
 /// CPU has AVX; nothing elsewhere. Cheap (one instruction): call it after
-/// every f32 product.
+/// every f32 kernel of faer's.
 #[inline]
 pub fn clear_upper() {
     #[cfg(target_arch = "x86_64")]
@@ -219,15 +192,15 @@ mod tests {
         let tol32 = 1e-4 * expect.norm_max();
         for par in [Par::Seq, Par::rayon(2)] {
             let mut d = Mat::<f64>::from_fn(37, 29, |_, _| f64::NAN);
-            gemm_f64(d.as_mut(), Accum::Replace, a, b, 1.0, par);
+            matmul(d.as_mut(), Accum::Replace, a, b, 1.0, par);
             assert!((&d - &expect).norm_max() < 1e-12 * expect.norm_max());
             let mut d = filled(37, 29, 4);
             let start = d.clone();
-            gemm_f64(d.as_mut(), Accum::Add, a, bt.transpose(), -2.0, par);
+            matmul(d.as_mut(), Accum::Add, a, bt.transpose(), -2.0, par);
             let want = &start - &expect_t * faer::Scale(2.0);
             assert!((&d - &want).norm_max() < 1e-12 * want.norm_max());
             let mut d = Mat::<f64>::from_fn(4, 3, |_, _| f64::NAN);
-            gemm_f64(
+            matmul(
                 d.as_mut(),
                 Accum::Replace,
                 Mat::zeros(4, 0).as_ref(),
@@ -239,7 +212,7 @@ mod tests {
             let a32 = Mat::<f32>::from_fn(37, 41, |i, j| a[(i, j)] as f32);
             let b32 = Mat::<f32>::from_fn(41, 29, |i, j| b[(i, j)] as f32);
             let mut d32 = Mat::<f32>::zeros(37, 29);
-            matmul_f32(
+            matmul::<f32>(
                 d32.as_mut(),
                 Accum::Replace,
                 a32.as_ref(),

@@ -20,8 +20,9 @@
 //! many products it may spend is `spectrum::krylov`'s and the pipeline's.
 
 use super::{BackendError, GramOperator, Step};
+use crate::load::quant::absmax;
 use crate::load::{DType, MatrixData, View};
-use crate::simd::gemm_f64;
+use crate::simd::matmul;
 use crate::spectrum::SpectrumError;
 use crate::spectrum::exact::gram_lower_observed;
 use crate::spectrum::exact::{BLOCK_ELEMS, give_block, read_panel, take_block};
@@ -135,6 +136,25 @@ impl<'a> CpuOperator<'a> {
         })
     }
 
+    /// The cheaper operator for a method expected to need `products`
+    /// operator–vector products: the dense one when [`gram_pays`], else the
+    /// streaming one (its decoded copy within `copy_limit`); the rows' max
+    /// |w| into `row_absmax` when given, from the pass either makes.
+    pub fn for_products(
+        data: &MatrixData<'a>,
+        par: Par,
+        products: usize,
+        copy_limit: u64,
+        row_absmax: Option<&mut [f64]>,
+    ) -> Result<CpuOperator<'a>, SpectrumError> {
+        let (_, long, m) = data.view.sides();
+        if gram_pays(long, m, products) {
+            CpuOperator::with_gram_observed(data, par, row_absmax)
+        } else {
+            CpuOperator::streaming_observed(data, par, copy_limit, row_absmax)
+        }
+    }
+
     /// The dense operator: G formed once in f64, then products with it.
     pub fn with_gram(data: &MatrixData<'a>, par: Par) -> Result<CpuOperator<'a>, SpectrumError> {
         CpuOperator::with_gram_observed(data, par, None)
@@ -187,31 +207,20 @@ impl<'a> CpuOperator<'a> {
         matches!(self.weights, Weights::Copy(_))
     }
 
-    fn threads(&self) -> usize {
-        match self.par {
-            Par::Seq => 1,
-            Par::Rayon(n) => n.get(),
-        }
-    }
-
     /// G·X for the M×b block X.
     pub fn apply(&self, x: MatRef<'_, f64>) -> Mat<f64> {
         let (m, b) = (self.m, x.ncols());
         let mut z = Mat::<f64>::zeros(m, b);
         if let Weights::Gram(g) = &self.weights {
-            gemm_f64(z.as_mut(), Accum::Replace, g.as_ref(), x, 1.0, self.par);
+            matmul(z.as_mut(), Accum::Replace, g.as_ref(), x, 1.0, self.par);
             return z;
         }
-        let pb = std::env::var("ZZ_PANEL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(PANEL_BYTES);
-        let mut rows = (pb / (8 * m.max(1))).clamp(8, self.long.max(8));
+        let mut rows = (PANEL_BYTES / (8 * m.max(1))).clamp(8, self.long.max(8));
         if !self.tall {
             rows = rows.max(WIDE_PANEL_MIN).min(self.long.max(8));
         }
         let panels = self.long.div_ceil(rows);
-        let threads = self.threads().min(panels).max(1);
+        let threads = self.par.degree().min(panels).max(1);
         let range = |t: usize| {
             let lo = panels * t / threads * rows;
             let hi = (panels * (t + 1) / threads * rows).min(self.long);
@@ -273,8 +282,8 @@ impl<'a> CpuOperator<'a> {
                 Weights::Gram(_) => unreachable!("the Gram is applied whole"),
             };
             let mut yp = y.as_mut().subrows_mut(0, r);
-            gemm_f64(yp.rb_mut(), Accum::Replace, ap, x, 1.0, Par::Seq);
-            gemm_f64(
+            matmul(yp.rb_mut(), Accum::Replace, ap, x, 1.0, Par::Seq);
+            matmul(
                 z.rb_mut(),
                 Accum::Add,
                 ap.transpose(),
@@ -302,7 +311,7 @@ impl<'a> CpuOperator<'a> {
         let q = self.cols(lo, hi);
         let mut h = Mat::<f64>::zeros(hi - lo, 1);
         for _ in 0..2 {
-            gemm_f64(
+            matmul(
                 h.as_mut(),
                 Accum::Replace,
                 q.transpose(),
@@ -310,7 +319,7 @@ impl<'a> CpuOperator<'a> {
                 1.0,
                 Par::Seq,
             );
-            gemm_f64(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+            matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
             for (c, i) in coef.iter_mut().zip(0..) {
                 *c += h[(i, 0)];
             }
@@ -378,10 +387,7 @@ fn decode_all(
             Vec::new()
         } else {
             let width = if tall { m } else { e - s };
-            block
-                .chunks_exact(width.max(1))
-                .map(|row| row.iter().fold(0.0f64, |a, x| a.max(x.abs())))
-                .collect()
+            block.chunks_exact(width.max(1)).map(absmax).collect()
         };
         Panel { sum, bad, absmax }
     };
@@ -499,7 +505,7 @@ impl GramOperator for CpuOperator<'_> {
             let q = self.cols(0, cols);
             let mut hp = Mat::<f64>::zeros(cols, width);
             for _ in 0..2 {
-                gemm_f64(
+                matmul(
                     hp.as_mut(),
                     Accum::Replace,
                     q.transpose(),
@@ -507,7 +513,7 @@ impl GramOperator for CpuOperator<'_> {
                     1.0,
                     self.par,
                 );
-                gemm_f64(w.as_mut(), Accum::Add, q, hp.as_ref(), -1.0, self.par);
+                matmul(w.as_mut(), Accum::Add, q, hp.as_ref(), -1.0, self.par);
                 h += &hp;
             }
         }
@@ -568,7 +574,7 @@ impl GramOperator for CpuOperator<'_> {
     fn rotate(&mut self, s: &[f64], m: usize, k: usize) -> Result<(), BackendError> {
         let s = MatRef::from_column_major_slice(s, m, k);
         let mut out = Mat::<f64>::zeros(self.m, k);
-        gemm_f64(
+        matmul(
             out.as_mut(),
             Accum::Replace,
             self.cols(0, m),
@@ -590,7 +596,7 @@ impl CpuOperator<'_> {
         }
         let q = self.cols(lo, hi);
         let mut h = Mat::<f64>::zeros(hi - lo, 1);
-        gemm_f64(
+        matmul(
             h.as_mut(),
             Accum::Replace,
             q.transpose(),
@@ -598,7 +604,7 @@ impl CpuOperator<'_> {
             1.0,
             Par::Seq,
         );
-        gemm_f64(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
+        matmul(w.rb_mut(), Accum::Add, q, h.as_ref(), -1.0, Par::Seq);
         for (c, i) in coef.iter_mut().zip(0..) {
             *c = h[(i, 0)];
         }

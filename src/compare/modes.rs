@@ -15,12 +15,12 @@
 //! Reads weights through `load`; numerics with faer. Matrices made of
 //! several views (pooled convolutions, experts) are not matched.
 
-use crate::backend::cpu::{CPU_BLOCK, gram_pays};
+use crate::backend::cpu::CPU_BLOCK;
 use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
 use crate::load::{Checkpoint, DType, MatrixData};
 use crate::pipeline::Job;
 use crate::pipeline::partial_budget;
-use crate::simd::gemm_f64;
+use crate::simd::matmul;
 use crate::spectrum::{self, KrylovOptions, SpectrumError, gram_lower};
 use faer::{Accum, Mat, MatRef, Par};
 
@@ -350,10 +350,13 @@ fn krylov_short(
     };
     match gpu {
         Some(ctx) => run(&mut GpuOperator::new(ctx, d)?),
-        None if gram_pays(long, m, 4 * k.max(CPU_BLOCK)) => {
-            run(&mut CpuOperator::with_gram(d, par)?)
-        }
-        None => run(&mut CpuOperator::streaming(d, par, 256 << 20)?),
+        None => run(&mut CpuOperator::for_products(
+            d,
+            par,
+            4 * k.max(CPU_BLOCK),
+            256 << 20,
+            None,
+        )?),
     }
 }
 
@@ -373,9 +376,9 @@ fn long_side(
     for_row_blocks(d, |r0, blk| {
         if tall {
             let out = long.as_mut().subrows_mut(r0, blk.nrows());
-            gemm_f64(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
+            matmul(out, Accum::Replace, blk, short.as_ref(), 1.0, Par::Seq);
         } else {
-            gemm_f64(
+            matmul(
                 long.as_mut(),
                 Accum::Add,
                 blk.transpose(),
@@ -452,7 +455,7 @@ impl ModeBasis {
                 let n = (r0 + b).min(rows) - r0;
                 let blk = MatRef::from_row_major_slice(&w[r0 * cols..(r0 + n) * cols], n, cols);
                 let mut out = tmp.as_mut().subrows_mut(0, n);
-                crate::simd::matmul_f32(
+                matmul(
                     out.as_mut(),
                     Accum::Replace,
                     blk,
@@ -482,7 +485,7 @@ impl ModeBasis {
             if tmp.nrows() != n {
                 tmp = Mat::zeros(n, kk);
             }
-            gemm_f64(
+            matmul(
                 tmp.as_mut(),
                 Accum::Replace,
                 blk,

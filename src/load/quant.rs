@@ -159,6 +159,12 @@ pub struct RangeStats {
     pub zero: Option<ZeroLevel>,
 }
 
+/// max |x| of `values` (0 when empty): a channel's range, the one
+/// definition every pass that records them uses.
+pub fn absmax(values: &[f64]) -> f64 {
+    values.iter().fold(0.0f64, |a, x| a.max(x.abs()))
+}
+
 impl RangeStats {
     /// σ_q²: the mean squared rounding error per entry (see the type).
     pub fn noise_variance(&self, spec: &QuantSpec) -> f64 {
@@ -206,8 +212,8 @@ impl RangeStats {
         use rayon::prelude::*;
         let v = data.view;
         let block = ((1usize << 18) / v.cols.max(1)).clamp(1, v.rows.max(1));
-        let mut absmax = vec![0.0; v.rows];
-        absmax
+        let mut maxima = vec![0.0; v.rows];
+        maxima
             .par_chunks_mut(block)
             .enumerate()
             .for_each(|(b, out)| {
@@ -215,10 +221,10 @@ impl RangeStats {
                 let mut buf = vec![0.0; out.len() * v.cols];
                 data.read_rows(r0, r0 + out.len(), &mut buf);
                 for (m, row) in out.iter_mut().zip(buf.chunks(v.cols.max(1))) {
-                    *m = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                    *m = absmax(row);
                 }
             });
-        RangeStats::from_row_absmax(&absmax, v.cols, scale)
+        RangeStats::from_row_absmax(&maxima, v.cols, scale)
     }
 
     /// Statistics of the union of two sets of groups (zero levels only

@@ -12,7 +12,7 @@
 //! solve ([`partial_budget`]); a run that does not converge within it is
 //! answered by the exact method, and the outcome says so.
 
-use crate::backend::cpu::{CPU_BLOCK, gram_pays};
+use crate::backend::cpu::CPU_BLOCK;
 use crate::backend::{CpuOperator, GpuContext, GpuOperator, GramOperator};
 use crate::load::quant::RangeStats;
 use crate::load::{MatrixData, MatrixSpec};
@@ -286,14 +286,10 @@ pub fn krylov_within<'a>(
                 (v, c, op.frob2())
             }
             None => {
-                let (_, long, m) = data.view.sides();
+                let products = expected_products(method, opts, data.view.sides().2);
                 let mut absmax = stats.as_ref().map(|_| vec![0.0; data.view.rows]);
                 let observed = absmax.as_deref_mut();
-                let mut op = if gram_pays(long, m, expected_products(method, opts, m)) {
-                    CpuOperator::with_gram_observed(&data, par, observed)?
-                } else {
-                    CpuOperator::streaming_observed(&data, par, copy_limit, observed)?
-                };
+                let mut op = CpuOperator::for_products(&data, par, products, copy_limit, observed)?;
                 if let (Some(total), Some(mx)) = (stats.as_mut(), &absmax) {
                     total.merge(&RangeStats::from_row_absmax(mx, data.view.cols, scale));
                 }

@@ -9,6 +9,7 @@
 //! thread from matrix to matrix), and the solver's workspace; never the
 //! whole matrix in f64.
 
+use crate::load::quant::absmax;
 use crate::load::{DType, MatrixData};
 use crate::simd::gemmt_lower;
 use faer::{Mat, MatRef, Par};
@@ -215,7 +216,7 @@ fn gram_scaled(
             bad += read_panel(data, start, end, block);
             if let Some(mx) = row_absmax.as_deref_mut() {
                 for (r, row) in block.chunks_exact(w).enumerate() {
-                    mx[r] = row.iter().fold(mx[r], |a, x| a.max(x.abs()));
+                    mx[r] = mx[r].max(absmax(row));
                 }
             }
             rescale(block, scale);
@@ -244,26 +245,22 @@ fn decode_rows(
     use rayon::prelude::*;
     let m = data.view.sides().2.max(1);
     let rows = block.len() / m;
-    let threads = match par {
-        Par::Seq => 1,
-        Par::Rayon(t) => t.get(),
-    };
+    let threads = par.degree();
     let run = (rows.div_ceil(4 * threads)).max(1);
     let decode = |(i, chunk): (usize, &mut [f64]), mx: Option<&mut [f64]>| {
         let s = start + i * run;
         let bad = read_panel(data, s, s + chunk.len() / m, chunk);
         if let Some(mx) = mx {
             for (out, row) in mx.iter_mut().zip(chunk.chunks_exact(m)) {
-                *out = row.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                *out = absmax(row);
             }
         }
         bad
     };
+    if threads == 1 {
+        return decode((0, block), row_absmax);
+    }
     match row_absmax {
-        _ if threads == 1 => {
-            let mx = row_absmax;
-            decode((0, block), mx)
-        }
         Some(mx) => block
             .par_chunks_mut(run * m)
             .zip(mx.par_chunks_mut(run))
@@ -296,7 +293,7 @@ fn abs_max(data: &MatrixData) -> f64 {
         let e = (r + rows).min(v.rows);
         let block = &mut buf[..(e - r) * v.cols];
         data.read_rows(r, e, block);
-        max = block.iter().fold(max, |a, x| a.max(x.abs()));
+        max = max.max(absmax(block));
         r = e;
     }
     give_block(buf);

@@ -373,20 +373,19 @@ pub fn band_to_tridiagonal(a: &mut [f64], n: usize, nb: usize, par: Par) -> (Vec
 }
 
 /// [`band_to_tridiagonal`] on a column-major view (row stride 1).
-fn chase(a: MatMut<'_, f64>, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+fn chase(mut a: MatMut<'_, f64>, nb: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let n = a.nrows();
     assert!(a.ncols() == n && (n == 0 || a.row_stride() == 1));
     let ld = a.col_stride().max(1) as usize;
-    let mut a = a;
     let sweeps = n.saturating_sub(2);
     if nb > 1 && sweeps > 0 {
-        let threads = match par {
-            Par::Seq => 1,
-            Par::Rayon(t) => t.get(),
-        };
         // Below a few blocks per sweep the lag leaves nothing to overlap.
-        let threads = if n >= 8 * nb { threads.min(sweeps) } else { 1 };
+        let threads = if n >= 8 * nb {
+            par.degree().min(sweeps)
+        } else {
+            1
+        };
         // Steps finished by each sweep (usize::MAX once it is over).
         let progress: Vec<AtomicUsize> = (0..sweeps).map(|_| AtomicUsize::new(0)).collect();
         let shared = Shared(a.rb_mut().as_ptr_mut());
